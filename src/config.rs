@@ -1,0 +1,434 @@
+//! Typed configuration, parsed once at start-up from environment variables.
+//!
+//! Every field's doc names the variable it comes from. An invalid value stops the
+//! start with a [`ConfigError`] that names the variable and says how to fix it;
+//! nothing else in the crate reads the environment.
+//!
+//! Development defaults let `cargo run` work with no `.env` at all. The two keys
+//! (SESSION_KEY, TOKEN_KEY) are then generated once and kept under `data/`, with a
+//! warning in the log: production sets them explicitly.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::{ExposeSecret as _, SecretBox, SecretString};
+use url::Url;
+
+/// Where generated development keys are kept.
+const DEV_KEY_DIR: &str = "data";
+
+/// The app's whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// APP_BASE_URL: the public origin of the app (default `http://127.0.0.1:8080`).
+    /// Redirect URIs are built from it, never from the request's Host header.
+    pub base_url: Url,
+    /// BIND: the socket address to listen on (default `127.0.0.1:8080`).
+    pub bind: SocketAddr,
+    /// DATABASE_URL: an SQLite file path (default `data/app.db`).
+    pub database_url: String,
+    /// SESSION_KEY: base64 of 64 bytes; signs and encrypts the session cookie.
+    pub session_key: SessionKey,
+    /// TOKEN_KEY: base64 of 32 bytes; seals provider tokens at rest.
+    pub token_key: TokenKey,
+    /// SESSION_IDLE_TIMEOUT: seconds without a request after which a session ends
+    /// (default 1800).
+    pub session_idle_timeout: Duration,
+    /// HTTP_TIMEOUT: seconds allowed for each request to a provider (default 10).
+    pub http_timeout: Duration,
+    /// The built-in demo provider, unless DEMO_PROVIDER=off.
+    pub demo: Option<DemoConfig>,
+}
+
+/// Settings of the built-in demo provider and of our registration with it.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    /// DEMO_PROVIDER_BIND: where the demo provider listens (default `127.0.0.1:8081`).
+    /// Its issuer URL is `http://` + this address.
+    pub bind: SocketAddr,
+    /// DEMO_TOKEN_TTL: lifetime of its access tokens in seconds (default 3600).
+    pub token_ttl: Duration,
+    /// DEMO_CLIENT_ID: our client id at the demo provider (default `signin-reference`).
+    pub client_id: String,
+    /// DEMO_CLIENT_SECRET: our client secret at the demo provider. When unset, a
+    /// random one is generated at each start: both sides run in this process.
+    pub client_secret: SecretString,
+}
+
+impl DemoConfig {
+    /// The demo provider's issuer, derived from where it listens.
+    pub fn issuer(&self) -> Url {
+        url_for_socket(self.bind)
+    }
+}
+
+/// 64 bytes for actix-session's private cookies (signing + encryption).
+#[derive(Clone)]
+pub struct SessionKey(pub std::sync::Arc<SecretBox<Vec<u8>>>);
+
+/// 32 bytes for XChaCha20-Poly1305 sealing of tokens at rest.
+#[derive(Clone)]
+pub struct TokenKey(pub std::sync::Arc<SecretBox<[u8; 32]>>);
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey(<redacted>)")
+    }
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(<redacted>)")
+    }
+}
+
+impl SessionKey {
+    pub fn bytes(&self) -> &[u8] {
+        self.0.expose_secret()
+    }
+}
+
+impl TokenKey {
+    pub fn bytes(&self) -> &[u8; 32] {
+        self.0.expose_secret()
+    }
+}
+
+/// A configuration value that cannot be used; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error in {variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+fn invalid(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+/// Something that answers "what is the value of this variable?".
+/// `std::env::var` in production, a map in tests.
+pub trait Lookup {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+impl<F: Fn(&str) -> Option<String>> Lookup for F {
+    fn get(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+impl Config {
+    /// Reads the process environment (after dotenvy loaded `.env`, if any).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(
+            &|name: &str| std::env::var(name).ok(),
+            Path::new(DEV_KEY_DIR),
+        )
+    }
+
+    /// Parses configuration from any variable source. Generated development
+    /// keys are kept in `dev_key_dir`.
+    pub fn from_lookup(env: &dyn Lookup, dev_key_dir: &Path) -> Result<Self, ConfigError> {
+        let var = |name: &str| env.get(name).filter(|value| !value.trim().is_empty());
+
+        let base_url =
+            parse_base_url(&var("APP_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()))?;
+        let bind = parse_socket(
+            "BIND",
+            &var("BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
+        )?;
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| "data/app.db".into());
+        if database_url.contains("://") && !database_url.starts_with("sqlite://") {
+            return Err(invalid(
+                "DATABASE_URL",
+                "only SQLite is supported so far: give a file path such as data/app.db",
+            ));
+        }
+
+        let session_key = match var("SESSION_KEY") {
+            Some(value) => decode_key("SESSION_KEY", &value, 64)?,
+            None => dev_key(dev_key_dir, "SESSION_KEY", "session.key", 64)?,
+        };
+        let token_key = match var("TOKEN_KEY") {
+            Some(value) => decode_key("TOKEN_KEY", &value, 32)?,
+            None => dev_key(dev_key_dir, "TOKEN_KEY", "token.key", 32)?,
+        };
+        let token_key: [u8; 32] = token_key
+            .get(..32)
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(|| invalid("TOKEN_KEY", "must be exactly 32 bytes"))?;
+
+        let session_idle_timeout = Duration::from_secs(parse_seconds(
+            "SESSION_IDLE_TIMEOUT",
+            var("SESSION_IDLE_TIMEOUT"),
+            1800,
+        )?);
+
+        let http_timeout =
+            Duration::from_secs(parse_seconds("HTTP_TIMEOUT", var("HTTP_TIMEOUT"), 10)?);
+
+        let demo = match var("DEMO_PROVIDER").as_deref().map(str::to_ascii_lowercase) {
+            None => true,
+            Some(value) if value == "on" => true,
+            Some(value) if value == "off" => false,
+            Some(_) => return Err(invalid("DEMO_PROVIDER", "must be `on` or `off`")),
+        }
+        .then(|| -> Result<DemoConfig, ConfigError> {
+            Ok(DemoConfig {
+                bind: parse_socket(
+                    "DEMO_PROVIDER_BIND",
+                    &var("DEMO_PROVIDER_BIND").unwrap_or_else(|| "127.0.0.1:8081".into()),
+                )?,
+                token_ttl: Duration::from_secs(parse_seconds(
+                    "DEMO_TOKEN_TTL",
+                    var("DEMO_TOKEN_TTL"),
+                    3600,
+                )?),
+                client_id: var("DEMO_CLIENT_ID").unwrap_or_else(|| "signin-reference".into()),
+                client_secret: SecretString::from(
+                    var("DEMO_CLIENT_SECRET").unwrap_or_else(|| crate::crypto::random_url_safe(32)),
+                ),
+            })
+        })
+        .transpose()?;
+
+        Ok(Config {
+            base_url,
+            bind,
+            database_url,
+            session_key: SessionKey(std::sync::Arc::new(SecretBox::new(Box::new(session_key)))),
+            token_key: TokenKey(std::sync::Arc::new(SecretBox::new(Box::new(token_key)))),
+            session_idle_timeout,
+            http_timeout,
+            demo,
+        })
+    }
+
+    /// Cookies get the `Secure` attribute when the app is served over HTTPS.
+    pub fn cookies_secure(&self) -> bool {
+        self.base_url.scheme() == "https"
+    }
+
+    /// The exact redirect URI registered for `provider_id` (RFC 6749 §3.1.2).
+    pub fn redirect_uri(&self, provider_id: &str) -> Url {
+        let mut url = self.base_url.clone();
+        url.set_path(&format!("/auth/{provider_id}/callback"));
+        url
+    }
+}
+
+/// `http://` URL for a socket address, e.g. `http://127.0.0.1:8081`.
+#[expect(
+    clippy::expect_used,
+    reason = "a SocketAddr always formats as a valid URL authority"
+)]
+pub fn url_for_socket(address: SocketAddr) -> Url {
+    Url::parse(&format!("http://{address}")).expect("socket address is a valid authority")
+}
+
+fn parse_base_url(value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|error| {
+        invalid(
+            "APP_BASE_URL",
+            format!("`{value}` is not a URL ({error}); example: https://app.example.com"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid(
+            "APP_BASE_URL",
+            "must be an http:// or https:// URL",
+        ));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "APP_BASE_URL",
+            "must be an origin only, with no path, query or fragment (e.g. https://app.example.com)",
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_socket(variable: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        invalid(
+            variable,
+            format!("`{value}` is not an IP address and port such as 127.0.0.1:8080"),
+        )
+    })
+}
+
+fn parse_seconds(
+    variable: &'static str,
+    value: Option<String>,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(seconds) if seconds > 0 => Ok(seconds),
+            _ => Err(invalid(
+                variable,
+                format!("`{text}` is not a positive number of seconds"),
+            )),
+        },
+    }
+}
+
+fn decode_key(variable: &'static str, value: &str, min_len: usize) -> Result<Vec<u8>, ConfigError> {
+    let help = format!(
+        "must be base64 of at least {min_len} random bytes; generate one with `openssl rand -base64 {min_len}`"
+    );
+    let bytes = STANDARD
+        .decode(value.trim())
+        .map_err(|_| invalid(variable, help.clone()))?;
+    if bytes.len() < min_len {
+        return Err(invalid(variable, help));
+    }
+    Ok(bytes)
+}
+
+/// Loads a development key from `dir/file`, creating it on first use.
+fn dev_key(
+    dir: &Path,
+    variable: &'static str,
+    file: &str,
+    len: usize,
+) -> Result<Vec<u8>, ConfigError> {
+    let path: PathBuf = dir.join(file);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return decode_key(variable, &text, len).map_err(|error| {
+            invalid(
+                variable,
+                format!("{} (in {})", error.problem, path.display()),
+            )
+        });
+    }
+    let key = {
+        use rand::RngCore as _;
+        let mut key = vec![0u8; len];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        key
+    };
+    let cannot_write = |error: std::io::Error| {
+        invalid(
+            variable,
+            format!(
+                "not set, and a development key could not be written to {}: {error}",
+                path.display()
+            ),
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(cannot_write)?;
+    write_private_file(&path, STANDARD.encode(&key).as_bytes()).map_err(cannot_write)?;
+    tracing::warn!(
+        variable,
+        path = %path.display(),
+        "not set: generated a development key and saved it; set {variable} in production"
+    );
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)
+}
+
+#[cfg(not(unix))]
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let dir = tempfile::tempdir().expect("temp dir");
+        Config::from_lookup(&move |name: &str| map.get(name).cloned(), dir.path())
+    }
+
+    #[test]
+    fn defaults_need_no_environment() {
+        let config = parse(&[]).expect("defaults are valid");
+        assert_eq!(config.base_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(config.database_url, "data/app.db");
+        assert!(!config.cookies_secure());
+        assert_eq!(
+            config.redirect_uri("demo").as_str(),
+            "http://127.0.0.1:8080/auth/demo/callback"
+        );
+        let demo = config.demo.expect("demo provider on by default");
+        assert_eq!(demo.issuer().as_str(), "http://127.0.0.1:8081/");
+    }
+
+    #[test]
+    fn generated_development_keys_are_kept_and_reused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let none = |_: &str| None::<String>;
+        let first = Config::from_lookup(&none, dir.path()).expect("first start");
+        let second = Config::from_lookup(&none, dir.path()).expect("second start");
+        assert_eq!(first.token_key.bytes(), second.token_key.bytes());
+        assert_eq!(first.session_key.bytes(), second.session_key.bytes());
+    }
+
+    #[test]
+    fn each_invalid_value_names_its_variable() {
+        let cases = [
+            ("APP_BASE_URL", "not a url"),
+            ("APP_BASE_URL", "ftp://example.com"),
+            ("APP_BASE_URL", "https://example.com/app"),
+            ("BIND", "localhost"),
+            ("DATABASE_URL", "mysql://db"),
+            ("SESSION_KEY", "c2hvcnQ="),
+            ("TOKEN_KEY", "not base64!"),
+            ("SESSION_IDLE_TIMEOUT", "0"),
+            ("HTTP_TIMEOUT", "-1"),
+            ("DEMO_PROVIDER", "maybe"),
+            ("DEMO_PROVIDER_BIND", "8081"),
+            ("DEMO_TOKEN_TTL", "soon"),
+        ];
+        for (variable, value) in cases {
+            let error = parse(&[(variable, value)]).expect_err(variable);
+            assert_eq!(error.variable, variable, "{value}");
+            assert!(error.to_string().contains(variable));
+        }
+    }
+
+    #[test]
+    fn https_base_url_makes_cookies_secure_and_demo_can_be_turned_off() {
+        let config = parse(&[
+            ("APP_BASE_URL", "https://app.example.com"),
+            ("DEMO_PROVIDER", "off"),
+        ])
+        .expect("valid");
+        assert!(config.cookies_secure());
+        assert!(config.demo.is_none());
+    }
+
+    #[test]
+    fn debug_output_never_shows_keys_or_secrets() {
+        let config = parse(&[("DEMO_CLIENT_SECRET", "super-secret-value")]).expect("valid");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("super-secret-value"));
+        assert!(printed.contains("redacted") || printed.contains("REDACTED"));
+    }
+}

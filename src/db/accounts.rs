@@ -1,0 +1,324 @@
+//! Users, their linked provider identities, and each identity's sealed tokens.
+//!
+//! An identity is found by (provider, subject), never by email (OpenID Connect
+//! Core §5.7: only `sub` is stable and unique at an issuer). Tokens are sealed
+//! here on the way in and opened on the way out; callers only ever see
+//! `SecretString`s.
+
+use diesel::prelude::*;
+use secrecy::{ExposeSecret as _, SecretString};
+
+use super::schema::{identities, provider_tokens, users};
+use super::{DbConnection, DbError, TokenSealer, unix_now};
+
+/// Who signed in, as the provider described them.
+#[derive(Debug, Clone)]
+pub struct SignInRecord {
+    pub provider: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub display_name: String,
+}
+
+/// The rows a sign-in created or updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedInIds {
+    pub user_id: i64,
+    pub identity_id: i64,
+}
+
+/// A provider's tokens in clear, as held in memory for one request.
+#[derive(Debug, Clone)]
+pub struct ProviderTokens {
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    /// Unix seconds; `None` when the provider did not say.
+    pub access_token_expires_at: Option<i64>,
+    /// Scopes granted, as the token response listed them (RFC 6749 §5.1).
+    pub scopes: Vec<String>,
+}
+
+/// Everything a signed-in page needs about its account, read in one query.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user_id: i64,
+    pub identity_id: i64,
+    pub provider: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub last_sign_in_at: i64,
+    pub tokens: Option<ProviderTokens>,
+}
+
+/// Creates the user and identity on first sign-in, or updates them.
+pub fn record_sign_in(
+    connection: &mut DbConnection,
+    record: &SignInRecord,
+) -> Result<SignedInIds, DbError> {
+    let now = unix_now();
+    connection
+        .immediate_transaction(|connection| {
+            let existing: Option<(i64, i64)> = identities::table
+                .filter(identities::provider.eq(&record.provider))
+                .filter(identities::subject.eq(&record.subject))
+                .select((identities::id, identities::user_id))
+                .first(connection)
+                .optional()?;
+            if let Some((identity_id, user_id)) = existing {
+                diesel::update(identities::table.find(identity_id))
+                    .set((
+                        identities::email.eq(&record.email),
+                        identities::display_name.eq(&record.display_name),
+                        identities::last_sign_in_at.eq(now),
+                    ))
+                    .execute(connection)?;
+                diesel::update(users::table.find(user_id))
+                    .set(users::last_sign_in_at.eq(now))
+                    .execute(connection)?;
+                return Ok(SignedInIds {
+                    user_id,
+                    identity_id,
+                });
+            }
+            let user_id: i64 = diesel::insert_into(users::table)
+                .values((
+                    users::display_name.eq(&record.display_name),
+                    users::email.eq(&record.email),
+                    users::created_at.eq(now),
+                    users::last_sign_in_at.eq(now),
+                ))
+                .returning(users::id)
+                .get_result(connection)?;
+            let identity_id: i64 = diesel::insert_into(identities::table)
+                .values((
+                    identities::user_id.eq(user_id),
+                    identities::provider.eq(&record.provider),
+                    identities::subject.eq(&record.subject),
+                    identities::email.eq(&record.email),
+                    identities::display_name.eq(&record.display_name),
+                    identities::created_at.eq(now),
+                    identities::last_sign_in_at.eq(now),
+                ))
+                .returning(identities::id)
+                .get_result(connection)?;
+            Ok(SignedInIds {
+                user_id,
+                identity_id,
+            })
+        })
+        .map_err(|error: diesel::result::Error| DbError::Query(error))
+}
+
+fn access_context(identity_id: i64) -> String {
+    format!("provider_tokens.access_token:{identity_id}")
+}
+
+fn refresh_context(identity_id: i64) -> String {
+    format!("provider_tokens.refresh_token:{identity_id}")
+}
+
+/// Seals and stores (or replaces) the tokens of an identity.
+pub fn store_tokens(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    identity_id: i64,
+    tokens: &ProviderTokens,
+) -> Result<(), DbError> {
+    let access = sealer.seal(
+        &access_context(identity_id),
+        tokens.access_token.expose_secret().as_bytes(),
+    );
+    let refresh = tokens.refresh_token.as_ref().map(|token| {
+        sealer.seal(
+            &refresh_context(identity_id),
+            token.expose_secret().as_bytes(),
+        )
+    });
+    let values = (
+        provider_tokens::access_token.eq(&access),
+        provider_tokens::refresh_token.eq(&refresh),
+        provider_tokens::access_token_expires_at.eq(tokens.access_token_expires_at),
+        provider_tokens::scopes.eq(tokens.scopes.join(" ")),
+        provider_tokens::updated_at.eq(unix_now()),
+    );
+    diesel::insert_into(provider_tokens::table)
+        .values((provider_tokens::identity_id.eq(identity_id), values.clone()))
+        .on_conflict(provider_tokens::identity_id)
+        .do_update()
+        .set(values)
+        .execute(connection)?;
+    Ok(())
+}
+
+type AccountRow = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<(Vec<u8>, Option<Vec<u8>>, Option<i64>, String)>,
+);
+
+/// Loads the account behind a session in a single query (identity, user and
+/// tokens joined), opening the sealed tokens.
+pub fn load_account(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    identity_id: i64,
+) -> Result<Option<Account>, DbError> {
+    let row: Option<AccountRow> = identities::table
+        .inner_join(users::table)
+        .left_join(provider_tokens::table)
+        .filter(identities::id.eq(identity_id))
+        .select((
+            identities::id,
+            users::id,
+            identities::provider,
+            identities::display_name,
+            identities::email,
+            users::last_sign_in_at,
+            (
+                provider_tokens::access_token,
+                provider_tokens::refresh_token,
+                provider_tokens::access_token_expires_at,
+                provider_tokens::scopes,
+            )
+                .nullable(),
+        ))
+        .first(connection)
+        .optional()?;
+    let Some((identity_id, user_id, provider, display_name, email, last_sign_in_at, tokens)) = row
+    else {
+        return Ok(None);
+    };
+    let open = |context: String, sealed: &[u8]| {
+        sealer
+            .open(&context, sealed)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .map(SecretString::from)
+            .ok_or(DbError::Unseal)
+    };
+    let tokens = match tokens {
+        None => None,
+        Some((access, refresh, expires_at, scopes)) => Some(ProviderTokens {
+            access_token: open(access_context(identity_id), &access)?,
+            refresh_token: refresh
+                .map(|sealed| open(refresh_context(identity_id), &sealed))
+                .transpose()?,
+            access_token_expires_at: expires_at,
+            scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        }),
+    };
+    Ok(Some(Account {
+        user_id,
+        identity_id,
+        provider,
+        display_name,
+        email,
+        last_sign_in_at,
+        tokens,
+    }))
+}
+
+/// Forgets an identity's tokens (at sign-out, after revoking them).
+pub fn delete_tokens(connection: &mut DbConnection, identity_id: i64) -> Result<(), DbError> {
+    diesel::delete(provider_tokens::table.find(identity_id)).execute(connection)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::test_support::{connection, sealer};
+
+    fn alice() -> SignInRecord {
+        SignInRecord {
+            provider: "demo".into(),
+            subject: "sub-alice".into(),
+            email: Some("alice@demo.example".into()),
+            display_name: "Alice".into(),
+        }
+    }
+
+    fn tokens(access: &str) -> ProviderTokens {
+        ProviderTokens {
+            access_token: SecretString::from(access),
+            refresh_token: Some(SecretString::from("refresh-value")),
+            access_token_expires_at: Some(1_900_000_000),
+            scopes: vec!["openid".into(), "Mail.Read".into()],
+        }
+    }
+
+    #[test]
+    fn signing_in_twice_reuses_the_same_user_and_identity() {
+        let mut connection = connection();
+        let first = record_sign_in(&mut connection, &alice()).expect("first");
+        let mut renamed = alice();
+        renamed.display_name = "Alice A.".into();
+        let second = record_sign_in(&mut connection, &renamed).expect("second");
+        assert_eq!(first, second);
+        let other = SignInRecord {
+            subject: "sub-bob".into(),
+            ..alice()
+        };
+        assert_ne!(record_sign_in(&mut connection, &other).expect("bob"), first);
+    }
+
+    #[test]
+    fn tokens_round_trip_sealed_and_replace_older_ones() {
+        let (mut connection, sealer) = (connection(), sealer());
+        let ids = record_sign_in(&mut connection, &alice()).expect("sign in");
+        store_tokens(&mut connection, &sealer, ids.identity_id, &tokens("first")).expect("store");
+        store_tokens(&mut connection, &sealer, ids.identity_id, &tokens("second"))
+            .expect("replace");
+        let account = load_account(&mut connection, &sealer, ids.identity_id)
+            .expect("load")
+            .expect("present");
+        let loaded = account.tokens.expect("tokens");
+        assert_eq!(loaded.access_token.expose_secret(), "second");
+        assert_eq!(loaded.scopes, ["openid", "Mail.Read"]);
+        assert_eq!(account.display_name, "Alice");
+
+        let raw: Vec<u8> = provider_tokens::table
+            .select(provider_tokens::access_token)
+            .first(&mut connection)
+            .expect("row");
+        assert!(!raw.windows(6).any(|window| window == b"second"));
+    }
+
+    #[test]
+    fn a_token_copied_to_another_identity_does_not_open() {
+        let (mut connection, sealer) = (connection(), sealer());
+        let alice_ids = record_sign_in(&mut connection, &alice()).expect("alice");
+        let bob_ids = record_sign_in(
+            &mut connection,
+            &SignInRecord {
+                subject: "sub-bob".into(),
+                ..alice()
+            },
+        )
+        .expect("bob");
+        store_tokens(
+            &mut connection,
+            &sealer,
+            alice_ids.identity_id,
+            &tokens("a"),
+        )
+        .expect("a");
+        store_tokens(&mut connection, &sealer, bob_ids.identity_id, &tokens("b")).expect("b");
+        let alice_sealed: Vec<u8> = provider_tokens::table
+            .find(alice_ids.identity_id)
+            .select(provider_tokens::access_token)
+            .first(&mut connection)
+            .expect("row");
+        diesel::update(provider_tokens::table.find(bob_ids.identity_id))
+            .set(provider_tokens::access_token.eq(alice_sealed))
+            .execute(&mut connection)
+            .expect("swap");
+        assert!(matches!(
+            load_account(&mut connection, &sealer, bob_ids.identity_id),
+            Err(DbError::Unseal)
+        ));
+    }
+}

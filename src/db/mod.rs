@@ -1,0 +1,163 @@
+//! Storage: the connection pool, migrations, and the queries the app needs.
+//!
+//! Queries are plain synchronous diesel functions in the submodules, each taking a
+//! connection. Async code reaches them only through [`Database::run`], which takes
+//! a pooled connection and runs the closure on actix's blocking thread pool, so
+//! SQLite file I/O never blocks the async executor.
+//!
+//! This module owns sealing tokens at rest (`seal`): nothing outside it sees a
+//! sealed blob, and nothing it returns holds a token in a printable form. It must
+//! not know about HTTP, sessions or providers' protocols.
+
+pub mod accounts;
+pub mod pending_sign_ins;
+pub mod schema;
+pub mod seal;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection as _;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
+
+pub use seal::TokenSealer;
+
+/// The connection type of the (so far only) backend.
+pub type DbConnection = SqliteConnection;
+
+type DbPool = Pool<ConnectionManager<DbConnection>>;
+
+/// Migrations compiled into the binary and applied at start-up.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Errors of the storage layer. Their text is for logs, never for pages.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("could not get a database connection")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("database query failed")]
+    Query(#[from] diesel::result::Error),
+    #[error("database worker was cancelled")]
+    Blocking(#[from] actix_web::error::BlockingError),
+    #[error("a sealed token could not be opened (wrong TOKEN_KEY or tampered row)")]
+    Unseal,
+    #[error("could not open the database: {0}")]
+    Open(String),
+}
+
+/// The pool plus the key that seals tokens: everything a query needs.
+#[derive(Clone)]
+pub struct Database {
+    pool: DbPool,
+    sealer: TokenSealer,
+}
+
+/// SQLite settings applied to every pooled connection.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, connection: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        // WAL lets readers proceed while one writer writes; busy_timeout makes a
+        // second writer wait instead of failing; SQLite ignores foreign keys
+        // unless asked on each connection.
+        connection
+            .batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+impl Database {
+    /// Opens (creating if needed) the database, applies pending migrations and
+    /// builds the pool. Called once at start-up.
+    pub fn open(database_url: &str, sealer: TokenSealer) -> Result<Self, DbError> {
+        let path = database_url
+            .strip_prefix("sqlite://")
+            .unwrap_or(database_url);
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| DbError::Open(format!("{}: {error}", parent.display())))?;
+        }
+        let pool = Pool::builder()
+            .max_size(8)
+            .connection_timeout(Duration::from_secs(5))
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(ConnectionManager::<DbConnection>::new(path))
+            .map_err(|error| DbError::Open(error.to_string()))?;
+        let mut connection = pool.get()?;
+        connection
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map_err(|error| DbError::Open(format!("migrations failed: {error}")))?;
+        Ok(Database { pool, sealer })
+    }
+
+    /// Runs `query` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, query: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection, &TokenSealer) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let sealer = self.sealer.clone();
+        actix_web::web::block(move || {
+            let mut connection = pool.get()?;
+            query(&mut connection, &sealer)
+        })
+        .await?
+    }
+
+    /// A trivial query, for the health check.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.run(|connection, _| {
+            connection.batch_execute("SELECT 1")?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Seconds since the Unix epoch, the unit of every time column.
+pub fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// A fresh, migrated in-memory database connection for unit tests.
+    pub fn connection() -> DbConnection {
+        use diesel::Connection as _;
+        let mut connection = DbConnection::establish(":memory:").expect("in-memory SQLite opens");
+        connection
+            .batch_execute("PRAGMA foreign_keys = ON;")
+            .expect("pragma");
+        connection
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .expect("migrations apply");
+        connection
+    }
+
+    pub fn sealer() -> TokenSealer {
+        TokenSealer::new(&[7u8; 32])
+    }
+
+    #[test]
+    fn migrations_run_up_down_and_up_again() {
+        let mut connection = connection();
+        connection
+            .revert_all_migrations(SQLITE_MIGRATIONS)
+            .expect("down.sql reverts cleanly");
+        connection
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .expect("up.sql applies again");
+    }
+}

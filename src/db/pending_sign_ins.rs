@@ -1,0 +1,292 @@
+//! Pending sign-ins: what we must remember between sending the browser to the
+//! provider and its return (RFC 6749 §4.1.1 `state`, RFC 7636 verifier, OIDC nonce).
+//!
+//! Rows are looked up by the SHA-256 of `state`, so the table never holds a value
+//! that would be accepted at the callback; the PKCE verifier is sealed. A row is
+//! taken with one `DELETE ... RETURNING`, so two concurrent callbacks with the same
+//! state cannot both succeed (single use).
+//!
+//! The sign-in start is public and writes here, so inserts are bounded: per
+//! browser (older attempts of the same browser are dropped) and in total.
+
+use diesel::prelude::*;
+use secrecy::{ExposeSecret as _, SecretString};
+
+use super::schema::pending_sign_ins;
+use super::{DbConnection, DbError, TokenSealer, unix_now};
+
+/// How long a sign-in may take at the provider.
+pub const PENDING_SIGN_IN_TTL_SECS: i64 = 10 * 60;
+
+/// Limits that keep the public sign-in start from filling the database.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingLimits {
+    /// Attempts kept per browser; starting one more drops the oldest.
+    pub per_browser: i64,
+    /// Attempts kept in total; beyond it new sign-ins are refused until some expire.
+    pub total: i64,
+}
+
+impl Default for PendingLimits {
+    fn default() -> Self {
+        PendingLimits {
+            per_browser: 5,
+            total: 10_000,
+        }
+    }
+}
+
+/// A sign-in about to be sent to the provider.
+#[derive(Debug)]
+pub struct NewPendingSignIn {
+    pub state_hash: String,
+    pub browser_hash: String,
+    pub provider: String,
+    pub pkce_verifier: SecretString,
+    pub nonce: String,
+    pub return_to: String,
+}
+
+/// A pending sign-in taken back at the callback.
+#[derive(Debug)]
+pub struct PendingSignIn {
+    pub browser_hash: String,
+    pub provider: String,
+    pub pkce_verifier: SecretString,
+    pub nonce: String,
+    pub return_to: String,
+    pub created_at: i64,
+}
+
+impl PendingSignIn {
+    pub fn is_expired(&self, now: i64) -> bool {
+        now - self.created_at > PENDING_SIGN_IN_TTL_SECS
+    }
+}
+
+/// Why a pending sign-in could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertPendingError {
+    #[error("too many sign-ins are in progress")]
+    TooMany,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for InsertPendingError {
+    fn from(error: diesel::result::Error) -> Self {
+        InsertPendingError::Db(DbError::Query(error))
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = pending_sign_ins)]
+struct PendingRow {
+    state_hash: String,
+    browser_hash: String,
+    provider: String,
+    pkce_verifier: Vec<u8>,
+    nonce: String,
+    return_to: String,
+    created_at: i64,
+}
+
+fn verifier_context(state_hash: &str) -> String {
+    format!("pending_sign_ins.pkce_verifier:{state_hash}")
+}
+
+/// Stores a pending sign-in, removing expired ones and enforcing `limits`.
+pub fn insert(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    new: &NewPendingSignIn,
+    limits: PendingLimits,
+) -> Result<(), InsertPendingError> {
+    use pending_sign_ins::dsl;
+    let now = unix_now();
+    let sealed_verifier = sealer.seal(
+        &verifier_context(&new.state_hash),
+        new.pkce_verifier.expose_secret().as_bytes(),
+    );
+    connection.immediate_transaction(|connection| {
+        diesel::delete(dsl::pending_sign_ins)
+            .filter(dsl::created_at.lt(now - PENDING_SIGN_IN_TTL_SECS))
+            .execute(connection)?;
+
+        // Keep at most `per_browser - 1` older attempts of this browser.
+        let keep: Vec<String> = dsl::pending_sign_ins
+            .filter(dsl::browser_hash.eq(&new.browser_hash))
+            .order(dsl::created_at.desc())
+            .select(dsl::state_hash)
+            .limit(limits.per_browser - 1)
+            .load(connection)?;
+        diesel::delete(dsl::pending_sign_ins)
+            .filter(dsl::browser_hash.eq(&new.browser_hash))
+            .filter(dsl::state_hash.ne_all(&keep))
+            .execute(connection)?;
+
+        let total: i64 = dsl::pending_sign_ins.count().get_result(connection)?;
+        if total >= limits.total {
+            return Err(InsertPendingError::TooMany);
+        }
+
+        diesel::insert_into(dsl::pending_sign_ins)
+            .values((
+                dsl::state_hash.eq(&new.state_hash),
+                dsl::browser_hash.eq(&new.browser_hash),
+                dsl::provider.eq(&new.provider),
+                dsl::pkce_verifier.eq(&sealed_verifier),
+                dsl::nonce.eq(&new.nonce),
+                dsl::return_to.eq(&new.return_to),
+                dsl::created_at.eq(now),
+            ))
+            .execute(connection)?;
+        Ok(())
+    })
+}
+
+/// Removes and returns the pending sign-in for `state_hash`, if there is one.
+/// Expiry and browser binding are checked by the caller, which can then say
+/// precisely what was wrong; the row is gone either way.
+pub fn take(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    state_hash: &str,
+) -> Result<Option<PendingSignIn>, DbError> {
+    use pending_sign_ins::dsl;
+    let row: Option<PendingRow> = diesel::delete(dsl::pending_sign_ins)
+        .filter(dsl::state_hash.eq(state_hash))
+        .returning(PendingRow::as_returning())
+        .get_result(connection)
+        .optional()?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let verifier = sealer
+        .open(&verifier_context(&row.state_hash), &row.pkce_verifier)
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or(DbError::Unseal)?;
+    Ok(Some(PendingSignIn {
+        browser_hash: row.browser_hash,
+        provider: row.provider,
+        pkce_verifier: SecretString::from(verifier),
+        nonce: row.nonce,
+        return_to: row.return_to,
+        created_at: row.created_at,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::test_support::{connection, sealer};
+
+    fn pending(state: &str, browser: &str) -> NewPendingSignIn {
+        NewPendingSignIn {
+            state_hash: state.into(),
+            browser_hash: browser.into(),
+            provider: "demo".into(),
+            pkce_verifier: SecretString::from("verifier-value"),
+            nonce: "nonce".into(),
+            return_to: "/mail".into(),
+        }
+    }
+
+    #[test]
+    fn a_pending_sign_in_can_be_taken_once() {
+        let (mut connection, sealer) = (connection(), sealer());
+        insert(
+            &mut connection,
+            &sealer,
+            &pending("s1", "b1"),
+            PendingLimits::default(),
+        )
+        .expect("insert");
+        let taken = take(&mut connection, &sealer, "s1")
+            .expect("query")
+            .expect("present");
+        assert_eq!(taken.return_to, "/mail");
+        assert_eq!(taken.pkce_verifier.expose_secret(), "verifier-value");
+        assert!(
+            take(&mut connection, &sealer, "s1")
+                .expect("query")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_verifier_is_not_stored_in_clear() {
+        let (mut connection, sealer) = (connection(), sealer());
+        insert(
+            &mut connection,
+            &sealer,
+            &pending("s1", "b1"),
+            PendingLimits::default(),
+        )
+        .expect("insert");
+        let stored: Vec<u8> = pending_sign_ins::table
+            .select(pending_sign_ins::pkce_verifier)
+            .first(&mut connection)
+            .expect("row");
+        assert!(!stored.windows(8).any(|window| window == b"verifier"));
+    }
+
+    #[test]
+    fn each_browser_keeps_only_its_newest_attempts() {
+        let (mut connection, sealer) = (connection(), sealer());
+        let limits = PendingLimits {
+            per_browser: 2,
+            total: 100,
+        };
+        for state in ["s1", "s2", "s3"] {
+            insert(&mut connection, &sealer, &pending(state, "b1"), limits).expect("insert");
+        }
+        insert(&mut connection, &sealer, &pending("other", "b2"), limits).expect("insert");
+        let count: i64 = pending_sign_ins::table
+            .count()
+            .get_result(&mut connection)
+            .expect("count");
+        assert_eq!(count, 3, "two for b1, one for b2");
+    }
+
+    #[test]
+    fn the_total_number_of_pending_sign_ins_is_bounded() {
+        let (mut connection, sealer) = (connection(), sealer());
+        let limits = PendingLimits {
+            per_browser: 5,
+            total: 2,
+        };
+        insert(&mut connection, &sealer, &pending("s1", "b1"), limits).expect("first");
+        insert(&mut connection, &sealer, &pending("s2", "b2"), limits).expect("second");
+        let third = insert(&mut connection, &sealer, &pending("s3", "b3"), limits);
+        assert!(matches!(third, Err(InsertPendingError::TooMany)));
+    }
+
+    #[test]
+    fn expired_rows_are_removed_on_insert() {
+        let (mut connection, sealer) = (connection(), sealer());
+        insert(
+            &mut connection,
+            &sealer,
+            &pending("old", "b1"),
+            PendingLimits::default(),
+        )
+        .expect("insert");
+        diesel::update(pending_sign_ins::table)
+            .set(pending_sign_ins::created_at.eq(unix_now() - PENDING_SIGN_IN_TTL_SECS - 1))
+            .execute(&mut connection)
+            .expect("age the row");
+        insert(
+            &mut connection,
+            &sealer,
+            &pending("new", "b2"),
+            PendingLimits::default(),
+        )
+        .expect("insert");
+        assert!(
+            take(&mut connection, &sealer, "old")
+                .expect("query")
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,52 @@
+//! Diesel table definitions, written by hand to match `migrations/` with
+//! portable types (BigInt, Text, Binary), so a second backend can share them.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        display_name -> Text,
+        email -> Nullable<Text>,
+        created_at -> BigInt,
+        last_sign_in_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    identities (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        provider -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        display_name -> Text,
+        created_at -> BigInt,
+        last_sign_in_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    provider_tokens (identity_id) {
+        identity_id -> BigInt,
+        access_token -> Binary,
+        refresh_token -> Nullable<Binary>,
+        access_token_expires_at -> Nullable<BigInt>,
+        scopes -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    pending_sign_ins (state_hash) {
+        state_hash -> Text,
+        browser_hash -> Text,
+        provider -> Text,
+        pkce_verifier -> Binary,
+        nonce -> Text,
+        return_to -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(identities -> users (user_id));
+diesel::joinable!(provider_tokens -> identities (identity_id));
+diesel::allow_tables_to_appear_in_same_query!(users, identities, provider_tokens, pending_sign_ins);

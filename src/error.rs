@@ -1,0 +1,225 @@
+//! The one error type of the web layer, and the one place it becomes a page.
+//!
+//! Handlers return `Result<_, AppError>`. `AppError` only decides the status;
+//! `render_error_page` (installed with `ErrorHandlers` in `startup`) turns every
+//! 4xx/5xx response, ours or actix-web's own, into `error.html`. Display is what
+//! the visitor reads; Debug carries the cause and goes only to the log. Neither
+//! ever contains a token, code or secret.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpMessage as _, HttpResponse, ResponseError, web};
+
+use crate::api::ApiError;
+use crate::db::DbError;
+use crate::oauth::SignInError;
+use crate::oauth::flow::SignInFailure;
+use crate::startup::AppState;
+use crate::views::{ErrorPage, Layout};
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 303 to the provider chooser: the page needs a signed-in visitor, or the
+    /// provider no longer accepts our access token (`expired`). Not an error
+    /// page: the visitor signs in and comes back to `return_to`.
+    #[error("Please sign in to see this page.")]
+    SignInRequired { return_to: String, expired: bool },
+    /// 404: no such page, provider or message.
+    #[error("We could not find that page.")]
+    NotFound,
+    /// 403: a form came without our CSRF token (or with a stale one).
+    #[error("This form has expired. Please go back, reload the page and try again.")]
+    InvalidCsrfToken,
+    /// Status from `SignInError::status`: the sign-in failed; the page offers to
+    /// try again (to the same return path when we know it).
+    #[error("{}", .0.error)]
+    SignIn(SignInFailure),
+    /// 403: the provider refused access to this data (a missing permission).
+    #[error(
+        "The provider did not allow this app to read that. Sign in again and allow the requested permissions."
+    )]
+    ApiForbidden { provider: String, detail: String },
+    /// 503: the provider asks us to wait.
+    #[error("The provider is busy and asked us to wait{}. Please try again then.", retry_hint(.retry_after_secs))]
+    ApiThrottled { retry_after_secs: Option<u64> },
+    /// 502 or 504: the provider's API failed.
+    #[error(
+        "The provider's service is not answering properly right now. Please try again in a moment."
+    )]
+    ApiUnavailable { detail: String, timeout: bool },
+    /// 500: our own failure. Details go to the log with the request id.
+    #[error("Something went wrong on our side. It has been logged.")]
+    Internal(String),
+}
+
+fn retry_hint(seconds: &Option<u64>) -> String {
+    match seconds {
+        Some(1) => " 1 second".into(),
+        Some(seconds) => format!(" {seconds} seconds"),
+        None => String::new(),
+    }
+}
+
+impl From<DbError> for AppError {
+    fn from(error: DbError) -> Self {
+        AppError::Internal(format!("{error}: {error:?}"))
+    }
+}
+
+impl From<SignInFailure> for AppError {
+    fn from(failure: SignInFailure) -> Self {
+        AppError::SignIn(failure)
+    }
+}
+
+impl From<SignInError> for AppError {
+    fn from(error: SignInError) -> Self {
+        AppError::SignIn(error.into())
+    }
+}
+
+impl AppError {
+    /// API errors other than 401 (which routes answer by asking to sign in again).
+    pub fn from_api(provider: &str, error: ApiError) -> Self {
+        match error {
+            ApiError::NotFound => AppError::NotFound,
+            ApiError::Forbidden(detail) => AppError::ApiForbidden {
+                provider: provider.to_owned(),
+                detail,
+            },
+            ApiError::Throttled { retry_after } => AppError::ApiThrottled {
+                retry_after_secs: retry_after.map(|duration| duration.as_secs().max(1)),
+            },
+            ApiError::Timeout => AppError::ApiUnavailable {
+                detail: "timeout".into(),
+                timeout: true,
+            },
+            other => AppError::ApiUnavailable {
+                detail: other.to_string(),
+                timeout: false,
+            },
+        }
+    }
+
+    /// Where "Try again" should lead, if anywhere.
+    fn retry_link(&self) -> Option<String> {
+        match self {
+            AppError::SignIn(failure) => {
+                let return_to = failure.return_to.as_deref().unwrap_or("/profile");
+                Some(crate::views::login_link(return_to))
+            }
+            AppError::ApiForbidden { .. } => Some("/login".into()),
+            _ => None,
+        }
+    }
+
+    fn provider_detail(&self) -> Option<String> {
+        match self {
+            AppError::SignIn(failure) => failure.error.provider_description().map(str::to_owned),
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        let code = match self {
+            AppError::SignInRequired { .. } => 303,
+            AppError::NotFound => 404,
+            AppError::InvalidCsrfToken | AppError::ApiForbidden { .. } => 403,
+            AppError::SignIn(failure) => failure.error.status(),
+            AppError::ApiThrottled { .. } => 503,
+            AppError::ApiUnavailable { timeout: true, .. } => 504,
+            AppError::ApiUnavailable { .. } => 502,
+            AppError::Internal(_) => 500,
+        };
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let AppError::SignInRequired { return_to, expired } = self {
+            let mut location = crate::views::login_link(return_to);
+            if *expired {
+                location.push_str("&expired=1");
+            }
+            return crate::routes::see_other(&location);
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if let AppError::ApiThrottled {
+            retry_after_secs: Some(seconds),
+        } = self
+        {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        // The body is rendered by `render_error_page`.
+        response.finish()
+    }
+}
+
+/// Renders `error.html` for every error response (ours and actix-web's own,
+/// such as 404 for unknown routes or 400 for malformed query strings).
+pub fn render_error_page<B: MessageBody + 'static>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let status = response.status();
+    let request_id = response
+        .request()
+        .extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(|id| id.to_string())
+        .unwrap_or_default();
+    let app_error = response
+        .response()
+        .error()
+        .and_then(|error| error.as_error::<AppError>());
+    let message = match app_error {
+        Some(error) => error.to_string(),
+        None => generic_message(status).to_owned(),
+    };
+    let page = ErrorPage {
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        message,
+        provider_detail: app_error.and_then(AppError::provider_detail),
+        retry_link: app_error.and_then(AppError::retry_link),
+        request_id: status.is_server_error().then_some(request_id),
+    };
+    let state = response
+        .request()
+        .app_data::<web::Data<AppState>>()
+        .cloned();
+    let state: Option<&AppState> = state.as_ref().map(|data| data.get_ref());
+    let layout = Layout::for_request(response.request(), state);
+    let html = state
+        .and_then(|state| state.views.render_page("error.html", &layout, &page).ok())
+        // If the template itself fails, still answer with something readable.
+        .unwrap_or_else(|| format!("{} {}\n", page.status, page.message));
+    let (request, mut http_response) = response.into_parts();
+    http_response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    let http_response = http_response
+        .set_body(html)
+        .map_into_boxed_body()
+        .map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(
+        request,
+        http_response,
+    )))
+}
+
+fn generic_message(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "The request was not understood. Please check the address and try again.",
+        404 => "We could not find that page.",
+        405 => "That action is not available this way.",
+        413 => "That request is too large.",
+        _ if status.is_server_error() => "Something went wrong on our side. It has been logged.",
+        _ => "That did not work. Please go back and try again.",
+    }
+}

@@ -1,0 +1,36 @@
+//! Sign in with a third party: a reference implementation in Rust.
+//!
+//! A map of the crate, in the order a request meets it:
+//! - [`startup`] builds the app from [`config`] and starts the demo provider.
+//! - [`routes`] holds the thin HTTP handlers; [`views`] renders pages;
+//!   [`error`] turns every failure into one error page; [`session`] owns the cookie.
+//! - [`oauth`] runs the authorization-code flow (steps 3 to 6) for any provider
+//!   described in [`providers`].
+//! - [`api`] calls the providers' APIs (step 7) with the access token.
+//! - [`db`] stores users, identities, sealed tokens and pending sign-ins.
+//! - [`demo_provider`] is a separate authorization server that the app only
+//!   reaches over HTTP, like any real provider.
+//! - [`crypto`], [`http_client`] and [`telemetry`] are small shared utilities.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::expect_used,
+        clippy::unwrap_used,
+        reason = "a failed expectation in a test should panic with its message"
+    )
+)]
+
+pub mod api;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod demo_provider;
+pub mod error;
+pub mod http_client;
+pub mod oauth;
+pub mod providers;
+pub mod routes;
+pub mod session;
+pub mod startup;
+pub mod telemetry;
+pub mod views;

@@ -1,0 +1,42 @@
+//! `cargo run`: load `.env` (if any), start logging, parse the configuration,
+//! and run the app (and the demo provider).
+
+use signin_reference::config::Config;
+use signin_reference::startup::Application;
+
+#[actix_web::main]
+async fn main() -> std::process::ExitCode {
+    // A missing .env is normal: every variable has a development default.
+    let _ = dotenvy::dotenv();
+    signin_reference::telemetry::init();
+
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!("{error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let base_url = config.base_url.clone();
+    let application = match Application::build(config) {
+        Ok(application) => application,
+        Err(error) => {
+            tracing::error!("could not start: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if let Some(demo) = application.demo_address {
+        tracing::info!("demo provider listening on http://{demo}");
+    }
+    tracing::info!(
+        "open {base_url} in a browser (listening on {})",
+        application.app_address
+    );
+    match application.run_until_stopped().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("server stopped with an error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Everything that can go wrong between "Sign in with …" and being signed in.
+//!
+//! Display is the sentence a person reads on the error page; it never contains
+//! a token, code, verifier or secret (those are never put into these values).
+//! The provider's own `error_description` is kept separately and shown escaped.
+
+use crate::db::DbError;
+
+/// Why a sign-in could not be started or finished.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// 400: the callback came without `state` (RFC 6749 §4.1.2 requires it back).
+    #[error("The sign-in response is incomplete (it has no state). Please start again.")]
+    MissingState,
+    /// 400: unknown, already used, or from another provider's sign-in.
+    #[error(
+        "This sign-in link is not valid any more: it was already used or never started here. Please start again."
+    )]
+    UnknownState,
+    /// 400: older than the 10 minutes a sign-in may take.
+    #[error("This sign-in took too long and has expired. Please start again.")]
+    ExpiredState,
+    /// 400: the state was issued to a different browser (login CSRF, RFC 9700 §4.7).
+    #[error(
+        "This sign-in was started in a different browser or the session ended. Please start again here."
+    )]
+    StateFromAnotherBrowser,
+    /// 400: the provider sent neither a code nor an error.
+    #[error("The provider's answer has no authorization code. Please try again.")]
+    MissingCode,
+    /// 400: the `iss` parameter names another issuer (RFC 9207, mix-up defence).
+    #[error("The answer came from a different provider than the one we asked. Please try again.")]
+    IssuerMismatch,
+    /// 403: the person chose not to sign in (`error=access_denied`).
+    #[error("You chose not to sign in, so nothing was shared with this app.")]
+    AccessDenied,
+    /// 400: any other error the provider reported at the callback (RFC 6749 §4.1.2.1).
+    #[error("The provider could not complete the sign-in ({code}).")]
+    ProviderReportedError {
+        code: String,
+        description: Option<String>,
+    },
+    /// 400: the token endpoint refused the code (RFC 6749 §5.2), e.g. `invalid_grant`
+    /// for an expired or reused code.
+    #[error("The provider refused to exchange the sign-in code ({code}). Please sign in again.")]
+    TokenRequestRejected {
+        code: String,
+        description: Option<String>,
+    },
+    /// 504: the provider did not answer in time.
+    #[error("The provider did not answer in time. Please try again in a moment.")]
+    ProviderTimeout,
+    /// 502: the provider could not be reached, or answered with a server error or
+    /// something that is not a valid response.
+    #[error("The provider is not answering properly right now. Please try again in a moment.")]
+    ProviderUnavailable { detail: String },
+    /// 502: the ID token failed validation (OpenID Connect Core §3.1.3.7).
+    #[error(
+        "The provider's proof of who you are could not be verified, so you were not signed in."
+    )]
+    InvalidIdToken { reason: String },
+    /// 503: too many sign-ins are in progress; bounded so the public start cannot fill the database.
+    #[error("Too many sign-ins are in progress right now. Please try again in a minute.")]
+    TooManyPendingSignIns,
+    /// 500: our own storage failed.
+    #[error("Something went wrong on our side while signing you in.")]
+    Storage(#[from] DbError),
+}
+
+impl SignInError {
+    /// The HTTP status of the error page.
+    pub fn status(&self) -> u16 {
+        match self {
+            SignInError::MissingState
+            | SignInError::UnknownState
+            | SignInError::ExpiredState
+            | SignInError::StateFromAnotherBrowser
+            | SignInError::MissingCode
+            | SignInError::IssuerMismatch
+            | SignInError::ProviderReportedError { .. }
+            | SignInError::TokenRequestRejected { .. } => 400,
+            SignInError::AccessDenied => 403,
+            SignInError::ProviderTimeout => 504,
+            SignInError::ProviderUnavailable { .. } | SignInError::InvalidIdToken { .. } => 502,
+            SignInError::TooManyPendingSignIns => 503,
+            SignInError::Storage(_) => 500,
+        }
+    }
+
+    /// The provider's own words, to show (escaped) under our message.
+    pub fn provider_description(&self) -> Option<&str> {
+        match self {
+            SignInError::ProviderReportedError { description, .. }
+            | SignInError::TokenRequestRejected { description, .. } => description.as_deref(),
+            _ => None,
+        }
+    }
+}

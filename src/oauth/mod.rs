@@ -1,0 +1,18 @@
+//! The OAuth 2.0 authorization-code flow with PKCE, and OpenID Connect on top.
+//!
+//! `flow` runs steps 3 to 6 (redirect to the authorization endpoint, receive the
+//! code, call the token endpoint, receive the tokens) with every check the specs
+//! ask for; `oidc` talks to OpenID Connect providers (discovery, ID tokens);
+//! `return_to` keeps post-sign-in redirects on this site.
+//!
+//! This module knows nothing of any particular provider (it reads a
+//! `providers::Provider` description) and nothing of HTTP requests or sessions:
+//! routes pass in what it needs (the browser's binding key) and act on what it
+//! returns.
+
+pub mod error;
+pub mod flow;
+pub mod oidc;
+pub mod return_to;
+
+pub use error::SignInError;

@@ -1,0 +1,134 @@
+//! Signing in and out: the provider chooser, the start of the flow (step 3),
+//! the callback (steps 4 to 6) and sign-out.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::home::provider_buttons;
+use super::{Visitor, see_other};
+use crate::crypto::constant_time_eq;
+use crate::db::accounts;
+use crate::error::AppError;
+use crate::oauth::flow::CallbackParams;
+use crate::oauth::return_to::return_path_or_default;
+use crate::session::{self, SessionUser};
+use crate::startup::AppState;
+use crate::views::ProviderButton;
+
+#[derive(Deserialize)]
+pub struct ReturnToQuery {
+    return_to: Option<String>,
+    expired: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ChooserPage {
+    providers: Vec<ProviderButton>,
+    return_to: String,
+    expired: bool,
+}
+
+/// `GET /login?return_to=…`: choose a provider; the return path is kept.
+pub async fn show_provider_chooser(
+    state: web::Data<AppState>,
+    visitor: Visitor,
+    query: web::Query<ReturnToQuery>,
+) -> Result<HttpResponse, AppError> {
+    let return_to = return_path_or_default(query.return_to.as_deref(), &state.base_url);
+    let page = ChooserPage {
+        providers: provider_buttons(&state, &return_to),
+        return_to,
+        expired: query.expired.is_some(),
+    };
+    visitor.render(&state, "login.html", &page)
+}
+
+/// `GET /auth/{provider}/login?return_to=…`
+///
+/// Step 3: remember a pending sign-in and send the browser (303) to the
+/// provider's authorization endpoint.
+pub async fn start_sign_in(
+    state: web::Data<AppState>,
+    visitor: Visitor,
+    provider_id: web::Path<String>,
+    query: web::Query<ReturnToQuery>,
+) -> Result<HttpResponse, AppError> {
+    let provider = state
+        .providers
+        .get(&provider_id)
+        .ok_or(AppError::NotFound)?;
+    let browser_key = session::browser_key(&visitor.session)
+        .map_err(|error| AppError::Internal(format!("session: {error}")))?;
+    let return_to = query.return_to.as_deref().unwrap_or("/profile");
+    let authorization_url = state.flow.start(provider, &browser_key, return_to).await?;
+    Ok(see_other(authorization_url.as_str()))
+}
+
+/// `GET /auth/{provider}/callback?code=…&state=…`
+///
+/// Steps 4 to 6, then a fresh signed-in session and back to where the visitor
+/// wanted to go.
+pub async fn finish_sign_in(
+    state: web::Data<AppState>,
+    visitor: Visitor,
+    provider_id: web::Path<String>,
+    query: web::Query<CallbackParams>,
+) -> Result<HttpResponse, AppError> {
+    let provider = state
+        .providers
+        .get(&provider_id)
+        .ok_or(AppError::NotFound)?;
+    let browser_key = session::existing_browser_key(&visitor.session);
+    let signed_in = state
+        .flow
+        .finish(provider, browser_key.as_deref(), query.into_inner())
+        .await?;
+    let now = crate::db::unix_now();
+    session::begin(
+        &visitor.session,
+        &SessionUser {
+            user_id: signed_in.ids.user_id,
+            identity_id: signed_in.ids.identity_id,
+            provider: provider.id.to_owned(),
+            display_name: signed_in.display_name,
+            signed_in_at: now,
+            last_seen_at: now,
+        },
+    )
+    .map_err(|error| AppError::Internal(format!("session: {error}")))?;
+    tracing::info!(
+        provider = provider.id,
+        user_id = signed_in.ids.user_id,
+        "signed in"
+    );
+    Ok(see_other(&signed_in.return_to))
+}
+
+#[derive(Deserialize)]
+pub struct SignOutForm {
+    csrf_token: String,
+}
+
+/// `POST /logout` (form with the CSRF token): forget the provider's tokens,
+/// end the session, back to the home page.
+pub async fn sign_out(
+    state: web::Data<AppState>,
+    visitor: Visitor,
+    form: web::Form<SignOutForm>,
+) -> Result<HttpResponse, AppError> {
+    let Some(user) = &visitor.user else {
+        // Already signed out (for example in another tab): nothing to do.
+        return Ok(see_other("/"));
+    };
+    let expected = session::csrf_token(&visitor.session).unwrap_or_default();
+    if expected.is_empty() || !constant_time_eq(&expected, &form.csrf_token) {
+        return Err(AppError::InvalidCsrfToken);
+    }
+    let identity_id = user.identity_id;
+    state
+        .db()
+        .run(move |connection, _| accounts::delete_tokens(connection, identity_id))
+        .await?;
+    session::end(&visitor.session);
+    Ok(see_other("/"))
+}

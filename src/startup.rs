@@ -1,0 +1,229 @@
+//! Builds the running application from a `Config`: database, providers, HTTP
+//! client, templates, middleware, routes, and the demo provider beside it.
+//!
+//! `main` and the integration tests both start the app through `Application`, so
+//! tests run exactly what production runs, on listeners they choose.
+
+use std::net::{SocketAddr, TcpListener};
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+use url::Url;
+
+use crate::config::Config;
+use crate::db::{Database, DbError, TokenSealer};
+use crate::demo_provider::{self, DemoProviderSettings, RegisteredClient};
+use crate::oauth::flow::SignInFlow;
+use crate::oauth::oidc::DiscoveryCache;
+use crate::providers::Providers;
+use crate::telemetry::RequestSpan;
+use crate::views::Views;
+
+/// Everything handlers share, in `web::Data`.
+#[derive(Debug)]
+pub struct AppState {
+    /// APP_BASE_URL: return paths are checked against it; redirect URIs come from it.
+    pub base_url: Url,
+    pub providers: Providers,
+    /// The sign-in flow; it owns the database handle.
+    pub flow: SignInFlow,
+    /// The one outgoing HTTP client (shared with `flow`).
+    pub http: reqwest::Client,
+    pub views: Views,
+    idle_timeout_secs: i64,
+}
+
+impl AppState {
+    pub fn db(&self) -> &Database {
+        &self.flow.db
+    }
+
+    pub fn idle_timeout_secs(&self) -> i64 {
+        self.idle_timeout_secs
+    }
+}
+
+/// Why the app could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("could not listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("a template does not parse: {0:?}")]
+    Templates(#[from] tera::Error),
+    #[error("could not build the HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error("could not start a server: {0}")]
+    Server(#[from] std::io::Error),
+}
+
+/// The app server, and the demo provider's server when it is on.
+pub struct Application {
+    app_server: Server,
+    demo_server: Option<Server>,
+    pub app_address: SocketAddr,
+    pub demo_address: Option<SocketAddr>,
+}
+
+impl Application {
+    /// Binds BIND (and DEMO_PROVIDER_BIND) and builds both servers.
+    pub fn build(config: Config) -> Result<Self, StartupError> {
+        let bind = |address: SocketAddr| {
+            TcpListener::bind(address).map_err(|source| StartupError::Bind {
+                address: address.to_string(),
+                source,
+            })
+        };
+        let app_listener = bind(config.bind)?;
+        let demo_listener = config
+            .demo
+            .as_ref()
+            .map(|demo| bind(demo.bind))
+            .transpose()?;
+        let providers = Providers::from_config(&config);
+        Self::build_with(config, app_listener, demo_listener, providers)
+    }
+
+    /// Builds both servers on listeners the caller bound, with the given
+    /// providers (tests add fake ones).
+    pub fn build_with(
+        config: Config,
+        app_listener: TcpListener,
+        demo_listener: Option<TcpListener>,
+        providers: Providers,
+    ) -> Result<Self, StartupError> {
+        let app_address = app_listener.local_addr()?;
+
+        // The demo provider registers our client exactly as a developer would at a
+        // real provider: client id, secret and the one redirect URI.
+        let (demo_server, demo_address) = match (&config.demo, demo_listener) {
+            (Some(demo), Some(listener)) => {
+                let address = listener.local_addr()?;
+                let settings = DemoProviderSettings {
+                    issuer: demo.issuer(),
+                    client: RegisteredClient {
+                        client_id: demo.client_id.clone(),
+                        client_secret: demo.client_secret.clone(),
+                        redirect_uris: vec![config.redirect_uri("demo").to_string()],
+                        post_logout_redirect_uris: vec![config.base_url.to_string()],
+                    },
+                    access_token_ttl: demo.token_ttl,
+                };
+                (Some(demo_provider::run(listener, settings)?), Some(address))
+            }
+            _ => (None, None),
+        };
+
+        let http = crate::http_client::build_with_timeout(config.http_timeout)?;
+        let sealer = TokenSealer::new(config.token_key.bytes());
+        let db = Database::open(&config.database_url, sealer)?;
+        let state = web::Data::new(AppState {
+            base_url: config.base_url.clone(),
+            providers,
+            flow: SignInFlow {
+                db,
+                http: http.clone(),
+                discovery: DiscoveryCache::default(),
+                base_url: config.base_url.clone(),
+                limits: Default::default(),
+            },
+            http,
+            views: Views::load()?,
+            idle_timeout_secs: i64::try_from(config.session_idle_timeout.as_secs())
+                .unwrap_or(i64::MAX),
+        });
+
+        let session_key = Key::from(config.session_key.bytes());
+        let secure = config.cookies_secure();
+        let app_server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::FormConfig::default().limit(16 * 1024))
+                // Innermost: turns every 4xx/5xx into the error page.
+                .wrap(
+                    ErrorHandlers::new()
+                        .default_handler_client(crate::error::render_error_page)
+                        .default_handler_server(crate::error::render_error_page),
+                )
+                .wrap(session_middleware(session_key.clone(), secure))
+                .wrap(security_headers(secure))
+                // Outermost: a request id and one log line per request.
+                .wrap(TracingLogger::<RequestSpan>::new())
+                .configure(crate::routes::configure)
+        })
+        .listen(app_listener)?
+        .run();
+
+        Ok(Application {
+            app_server,
+            demo_server,
+            app_address,
+            demo_address,
+        })
+    }
+
+    /// Runs until both servers stop (Ctrl-C stops them).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        match self.demo_server {
+            Some(demo) => {
+                let (app, demo) = futures_util::future::join(self.app_server, demo).await;
+                app.and(demo)
+            }
+            None => self.app_server.await,
+        }
+    }
+}
+
+/// The private (encrypted and signed) session cookie.
+fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSessionStore> {
+    // `__Host-` makes browsers refuse the cookie unless it is Secure, host-only
+    // and Path=/ (RFC 6265bis §4.1.3.2); only possible over HTTPS.
+    let name = if secure {
+        "__Host-session"
+    } else {
+        "app_session"
+    };
+    SessionMiddleware::builder(CookieSessionStore::default(), key)
+        .cookie_name(name.to_owned())
+        .cookie_secure(secure)
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_content_security(CookieContentSecurity::Private)
+        // The cookie lasts until the browser closes; the idle timeout is checked
+        // on the server (`session::signed_in_user`).
+        .session_lifecycle(BrowserSession::default())
+        .build()
+}
+
+/// Headers on every response, unless a handler set its own.
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        // No script at all; styles and images only from us (photos are data: URLs);
+        // forms only post to us; no framing (clickjacking).
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        // The callback URL carries the code: never send it on in a Referer.
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        // Pages show personal data: not for shared caches or the back-forward cache.
+        .add(("Cache-Control", "no-store"));
+    if https {
+        headers.add(("Strict-Transport-Security", "max-age=31536000"))
+    } else {
+        headers
+    }
+}
