@@ -69,6 +69,12 @@ impl Providers {
         Providers { list }
     }
 
+    /// Adds a provider (tests add fakes; ids must be unique).
+    pub fn add(&mut self, provider: Provider) {
+        self.list.retain(|existing| existing.id != provider.id);
+        self.list.push(provider);
+    }
+
     pub fn get(&self, id: &str) -> Option<&Provider> {
         self.list.iter().find(|provider| provider.id == id)
     }

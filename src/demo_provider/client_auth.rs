@@ -1,0 +1,245 @@
+//! Client authentication at the token and revocation endpoints
+//! (RFC 6749 §2.3.1, §3.2.1; RFC 7009 §2.1).
+//!
+//! What it owns: reading the client's credentials from HTTP Basic
+//! (`client_secret_basic`) or from the form body (`client_secret_post`), and
+//! checking them against the registered client in constant time. It must not
+//! look at grants or tokens.
+
+use actix_web::HttpRequest;
+use actix_web::http::header::AUTHORIZATION;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::ExposeSecret as _;
+
+use super::RegisteredClient;
+use super::params::{Params, form_urldecode};
+use crate::crypto::constant_time_eq;
+
+/// How the client presented its credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Credentials {
+    method: AuthMethod,
+    client_id: String,
+    client_secret: String,
+}
+
+/// Client authentication failed: answer `invalid_client` (RFC 6749 §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ClientAuthError {
+    #[error("no client credentials")]
+    Missing,
+    /// RFC 6749 §2.3: "The client MUST NOT use more than one authentication
+    /// method in each request."
+    #[error("more than one client authentication method")]
+    MoreThanOneMethod,
+    #[error("malformed HTTP Basic credentials")]
+    MalformedBasic,
+    #[error("client_id in the body differs from the authenticated client")]
+    ConflictingClientId,
+    #[error("unknown client or wrong secret")]
+    WrongCredentials,
+}
+
+impl ClientAuthError {
+    /// Safe to show the client: says what to fix, never which part of a
+    /// credential was wrong.
+    pub(crate) fn description(self) -> &'static str {
+        match self {
+            ClientAuthError::Missing => {
+                "Client authentication is required: use client_secret_basic or client_secret_post."
+            }
+            ClientAuthError::MoreThanOneMethod => {
+                "Use exactly one client authentication method, not both HTTP Basic and client_secret in the body."
+            }
+            ClientAuthError::MalformedBasic => "The HTTP Basic credentials are malformed.",
+            ClientAuthError::ConflictingClientId => {
+                "The client_id in the body does not match the authenticated client."
+            }
+            ClientAuthError::WrongCredentials => "Client authentication failed.",
+        }
+    }
+}
+
+/// A client whose credentials checked out, with how it authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AuthenticatedClient {
+    pub(crate) method: AuthMethod,
+}
+
+/// Authenticates the client of a token or revocation request.
+pub(crate) fn authenticate_client(
+    registered: &RegisteredClient,
+    request: &HttpRequest,
+    params: &Params,
+) -> Result<AuthenticatedClient, ClientAuthError> {
+    let authorization = request
+        .headers()
+        .get(AUTHORIZATION)
+        .map(|value| value.to_str().unwrap_or_default());
+    check_credentials(registered, authorization, params)
+}
+
+fn check_credentials(
+    registered: &RegisteredClient,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<AuthenticatedClient, ClientAuthError> {
+    let credentials = read_credentials(authorization, params)?;
+    // Evaluate both comparisons before combining them, so the time taken does
+    // not reveal whether the id or the secret was wrong.
+    let id_matches = credentials.client_id == registered.client_id;
+    let secret_matches = constant_time_eq(
+        &credentials.client_secret,
+        registered.client_secret.expose_secret(),
+    );
+    if id_matches & secret_matches {
+        Ok(AuthenticatedClient {
+            method: credentials.method,
+        })
+    } else {
+        Err(ClientAuthError::WrongCredentials)
+    }
+}
+
+fn read_credentials(
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<Credentials, ClientAuthError> {
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+    match authorization {
+        Some(header) => {
+            if body_secret.is_some() {
+                return Err(ClientAuthError::MoreThanOneMethod);
+            }
+            let (client_id, client_secret) =
+                parse_basic(header).ok_or(ClientAuthError::MalformedBasic)?;
+            // A client_id in the body is allowed alongside Basic (it is not a
+            // second method), but it must name the same client.
+            if body_id.is_some_and(|id| id != client_id) {
+                return Err(ClientAuthError::ConflictingClientId);
+            }
+            Ok(Credentials {
+                method: AuthMethod::ClientSecretBasic,
+                client_id,
+                client_secret,
+            })
+        }
+        None => match (body_id, body_secret) {
+            (Some(client_id), Some(client_secret)) => Ok(Credentials {
+                method: AuthMethod::ClientSecretPost,
+                client_id: client_id.to_owned(),
+                client_secret: client_secret.to_owned(),
+            }),
+            _ => Err(ClientAuthError::Missing),
+        },
+    }
+}
+
+/// `Basic base64(urlencode(client_id) ":" urlencode(client_secret))`.
+///
+/// RFC 6749 §2.3.1 form-urlencodes the id and secret before joining them, so a
+/// `:` inside either survives; we must decode after splitting.
+fn parse_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("Basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((form_urldecode(id)?, form_urldecode(secret)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn registered() -> RegisteredClient {
+        RegisteredClient {
+            client_id: "demo app".into(),
+            client_secret: SecretString::from("s3cr:t+%"),
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+        }
+    }
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    fn params(body: &str) -> Params {
+        Params::parse(body).unwrap_or_default()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_urldecoded_after_splitting() {
+        // "demo app" / "s3cr:t+%" encoded per RFC 6749 §2.3.1.
+        let header = basic("demo+app", "s3cr%3At%2B%25");
+        let client = check_credentials(&registered(), Some(&header), &params(""));
+        assert_eq!(
+            client,
+            Ok(AuthenticatedClient {
+                method: AuthMethod::ClientSecretBasic
+            })
+        );
+    }
+
+    #[test]
+    fn client_secret_post_is_accepted() {
+        let body = "client_id=demo+app&client_secret=s3cr%3At%2B%25";
+        let client = check_credentials(&registered(), None, &params(body));
+        assert_eq!(
+            client,
+            Ok(AuthenticatedClient {
+                method: AuthMethod::ClientSecretPost
+            })
+        );
+    }
+
+    #[test]
+    fn both_methods_at_once_or_neither_are_refused() {
+        let header = basic("demo+app", "s3cr%3At%2B%25");
+        let both = check_credentials(
+            &registered(),
+            Some(&header),
+            &params("client_secret=s3cr%3At%2B%25"),
+        );
+        assert_eq!(both, Err(ClientAuthError::MoreThanOneMethod));
+        let neither = check_credentials(&registered(), None, &params("client_id=demo+app"));
+        assert_eq!(neither, Err(ClientAuthError::Missing));
+    }
+
+    #[test]
+    fn a_wrong_secret_or_a_malformed_header_is_refused() {
+        let wrong = basic("demo+app", "guess");
+        assert_eq!(
+            check_credentials(&registered(), Some(&wrong), &params("")),
+            Err(ClientAuthError::WrongCredentials)
+        );
+        assert_eq!(
+            check_credentials(&registered(), Some("Basic !!!"), &params("")),
+            Err(ClientAuthError::MalformedBasic)
+        );
+        assert_eq!(
+            check_credentials(&registered(), Some("Bearer abc"), &params("")),
+            Err(ClientAuthError::MalformedBasic)
+        );
+    }
+
+    #[test]
+    fn a_body_client_id_must_match_the_basic_one() {
+        let header = basic("demo+app", "s3cr%3At%2B%25");
+        assert_eq!(
+            check_credentials(&registered(), Some(&header), &params("client_id=other")),
+            Err(ClientAuthError::ConflictingClientId)
+        );
+    }
+}

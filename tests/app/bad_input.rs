@@ -1,0 +1,402 @@
+//! Every bad input gets a clear page with the right status; nothing panics.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use signin_reference::providers::{ApiKind, Endpoints, Provider};
+use url::Url;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestApp, browser, location, spawn_app, spawn_app_with};
+
+fn state_of(callback: &str) -> String {
+    Url::parse(callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(name, _)| name == "state")
+        .map(|(_, value)| value.into_owned())
+        .expect("state in URL")
+}
+
+#[tokio::test]
+async fn a_callback_without_state_is_refused() {
+    let app = spawn_app().await;
+    let (status, html) = app
+        .get_html(&browser(), "/auth/demo/callback?code=abc")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("it has no state"), "{html}");
+}
+
+#[tokio::test]
+async fn a_callback_with_an_unknown_state_is_refused() {
+    let app = spawn_app().await;
+    let (status, html) = app
+        .get_html(&browser(), "/auth/demo/callback?code=abc&state=made-up")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("not valid any more"));
+}
+
+#[tokio::test]
+async fn a_callback_replayed_after_success_is_refused() {
+    let app = spawn_app().await;
+    let browser = browser();
+    let callback = app
+        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+        .await;
+    let first = browser.get(&callback).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+
+    let again = browser.get(&callback).send().await.unwrap();
+
+    assert_eq!(
+        again.status(),
+        StatusCode::BAD_REQUEST,
+        "state is single use"
+    );
+}
+
+#[tokio::test]
+async fn a_callback_delivered_to_another_browser_is_refused() {
+    let app = spawn_app().await;
+    let victim = browser();
+    let callback = app
+        .authorize_at_demo(&browser(), "/profile", "alice", "allow")
+        .await;
+
+    let response = victim.get(&callback).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("different browser"), "{html}");
+    let (status, _) = app.get_html(&victim, "/profile").await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the victim was not signed in"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_pending_sign_in_is_refused() {
+    use diesel::prelude::*;
+    use signin_reference::db::schema::pending_sign_ins;
+
+    let app = spawn_app().await;
+    let browser = browser();
+    let callback = app
+        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+        .await;
+    let mut connection =
+        diesel::SqliteConnection::establish(app.database_path.to_str().unwrap()).unwrap();
+    diesel::update(pending_sign_ins::table)
+        .set(pending_sign_ins::created_at.eq(pending_sign_ins::created_at - 11 * 60))
+        .execute(&mut connection)
+        .unwrap();
+
+    let (status, html) = app.get_html(&browser, &callback[app.address.len()..]).await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("expired"));
+}
+
+#[tokio::test]
+async fn denied_consent_gets_a_friendly_page_with_a_way_to_try_again() {
+    let app = spawn_app().await;
+    let browser = browser();
+    let callback = app
+        .authorize_at_demo(&browser, "/mail", "alice", "deny")
+        .await;
+    assert!(callback.contains("error=access_denied"));
+
+    let response = browser.get(&callback).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("You chose not to sign in"));
+    assert!(
+        crate::helpers::links(&html).contains(&"/login?return_to=%2Fmail".to_owned()),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_error_is_shown_escaped() {
+    let app = spawn_app().await;
+    let browser = browser();
+    let callback = app
+        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+        .await;
+    let state = state_of(&callback);
+
+    let (status, html) = app
+        .get_html(
+            &browser,
+            &format!(
+                "/auth/demo/callback?state={state}&error=invalid_scope&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+            ),
+        )
+        .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("invalid_scope"));
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>alert"));
+}
+
+#[tokio::test]
+async fn a_callback_without_code_is_refused() {
+    let app = spawn_app().await;
+    let browser = browser();
+    let callback = app
+        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+        .await;
+    let state = state_of(&callback);
+    let (status, html) = app
+        .get_html(&browser, &format!("/auth/demo/callback?state={state}"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("no authorization code"));
+}
+
+#[tokio::test]
+async fn a_code_the_token_endpoint_rejects_gets_a_clear_page() {
+    let app = spawn_app().await;
+    let browser = browser();
+    let callback = app
+        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+        .await;
+    let state = state_of(&callback);
+
+    let (status, html) = app
+        .get_html(
+            &browser,
+            &format!("/auth/demo/callback?state={state}&code=not-a-real-code"),
+        )
+        .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("invalid_grant"), "{html}");
+    assert!(html.contains("Try again"));
+    assert!(
+        !html.contains("not-a-real-code"),
+        "the code is never echoed"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_from_another_issuer_is_refused() {
+    let app = spawn_app().await;
+    let browser = browser();
+    let callback = app
+        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+        .await;
+    let forged = callback.replace(
+        &format!("iss={}", urlencode(&app.demo_address)),
+        "iss=https%3A%2F%2Fevil.example",
+    );
+    assert_ne!(forged, callback, "the demo provider sends iss (RFC 9207)");
+    let response = browser.get(&forged).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn return_paths_that_leave_the_site_fall_back_to_the_profile() {
+    let app = spawn_app().await;
+    for hostile in [
+        "https://evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/%2e//evil.example",
+        "/\r\n//evil.example",
+    ] {
+        let landing = app.sign_in(&browser(), hostile, "alice").await;
+        assert_eq!(landing, "/profile", "{hostile:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_provider_is_a_404() {
+    let app = spawn_app().await;
+    for path in ["/auth/nope/login", "/auth/nope/callback?state=x&code=y"] {
+        let (status, html) = app.get_html(&browser(), path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(html.contains("We could not find that page."));
+    }
+}
+
+#[tokio::test]
+async fn odd_mail_pages_get_clear_errors() {
+    let app = spawn_app().await;
+    let browser = browser();
+    app.sign_in(&browser, "/profile", "alice").await;
+    let (status, _) = app.get_html(&browser, "/mail?page=0").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, html) = app.get_html(&browser, "/mail?page=abc").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("not understood"));
+}
+
+#[tokio::test]
+async fn pending_sign_ins_per_browser_are_bounded() {
+    use diesel::prelude::*;
+    use signin_reference::db::schema::pending_sign_ins;
+
+    let app = spawn_app().await;
+    let browser = browser();
+    for _ in 0..8 {
+        let response = browser
+            .get(app.url("/auth/demo/login"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    }
+    let mut connection =
+        diesel::SqliteConnection::establish(app.database_path.to_str().unwrap()).unwrap();
+    let count: i64 = pending_sign_ins::table
+        .count()
+        .get_result(&mut connection)
+        .unwrap();
+    assert_eq!(count, 5);
+}
+
+/// A provider whose discovery document is served by `server` and whose token
+/// endpoint is `token_url`.
+async fn fake_provider(app_address: &str, server: &MockServer, token_url: &str) -> Provider {
+    let issuer = server.uri();
+    let discovery = serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": token_url,
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    });
+    Mock::given(method("GET"))
+        .and(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(discovery))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/jwks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"keys": []})))
+        .mount(server)
+        .await;
+    Provider {
+        id: "fake",
+        display_name: "Fake".into(),
+        client_id: "client".into(),
+        client_secret: SecretString::from("secret"),
+        redirect_uri: Url::parse(&format!("{app_address}/auth/fake/callback")).unwrap(),
+        endpoints: Endpoints::OpenIdConnect {
+            issuer: Url::parse(&issuer).unwrap(),
+        },
+        scopes: vec!["openid".into()],
+        api: ApiKind::MicrosoftGraph {
+            base_url: Url::parse(&issuer).unwrap(),
+        },
+    }
+}
+
+/// Starts a sign-in with the fake provider and comes back with a code.
+async fn callback_with_fake(token_response: Option<ResponseTemplate>) -> (StatusCode, String) {
+    let server = MockServer::start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app_address = format!("http://{}", listener.local_addr().unwrap());
+    let token_url = match &token_response {
+        Some(_) => format!("{}/token", server.uri()),
+        // Nothing listens on a port we just released: connection refused.
+        None => format!("http://{}/token", listener.local_addr().unwrap()),
+    };
+    drop(listener);
+    if let Some(response) = token_response {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+    }
+    let app: TestApp = spawn_app_with(
+        &[],
+        vec![fake_provider(&app_address, &server, &token_url).await],
+    )
+    .await;
+    // The fake's redirect URI names the app's address, which spawn_app chose.
+    let browser = browser();
+    let start = browser
+        .get(app.url("/auth/fake/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let state = state_of(&location(&start));
+    let (status, html) = app
+        .get_html(
+            &browser,
+            &format!("/auth/fake/callback?state={state}&code=the-code"),
+        )
+        .await;
+    assert!(!html.contains("the-code"), "the code is never echoed");
+    (status, html)
+}
+
+#[tokio::test]
+async fn a_token_endpoint_answering_500_gets_a_try_again_page() {
+    let (status, html) =
+        callback_with_fake(Some(ResponseTemplate::new(500).set_body_string("oops"))).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(html.contains("not answering properly"));
+    assert!(html.contains("Try again"));
+}
+
+#[tokio::test]
+async fn a_token_endpoint_answering_garbage_gets_a_clear_page() {
+    let (status, html) = callback_with_fake(Some(
+        ResponseTemplate::new(200)
+            .insert_header("content-type", "application/json")
+            .set_body_string("{not json"),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(html.contains("not answering properly"));
+}
+
+#[tokio::test]
+async fn a_slow_token_endpoint_times_out_with_a_clear_page() {
+    let (status, html) = callback_with_fake(Some(
+        ResponseTemplate::new(200).set_delay(Duration::from_secs(5)),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(html.contains("did not answer in time"));
+}
+
+#[tokio::test]
+async fn a_token_endpoint_that_is_down_gets_a_clear_page() {
+    let (status, html) = callback_with_fake(None).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(html.contains("not answering properly"));
+}
+
+#[tokio::test]
+async fn a_token_response_without_an_id_token_is_not_a_sign_in() {
+    let (status, html) = callback_with_fake(Some(ResponseTemplate::new(200).set_body_json(
+        serde_json::json!({"access_token": "at", "token_type": "Bearer", "expires_in": 3600}),
+    )))
+    .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(html.contains("could not be verified"));
+}

@@ -1,0 +1,193 @@
+//! `spawn_app()`: the app and the demo provider on port 0, a fresh SQLite file in
+//! a temp dir, and a cookie-keeping HTTP client that does not follow redirects,
+//! so each step of the flow can be checked.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+
+use base64::Engine as _;
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+use signin_reference::config::Config;
+use signin_reference::providers::{Provider, Providers};
+use signin_reference::startup::Application;
+
+pub struct TestApp {
+    /// `http://127.0.0.1:{port}` of the app.
+    pub address: String,
+    /// `http://127.0.0.1:{port}` of the demo provider.
+    pub demo_address: String,
+    pub database_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A browser: keeps cookies, does not follow redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[], Vec::new()).await
+}
+
+/// Spawns the app with extra environment variables and extra providers.
+pub async fn spawn_app_with(vars: &[(&str, &str)], extra: Vec<Provider>) -> TestApp {
+    signin_reference::telemetry::init();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app_listener = TcpListener::bind("127.0.0.1:0").expect("bind app");
+    let demo_listener = TcpListener::bind("127.0.0.1:0").expect("bind demo");
+    let app_address = format!("http://{}", app_listener.local_addr().unwrap());
+    let demo_bind = demo_listener.local_addr().unwrap().to_string();
+    let database_path = dir.path().join("app.db");
+    let key = |len: usize| {
+        base64::engine::general_purpose::STANDARD
+            .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
+    };
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("APP_BASE_URL".into(), app_address.clone()),
+        ("DATABASE_URL".into(), database_path.display().to_string()),
+        ("SESSION_KEY".into(), key(64)),
+        ("TOKEN_KEY".into(), key(32)),
+        ("DEMO_PROVIDER_BIND".into(), demo_bind.clone()),
+        ("HTTP_TIMEOUT".into(), "2".into()),
+    ]);
+    for (name, value) in vars {
+        env.insert((*name).into(), (*value).into());
+    }
+    let config = Config::from_lookup(&move |name: &str| env.get(name).cloned(), dir.path())
+        .expect("valid test configuration");
+    let mut providers = Providers::from_config(&config);
+    for provider in extra {
+        providers.add(provider);
+    }
+    let application = Application::build_with(config, app_listener, Some(demo_listener), providers)
+        .expect("app builds");
+    tokio::spawn(application.run_until_stopped());
+    TestApp {
+        address: app_address,
+        demo_address: format!("http://{demo_bind}"),
+        database_path,
+        _dir: dir,
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .unwrap_or_else(|| panic!("no Location header on {}", response.status()))
+        .to_str()
+        .expect("ascii Location")
+        .to_owned()
+}
+
+/// The value of `<input name="{name}">` in the first form that has one.
+pub fn input_value(html: &str, name: &str) -> String {
+    let document = scraper::Html::parse_document(html);
+    let selector = scraper::Selector::parse(&format!("input[name=\"{name}\"]")).unwrap();
+    document
+        .select(&selector)
+        .next()
+        .and_then(|input| input.value().attr("value"))
+        .unwrap_or_else(|| panic!("no input {name} in page:\n{html}"))
+        .to_owned()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Steps 3 to 5 up to the provider's redirect back: starts the sign-in at
+    /// `/auth/demo/login`, signs in as `user` at the demo provider and answers
+    /// the consent page with `decision`. Returns the callback URL.
+    pub async fn authorize_at_demo(
+        &self,
+        browser: &reqwest::Client,
+        return_to: &str,
+        user: &str,
+        decision: &str,
+    ) -> String {
+        let start = browser
+            .get(self.url("/auth/demo/login"))
+            .query(&[("return_to", return_to)])
+            .send()
+            .await
+            .expect("start");
+        assert_eq!(start.status(), StatusCode::SEE_OTHER);
+        let authorize_url = location(&start);
+        assert!(
+            authorize_url.starts_with(&self.demo_address),
+            "{authorize_url}"
+        );
+
+        let sign_in_page = browser.get(&authorize_url).send().await.expect("authorize");
+        assert_eq!(sign_in_page.status(), StatusCode::OK);
+        let html = sign_in_page.text().await.unwrap();
+        let interaction = input_value(&html, "interaction");
+
+        let consent_page = browser
+            .post(format!("{}/authorize/sign-in", self.demo_address))
+            .form(&[("interaction", interaction.as_str()), ("user", user)])
+            .send()
+            .await
+            .expect("sign in at provider");
+        assert_eq!(consent_page.status(), StatusCode::OK);
+        let html = consent_page.text().await.unwrap();
+        let interaction = input_value(&html, "interaction");
+
+        let redirect = browser
+            .post(format!("{}/authorize/consent", self.demo_address))
+            .form(&[
+                ("interaction", interaction.as_str()),
+                ("decision", decision),
+            ])
+            .send()
+            .await
+            .expect("consent");
+        assert_eq!(redirect.status(), StatusCode::SEE_OTHER);
+        let callback = location(&redirect);
+        assert!(
+            callback.starts_with(&self.url("/auth/demo/callback")),
+            "{callback}"
+        );
+        callback
+    }
+
+    /// A whole sign-in as `user`; returns where the app sent the browser.
+    pub async fn sign_in(&self, browser: &reqwest::Client, return_to: &str, user: &str) -> String {
+        let callback = self
+            .authorize_at_demo(browser, return_to, user, "allow")
+            .await;
+        let response = browser.get(&callback).send().await.expect("callback");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "callback failed");
+        location(&response)
+    }
+
+    pub async fn get_html(&self, browser: &reqwest::Client, path: &str) -> (StatusCode, String) {
+        let response = browser.get(self.url(path)).send().await.expect("request");
+        let status = response.status();
+        (status, response.text().await.expect("body"))
+    }
+}
+
+/// Every value of `attribute` on elements matching `selector`, entity-decoded
+/// as a browser reads them (Tera escapes `/` and `&` inside attributes).
+pub fn attribute_values(html: &str, selector: &str, attribute: &str) -> Vec<String> {
+    let document = scraper::Html::parse_document(html);
+    let selector = scraper::Selector::parse(selector).unwrap();
+    document
+        .select(&selector)
+        .filter_map(|element| element.value().attr(attribute))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every link target in the page.
+pub fn links(html: &str) -> Vec<String> {
+    attribute_values(html, "a[href]", "href")
+}

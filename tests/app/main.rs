@@ -1,0 +1,12 @@
+//! One integration-test binary: each test spawns the real app and the demo
+//! provider on random ports and drives them over HTTP like a browser.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "a failed expectation in a test should panic with its message"
+)]
+
+mod bad_input;
+mod demo_provider;
+mod helpers;
+mod sign_in;

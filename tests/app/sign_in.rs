@@ -1,0 +1,257 @@
+//! The whole flow, as a visitor lives it.
+
+use reqwest::StatusCode;
+use url::Url;
+
+use crate::helpers::{attribute_values, browser, input_value, links, location, spawn_app};
+
+#[tokio::test]
+async fn a_protected_page_sends_a_signed_out_visitor_to_the_chooser_keeping_the_path() {
+    let app = spawn_app().await;
+    let browser = browser();
+
+    let response = browser.get(app.url("/mail?page=2")).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login?return_to=%2Fmail%3Fpage%3D2");
+    let (status, html) = app.get_html(&browser, &location(&response)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        links(&html).contains(&"/auth/demo/login?return_to=%2Fmail%3Fpage%3D2".to_owned()),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_home_page_asks_the_question_and_offers_each_provider_and_not_now() {
+    let app = spawn_app().await;
+    let (status, html) = app.get_html(&browser(), "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Do you want to sign in via a third party?"));
+    assert!(html.contains("Sign in with Demo provider"));
+    assert!(links(&html).contains(&"/guest".to_owned()));
+    let (status, _) = app.get_html(&browser(), "/guest").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_authorization_request_carries_every_parameter_the_specs_require() {
+    let app = spawn_app().await;
+    let response = browser()
+        .get(app.url("/auth/demo/login?return_to=/mail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let url = Url::parse(&location(&response)).unwrap();
+    let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+
+    assert_eq!(url.path(), "/authorize");
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["client_id"], "signin-reference");
+    assert_eq!(query["redirect_uri"], app.url("/auth/demo/callback"));
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert_eq!(query["code_challenge"].len(), 43, "SHA-256, base64url");
+    assert_eq!(query["state"].len(), 43, "32 random bytes");
+    assert_eq!(query["nonce"].len(), 43, "32 random bytes");
+    let scopes: Vec<&str> = query["scope"].split(' ').collect();
+    for scope in [
+        "openid",
+        "profile",
+        "email",
+        "offline_access",
+        "User.Read",
+        "Mail.Read",
+    ] {
+        assert!(scopes.contains(&scope), "{scope} missing from {scopes:?}");
+    }
+}
+
+#[tokio::test]
+async fn signing_in_returns_to_the_page_first_asked_for_with_profile_and_mail() {
+    let app = spawn_app().await;
+    let browser = browser();
+
+    let landing = app.sign_in(&browser, "/mail", "alice").await;
+    assert_eq!(landing, "/mail");
+
+    let (status, html) = app.get_html(&browser, "/mail").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Signed in as <strong>Alice Adams</strong>"),
+        "{html}"
+    );
+    assert!(html.contains("Security check: this message tries to run script"));
+    assert_eq!(
+        attribute_values(&html, "a[rel=next]", "href"),
+        ["/mail?page=2"]
+    );
+
+    let (status, html) = app.get_html(&browser, "/profile").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Alice Adams"));
+    assert!(html.contains("Product Manager"));
+    assert!(html.contains("alice@demo.example"));
+    assert!(
+        html.contains("<code>Mail.Read</code>"),
+        "granted scopes are listed"
+    );
+    let photos = attribute_values(&html, "img.avatar", "src");
+    assert!(
+        photos
+            .iter()
+            .any(|src| src.starts_with("data:image/png;base64,")),
+        "Alice has a photo"
+    );
+}
+
+#[tokio::test]
+async fn mail_pages_forward_and_back_and_a_message_is_shown_sanitised() {
+    let app = spawn_app().await;
+    let browser = browser();
+    app.sign_in(&browser, "/mail", "bob").await;
+
+    let (status, page_two) = app.get_html(&browser, "/mail?page=2").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        attribute_values(&page_two, "a[rel=prev]", "href"),
+        ["/mail?page=1"]
+    );
+    let (_, page_one) = app.get_html(&browser, "/mail").await;
+    assert_ne!(page_one, page_two);
+    let (status, last) = app.get_html(&browser, "/mail?page=5").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        attribute_values(&last, "a[rel=next]", "href").is_empty(),
+        "45 messages: page 5 is the last"
+    );
+
+    let document = scraper::Html::parse_document(&page_one);
+    let link = scraper::Selector::parse("a[href^=\"/mail/\"]").unwrap();
+    let hostile_href = document
+        .select(&link)
+        .find(|a| a.text().collect::<String>().contains("tries to run script"))
+        .and_then(|a| a.value().attr("href"))
+        .expect("hostile message in the first page")
+        .to_owned();
+    let (status, message) = app.get_html(&browser, &hostile_href).await;
+    assert_eq!(status, StatusCode::OK);
+    let body_start = message.find("class=\"mail-body\"").expect("body");
+    let body = &message[body_start..];
+    for forbidden in ["<script", "onerror", "javascript:", "<iframe"] {
+        assert!(!body.contains(forbidden), "{forbidden} reached the page");
+    }
+}
+
+#[tokio::test]
+async fn a_message_that_does_not_exist_is_a_404_page() {
+    let app = spawn_app().await;
+    let browser = browser();
+    app.sign_in(&browser, "/profile", "carol").await;
+    let (status, html) = app.get_html(&browser, "/mail/AAMkADnothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("We could not find that page."));
+}
+
+#[tokio::test]
+async fn sign_out_needs_the_csrf_token_and_then_ends_the_session() {
+    let app = spawn_app().await;
+    let browser = browser();
+    app.sign_in(&browser, "/profile", "alice").await;
+
+    let forged = browser
+        .post(app.url("/logout"))
+        .form(&[("csrf_token", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let (status, _) = app.get_html(&browser, "/profile").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "still signed in after a forged sign-out"
+    );
+
+    let (_, html) = app.get_html(&browser, "/profile").await;
+    let token = input_value(&html, "csrf_token");
+    let response = browser
+        .post(app.url("/logout"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+
+    let after = browser.get(app.url("/profile")).send().await.unwrap();
+    assert_eq!(after.status(), StatusCode::SEE_OTHER, "signed out");
+}
+
+#[tokio::test]
+async fn sign_out_by_get_is_not_possible() {
+    let app = spawn_app().await;
+    let response = browser().get(app.url("/logout")).send().await.unwrap();
+    assert!(response.status().is_client_error());
+}
+
+#[tokio::test]
+async fn an_expired_access_token_asks_to_sign_in_again_and_comes_back() {
+    let app = crate::helpers::spawn_app_with(&[("DEMO_TOKEN_TTL", "1")], Vec::new()).await;
+    let browser = browser();
+    app.sign_in(&browser, "/profile", "alice").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+
+    let response = browser.get(app.url("/mail")).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login?return_to=%2Fmail&expired=1");
+}
+
+#[tokio::test]
+async fn the_health_check_reports_the_database() {
+    let app = spawn_app().await;
+    let response = browser().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["database"], "ok");
+}
+
+#[tokio::test]
+async fn pages_send_security_headers_and_are_not_cached() {
+    let app = spawn_app().await;
+    let response = browser().get(app.url("/")).send().await.unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    assert!(header("content-security-policy").contains("frame-ancestors 'none'"));
+    assert!(!header("content-security-policy").contains("unsafe-inline"));
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("cache-control"), "no-store");
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_and_same_site_lax_and_holds_no_token() {
+    let app = spawn_app().await;
+    let response = browser()
+        .get(app.url("/auth/demo/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .expect("session cookie")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("app_session="));
+    assert!(cookie.contains("HttpOnly"));
+    assert!(cookie.contains("SameSite=Lax"));
+    assert!(!cookie.contains("browser_key"), "the cookie is encrypted");
+}
