@@ -60,13 +60,14 @@ struct SqlitePragmas;
 
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, connection: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        // WAL lets readers proceed while one writer writes; busy_timeout makes a
-        // second writer wait instead of failing; SQLite ignores foreign keys
-        // unless asked on each connection.
+        // busy_timeout first: it makes a connection wait for a lock instead of
+        // failing, and switching to WAL itself takes a lock. WAL lets readers
+        // proceed while one writer writes; SQLite ignores foreign keys unless
+        // asked on each connection.
         connection
             .batch_execute(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
             )
             .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -88,6 +89,8 @@ impl Database {
         }
         let pool = Pool::builder()
             .max_size(8)
+            // Open connections as needed rather than eight at start-up.
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
             .connection_customizer(Box::new(SqlitePragmas))
             .build(ConnectionManager::<DbConnection>::new(path))
