@@ -3,21 +3,14 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use secrecy::SecretString;
-use signin_reference::providers::{ApiKind, Endpoints, Provider};
-use url::Url;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
-use crate::helpers::{TestApp, browser, location, spawn_app, spawn_app_with};
+use crate::fake_issuer::FakeIssuer;
+use crate::helpers::{browser, query_value, spawn_app, spawn_app_with};
 
 fn state_of(callback: &str) -> String {
-    Url::parse(callback)
-        .unwrap()
-        .query_pairs()
-        .find(|(name, _)| name == "state")
-        .map(|(_, value)| value.into_owned())
-        .expect("state in URL")
+    query_value(callback, "state")
 }
 
 #[tokio::test]
@@ -272,77 +265,31 @@ async fn pending_sign_ins_per_browser_are_bounded() {
     assert_eq!(count, 5);
 }
 
-/// A provider whose discovery document is served by `server` and whose token
-/// endpoint is `token_url`.
-async fn fake_provider(app_address: &str, server: &MockServer, token_url: &str) -> Provider {
-    let issuer = server.uri();
-    let discovery = serde_json::json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/authorize"),
-        "token_endpoint": token_url,
-        "jwks_uri": format!("{issuer}/jwks"),
-        "response_types_supported": ["code"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-    });
-    Mock::given(method("GET"))
-        .and(path("/.well-known/openid-configuration"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(discovery))
-        .mount(server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/jwks"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"keys": []})))
-        .mount(server)
-        .await;
-    Provider {
-        id: "fake",
-        display_name: "Fake".into(),
-        client_id: "client".into(),
-        client_secret: SecretString::from("secret"),
-        redirect_uri: Url::parse(&format!("{app_address}/auth/fake/callback")).unwrap(),
-        endpoints: Endpoints::OpenIdConnect {
-            issuer: Url::parse(&issuer).unwrap(),
-        },
-        scopes: vec!["openid".into()],
-        api: ApiKind::MicrosoftGraph {
-            base_url: Url::parse(&issuer).unwrap(),
-        },
-    }
-}
-
-/// Starts a sign-in with the fake provider and comes back with a code.
+/// Starts a sign-in with a fake provider whose token endpoint answers with
+/// `token_response` (or refuses connections when `None`), then comes back to
+/// the callback with a code.
 async fn callback_with_fake(token_response: Option<ResponseTemplate>) -> (StatusCode, String) {
-    let server = MockServer::start().await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let app_address = format!("http://{}", listener.local_addr().unwrap());
-    let token_url = match &token_response {
-        Some(_) => format!("{}/token", server.uri()),
-        // Nothing listens on a port we just released: connection refused.
-        None => format!("http://{}/token", listener.local_addr().unwrap()),
+    let issuer = FakeIssuer::start().await;
+    let token_url = match token_response {
+        Some(response) => {
+            Mock::given(method("POST"))
+                .and(path("/token"))
+                .respond_with(response)
+                .mount(&issuer.server)
+                .await;
+            format!("{}/token", issuer.server.uri())
+        }
+        None => {
+            // Nothing listens on a port we just released: connection refused.
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}/token", listener.local_addr().unwrap())
+        }
     };
-    drop(listener);
-    if let Some(response) = token_response {
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .respond_with(response)
-            .mount(&server)
-            .await;
-    }
-    let app: TestApp = spawn_app_with(
-        &[],
-        vec![fake_provider(&app_address, &server, &token_url).await],
-    )
-    .await;
-    // The fake's redirect URI names the app's address, which spawn_app chose.
+    issuer.mount_discovery(&token_url).await;
+    let app = spawn_app_with(&[], |config| vec![issuer.provider(config)]).await;
     let browser = browser();
-    let start = browser
-        .get(app.url("/auth/fake/login"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(start.status(), StatusCode::SEE_OTHER);
-    let state = state_of(&location(&start));
+    let authorize_url = issuer.start_sign_in(&app, &browser).await;
+    let state = query_value(&authorize_url, "state");
     let (status, html) = app
         .get_html(
             &browser,

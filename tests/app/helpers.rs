@@ -31,11 +31,15 @@ pub fn browser() -> reqwest::Client {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(&[], Vec::new()).await
+    spawn_app_with(&[], |_| Vec::new()).await
 }
 
-/// Spawns the app with extra environment variables and extra providers.
-pub async fn spawn_app_with(vars: &[(&str, &str)], extra: Vec<Provider>) -> TestApp {
+/// Spawns the app with extra environment variables, and extra providers made
+/// from the final configuration (which knows the app's redirect URIs).
+pub async fn spawn_app_with(
+    vars: &[(&str, &str)],
+    extra: impl FnOnce(&Config) -> Vec<Provider>,
+) -> TestApp {
     signin_reference::telemetry::init();
     let dir = tempfile::tempdir().expect("temp dir");
     let app_listener = TcpListener::bind("127.0.0.1:0").expect("bind app");
@@ -61,7 +65,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)], extra: Vec<Provider>) -> Test
     let config = Config::from_lookup(&move |name: &str| env.get(name).cloned(), dir.path())
         .expect("valid test configuration");
     let mut providers = Providers::from_config(&config);
-    for provider in extra {
+    for provider in extra(&config) {
         providers.add(provider);
     }
     let application = Application::build_with(config, app_listener, Some(demo_listener), providers)
@@ -190,4 +194,14 @@ pub fn attribute_values(html: &str, selector: &str, attribute: &str) -> Vec<Stri
 /// Every link target in the page.
 pub fn links(html: &str) -> Vec<String> {
     attribute_values(html, "a[href]", "href")
+}
+
+/// The value of query parameter `name` in `url`.
+pub fn query_value(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_else(|| panic!("no {name} in {url}"))
 }

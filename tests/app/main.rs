@@ -8,5 +8,7 @@
 
 mod bad_input;
 mod demo_provider;
+mod fake_issuer;
 mod helpers;
+mod id_token;
 mod sign_in;

@@ -197,7 +197,7 @@ async fn sign_out_by_get_is_not_possible() {
 
 #[tokio::test]
 async fn an_expired_access_token_asks_to_sign_in_again_and_comes_back() {
-    let app = crate::helpers::spawn_app_with(&[("DEMO_TOKEN_TTL", "1")], Vec::new()).await;
+    let app = crate::helpers::spawn_app_with(&[("DEMO_TOKEN_TTL", "1")], |_| Vec::new()).await;
     let browser = browser();
     app.sign_in(&browser, "/profile", "alice").await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
