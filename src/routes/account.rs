@@ -46,10 +46,8 @@ fn api_error(visitor: &Visitor, provider: &Provider, error: ApiError) -> AppErro
             return_to: visitor.here.clone(),
             expired: true,
         },
-        other => {
-            tracing::warn!(provider = provider.id, error = %other, "provider API call failed");
-            AppError::from_api(provider.id, other)
-        }
+        // The request's log line records the error (see `telemetry`).
+        other => AppError::from_api(provider.id, other),
     }
 }
 

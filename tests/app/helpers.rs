@@ -40,7 +40,10 @@ pub async fn spawn_app_with(
     vars: &[(&str, &str)],
     extra: impl FnOnce(&Config) -> Vec<Provider>,
 ) -> TestApp {
-    signin_reference::telemetry::init();
+    // Logs are noise in a passing run; TEST_LOG=1 shows them.
+    if std::env::var_os("TEST_LOG").is_some() {
+        signin_reference::telemetry::init();
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let app_listener = TcpListener::bind("127.0.0.1:0").expect("bind app");
     let demo_listener = TcpListener::bind("127.0.0.1:0").expect("bind demo");
