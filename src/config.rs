@@ -157,13 +157,13 @@ impl Config {
             None => dev_key(dev_key_dir, "SESSION_KEY", "session.key", 64)?,
         };
         let token_key = match var("TOKEN_KEY") {
-            Some(value) => decode_key("TOKEN_KEY", &value, 32)?,
-            None => dev_key(dev_key_dir, "TOKEN_KEY", "token.key", 32)?,
+            Some(value) => decode_key("TOKEN_KEY", &value, 32)?
+                .try_into()
+                .map_err(|_| invalid("TOKEN_KEY", "must be base64 of exactly 32 bytes; generate one with `openssl rand -base64 32`"))?,
+            None => dev_key(dev_key_dir, "TOKEN_KEY", "token.key", 32)?
+                .try_into()
+                .map_err(|_| invalid("TOKEN_KEY", "data/token.key must hold exactly 32 bytes"))?,
         };
-        let token_key: [u8; 32] = token_key
-            .get(..32)
-            .and_then(|bytes| bytes.try_into().ok())
-            .ok_or_else(|| invalid("TOKEN_KEY", "must be exactly 32 bytes"))?;
 
         let session_idle_timeout = Duration::from_secs(parse_seconds(
             "SESSION_IDLE_TIMEOUT",
@@ -400,6 +400,10 @@ mod tests {
             ("DATABASE_URL", "mysql://db"),
             ("SESSION_KEY", "c2hvcnQ="),
             ("TOKEN_KEY", "not base64!"),
+            (
+                "TOKEN_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            ),
             ("SESSION_IDLE_TIMEOUT", "0"),
             ("HTTP_TIMEOUT", "-1"),
             ("DEMO_PROVIDER", "maybe"),

@@ -2,7 +2,8 @@
 //! so connections are pooled and reused.
 //!
 //! It never follows redirects: a token endpoint that redirects could otherwise
-//! send our code, verifier or client secret somewhere else (SSRF; RFC 9700 §4.11),
+//! send our code, verifier or client secret somewhere else (RFC 6749 §10.3 and
+//! §10.5 ask to keep them confidential),
 //! and an API that redirects is misconfigured. Every request has a timeout, so a
 //! slow provider cannot hold a worker forever.
 
@@ -10,15 +11,9 @@ use std::time::Duration;
 
 /// Time allowed to open a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Time allowed for a whole request, response body included.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn build() -> reqwest::Result<reqwest::Client> {
-    build_with_timeout(REQUEST_TIMEOUT)
-}
-
-/// Same client with another overall timeout (tests use a short one).
-pub fn build_with_timeout(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+/// The client, with `timeout` for each whole request (HTTP_TIMEOUT).
+pub fn build(timeout: Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT.min(timeout))

@@ -124,7 +124,7 @@ impl Application {
             _ => (None, None),
         };
 
-        let http = crate::http_client::build_with_timeout(config.http_timeout)?;
+        let http = crate::http_client::build(config.http_timeout)?;
         let sealer = TokenSealer::new(config.token_key.bytes());
         let db = Database::open(&config.database_url, sealer)?;
         let state = web::Data::new(AppState {

@@ -13,7 +13,8 @@ use tracing_actix_web::{RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-/// Installs the global subscriber; RUST_LOG filters (default `info`).
+/// Installs the global subscriber; RUST_LOG filters (default
+/// `info,actix_server=warn`).
 /// Safe to call more than once (tests do).
 pub fn init() {
     let filter = EnvFilter::try_from_default_env()

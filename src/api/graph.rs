@@ -2,8 +2,10 @@
 //! (`/me/messages`). The demo provider answers the same paths with the same
 //! shapes, so this client runs offline today and against Microsoft unchanged.
 //!
-//! Shapes and quirks: docs.microsoft.com Graph reference for `user` and `message`
-//! (see tests/fixtures/SOURCES.md). Paging uses `$top`/`$skip`, and the
+//! Shapes and quirks: the Graph v1.0 reference for `user` and `message`; the
+//! numbered quirks are in tests/fixtures/SOURCES.md. Paging uses `$top`/`$skip`
+//! with our own page number (we never fetch a URL that came back through the
+//! browser), and the
 //! `@odata.nextLink` tells whether another page exists.
 
 use std::time::Duration;

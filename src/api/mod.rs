@@ -82,9 +82,6 @@ pub enum ApiError {
     /// Connection failures, other 5xx, bodies that are not what the API documents.
     #[error("the provider's API is not answering properly: {0}")]
     Unavailable(String),
-    /// This provider has no such API (for example, no mail).
-    #[error("this provider has no mail API")]
-    NotSupported,
 }
 
 impl From<reqwest::Error> for ApiError {

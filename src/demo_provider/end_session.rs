@@ -6,7 +6,7 @@
 //! to an exactly registered `post_logout_redirect_uri` (§3), never to an
 //! arbitrary address, which would make it an open redirector.
 //!
-//! It must not revoke tokens: the app revokes them at `/revoke` (RFC 7009).
+//! It must not revoke tokens: that is what `/revoke` (RFC 7009) is for.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;

@@ -8,11 +8,11 @@
 //! credential but an access token issued by this provider with the right
 //! scope (`User.Read` for the profile, `Mail.Read` for mail).
 //!
-//! Shapes follow the fixtures in `provider-fixtures/microsoft/graph_*.json`:
+//! Shapes follow the fixtures in the Graph v1.0 reference (samples listed in `tests/fixtures/SOURCES.md`):
 //! errors are `{"error":{"code","message","innerError":{date, request-id,
 //! client-request-id}}}`, and `@odata.nextLink` is an absolute, already-encoded
 //! URL that the client must follow verbatim. "Quirk N" below refers to the
-//! numbered quirks in `provider-fixtures/SOURCES.md`.
+//! numbered quirks in `tests/fixtures/SOURCES.md`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::WWW_AUTHENTICATE;

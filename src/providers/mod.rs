@@ -82,8 +82,4 @@ impl Providers {
     pub fn iter(&self) -> impl Iterator<Item = &Provider> {
         self.list.iter()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
 }

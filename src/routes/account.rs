@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Visitor;
 use crate::api::{ApiClient, ApiError, MailPage, Message, Profile};
+use crate::db::DbError;
 use crate::db::accounts::{self, Account, ProviderTokens};
 use crate::error::AppError;
 use crate::providers::Provider;
@@ -30,11 +31,16 @@ async fn api_access<'a>(
         .get(&user.provider)
         .ok_or_else(sign_in_again)?;
     let identity_id = user.identity_id;
-    let mut account = state
+    let mut account = match state
         .db()
         .run(move |connection, sealer| accounts::load_account(connection, sealer, identity_id))
-        .await?
-        .ok_or_else(sign_in_again)?;
+        .await
+    {
+        // Tokens sealed under an older TOKEN_KEY cannot be opened: new ones are
+        // one sign-in away, so that is no reason for an error page.
+        Err(DbError::Unseal) => return Err(sign_in_again()),
+        other => other?.ok_or_else(sign_in_again)?,
+    };
     let tokens = account.tokens.take().ok_or_else(sign_in_again)?;
     Ok((provider, account, tokens))
 }
