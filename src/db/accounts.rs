@@ -51,13 +51,14 @@ pub struct Account {
 }
 
 /// Creates the user and identity on first sign-in, or updates them.
+/// Callers that also store tokens run both in one transaction (`flow::finish`).
 pub fn record_sign_in(
     connection: &mut DbConnection,
     record: &SignInRecord,
 ) -> Result<SignedInIds, DbError> {
     let now = unix_now();
     connection
-        .immediate_transaction(|connection| {
+        .transaction(|connection| {
             let existing: Option<(i64, i64)> = identities::table
                 .filter(identities::provider.eq(&record.provider))
                 .filter(identities::subject.eq(&record.subject))
@@ -73,7 +74,11 @@ pub fn record_sign_in(
                     ))
                     .execute(connection)?;
                 diesel::update(users::table.find(user_id))
-                    .set(users::last_sign_in_at.eq(now))
+                    .set((
+                        users::display_name.eq(&record.display_name),
+                        users::email.eq(&record.email),
+                        users::last_sign_in_at.eq(now),
+                    ))
                     .execute(connection)?;
                 return Ok(SignedInIds {
                     user_id,

@@ -210,9 +210,12 @@ impl SignInFlow {
         let ids = self
             .db
             .run(move |connection, sealer| {
-                let ids = accounts::record_sign_in(connection, &record)?;
-                accounts::store_tokens(connection, sealer, ids.identity_id, &tokens)?;
-                Ok(ids)
+                // One transaction: an identity is never recorded without its tokens.
+                connection.immediate_transaction(|connection| {
+                    let ids = accounts::record_sign_in(connection, &record)?;
+                    accounts::store_tokens(connection, sealer, ids.identity_id, &tokens)?;
+                    Ok(ids)
+                })
             })
             .await
             .map_err(|error| fail(SignInError::Storage(error)))?;
