@@ -109,7 +109,10 @@ impl AppError {
     fn retry_link(&self) -> Option<String> {
         match self {
             AppError::SignIn(failure) => {
-                let return_to = failure.return_to.as_deref().unwrap_or("/profile");
+                let return_to = failure
+                    .return_to
+                    .as_deref()
+                    .unwrap_or(crate::oauth::return_to::DEFAULT_RETURN_TO);
                 Some(crate::views::login_link(return_to))
             }
             AppError::ApiForbidden { .. } => Some("/login".into()),

@@ -54,6 +54,12 @@ pub struct Database {
     sealer: TokenSealer,
 }
 
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Database(<pool>)")
+    }
+}
+
 /// SQLite settings applied to every pooled connection.
 #[derive(Debug)]
 struct SqlitePragmas;

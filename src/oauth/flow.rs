@@ -12,7 +12,7 @@ use url::Url;
 
 use super::SignInError;
 use super::oidc::{self, DiscoveryCache};
-use super::return_to::safe_return_path;
+use super::return_to::{DEFAULT_RETURN_TO, return_path_or_default, safe_return_path};
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
 use crate::db::accounts::{self, SignInRecord, SignedInIds};
 use crate::db::pending_sign_ins::{self, InsertPendingError, NewPendingSignIn, PendingLimits};
@@ -69,12 +69,6 @@ pub struct SignInFlow {
     pub limits: PendingLimits,
 }
 
-impl std::fmt::Debug for Database {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Database")
-    }
-}
-
 impl SignInFlow {
     /// Step 3: remember a pending sign-in and build the authorization URL.
     ///
@@ -87,8 +81,7 @@ impl SignInFlow {
         return_to: &str,
     ) -> Result<Url, SignInError> {
         // Checked when stored (and again in `finish` when used).
-        let return_to = safe_return_path(return_to, &self.base_url)
-            .unwrap_or_else(|| super::return_to::DEFAULT_RETURN_TO.to_owned());
+        let return_to = return_path_or_default(Some(return_to), &self.base_url);
 
         // 256-bit state and nonce (RFC 9700 §4.7.1, OIDC Core §15.5.2), and a PKCE
         // verifier with its S256 challenge (RFC 7636 §4.1-4.2; RFC 9700 §2.1.1).
@@ -101,7 +94,7 @@ impl SignInFlow {
             .discovery
             .metadata(provider, issuer, &self.http, false)
             .await?;
-        let url = oidc::authorization_url(provider, &metadata, &state, &nonce, pkce_challenge)?;
+        let url = oidc::authorization_url(provider, &metadata, &state, &nonce, pkce_challenge);
 
         let pending = NewPendingSignIn {
             state_hash: sha256_url_safe(&state),
@@ -223,7 +216,7 @@ impl SignInFlow {
         Ok(SignedIn {
             ids,
             display_name,
-            return_to: return_to.unwrap_or_else(|| super::return_to::DEFAULT_RETURN_TO.to_owned()),
+            return_to: return_to.unwrap_or_else(|| DEFAULT_RETURN_TO.to_owned()),
         })
     }
 }

@@ -103,22 +103,20 @@ impl DiscoveryCache {
     }
 }
 
-fn client(
-    provider: &Provider,
-    metadata: &CoreProviderMetadata,
-) -> Result<
-    CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    >,
-    SignInError,
-> {
+/// A client built from discovery: the authorization endpoint is known; the
+/// token and userinfo endpoints are present only if the document lists them.
+type DiscoveredClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+fn client(provider: &Provider, metadata: &CoreProviderMetadata) -> DiscoveredClient {
     let redirect_url = RedirectUrl::from_url(provider.redirect_uri.clone());
-    Ok(CoreClient::from_provider_metadata(
+    CoreClient::from_provider_metadata(
         metadata.clone(),
         ClientId::new(provider.client_id.clone()),
         Some(ClientSecret::new(
@@ -126,7 +124,7 @@ fn client(
         )),
     )
     // Step 3 carries this exact URI, and step 5 repeats it (RFC 6749 §4.1.3).
-    .set_redirect_uri(redirect_url))
+    .set_redirect_uri(redirect_url)
 }
 
 /// Step 3: the URL of the provider's authorization endpoint with every parameter
@@ -137,8 +135,8 @@ pub fn authorization_url(
     state: &str,
     nonce: &str,
     pkce_challenge: PkceCodeChallenge,
-) -> Result<Url, SignInError> {
-    let client = client(provider, metadata)?;
+) -> Url {
+    let client = client(provider, metadata);
     let state = state.to_owned();
     let nonce = nonce.to_owned();
     let mut request = client
@@ -153,7 +151,7 @@ pub fn authorization_url(
         request = request.add_scope(Scope::new(scope.clone()));
     }
     let (url, _state, _nonce) = request.url();
-    Ok(url)
+    url
 }
 
 /// Steps 5 and 6: exchange the code at the token endpoint (with the PKCE
@@ -168,7 +166,7 @@ pub async fn exchange_code(
     nonce: &str,
 ) -> Result<TokenExchange, SignInError> {
     let metadata = cache.metadata(provider, issuer, http, false).await?;
-    let client = client(provider, &metadata)?;
+    let client = client(provider, &metadata);
 
     // Step 5: POST to the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.5).
     // The client secret goes in HTTP Basic auth, the crate's default (RFC 6749 §2.3.1).
@@ -190,7 +188,7 @@ pub async fn exchange_code(
         Err(SignInError::InvalidIdToken { reason }) if reason.contains("No matching key") => {
             // The provider may have rotated its keys since we cached them.
             let metadata = cache.metadata(provider, issuer, http, true).await?;
-            let client = self::client(provider, &metadata)?;
+            let client = self::client(provider, &metadata);
             validate_id_token(provider, client.id_token_verifier(), &response, nonce)?
         }
         other => other?,

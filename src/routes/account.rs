@@ -17,10 +17,26 @@ use crate::providers::Provider;
 use crate::startup::AppState;
 
 /// The account and provider behind the visitor's session, with usable tokens.
-async fn api_access<'a>(
-    state: &'a AppState,
-    visitor: &Visitor,
-) -> Result<(&'a Provider, Account, ProviderTokens), AppError> {
+struct ApiAccess<'a> {
+    provider: &'a Provider,
+    account: Account,
+    tokens: ProviderTokens,
+}
+
+impl ApiAccess<'_> {
+    /// A client for the provider's API with this account's access token.
+    fn client<'c>(&'c self, http: &'c reqwest::Client) -> ApiClient<'c> {
+        ApiClient {
+            http,
+            kind: &self.provider.api,
+            access_token: &self.tokens.access_token,
+        }
+    }
+}
+
+/// Loads the visitor's account and tokens in one query; anything missing means
+/// "sign in again" (and come back here).
+async fn api_access<'a>(state: &'a AppState, visitor: &Visitor) -> Result<ApiAccess<'a>, AppError> {
     let user = visitor.require_user()?;
     let sign_in_again = || AppError::SignInRequired {
         return_to: visitor.here.clone(),
@@ -42,7 +58,11 @@ async fn api_access<'a>(
         other => other?.ok_or_else(sign_in_again)?,
     };
     let tokens = account.tokens.take().ok_or_else(sign_in_again)?;
-    Ok((provider, account, tokens))
+    Ok(ApiAccess {
+        provider,
+        account,
+        tokens,
+    })
 }
 
 /// Maps an API error to the response: 401 asks to sign in again.
@@ -71,23 +91,20 @@ pub async fn show_profile(
     state: web::Data<AppState>,
     visitor: Visitor,
 ) -> Result<HttpResponse, AppError> {
-    let (provider, account, tokens) = api_access(&state, &visitor).await?;
-    let client = ApiClient {
-        http: &state.http,
-        kind: &provider.api,
-        access_token: &tokens.access_token,
-    };
+    let access = api_access(&state, &visitor).await?;
+    let provider = access.provider;
     // Step 7: call the provider's API with the access token.
-    let profile = client
+    let profile = access
+        .client(&state.http)
         .profile()
         .await
         .map_err(|error| api_error(&visitor, provider, error))?;
     let page = ProfilePage {
         profile,
         provider_name: provider.display_name.clone(),
-        scopes: tokens.scopes,
-        access_token_expires_at: tokens.access_token_expires_at,
-        last_sign_in_at: account.last_sign_in_at,
+        scopes: access.tokens.scopes,
+        access_token_expires_at: access.tokens.access_token_expires_at,
+        last_sign_in_at: access.account.last_sign_in_at,
     };
     visitor.render(&state, "profile.html", &page)
 }
@@ -116,13 +133,10 @@ pub async fn show_mail(
     if !(1..=MAX_PAGE).contains(&page) {
         return Err(AppError::NotFound);
     }
-    let (provider, _account, tokens) = api_access(&state, &visitor).await?;
-    let client = ApiClient {
-        http: &state.http,
-        kind: &provider.api,
-        access_token: &tokens.access_token,
-    };
-    let mail = client
+    let access = api_access(&state, &visitor).await?;
+    let provider = access.provider;
+    let mail = access
+        .client(&state.http)
         .mail_page(page)
         .await
         .map_err(|error| api_error(&visitor, provider, error))?;
@@ -150,13 +164,10 @@ pub async fn show_message(
     if id.is_empty() || id.len() > MAX_MESSAGE_ID_LEN {
         return Err(AppError::NotFound);
     }
-    let (provider, _account, tokens) = api_access(&state, &visitor).await?;
-    let client = ApiClient {
-        http: &state.http,
-        kind: &provider.api,
-        access_token: &tokens.access_token,
-    };
-    let message = client
+    let access = api_access(&state, &visitor).await?;
+    let provider = access.provider;
+    let message = access
+        .client(&state.http)
         .message(&id)
         .await
         .map_err(|error| api_error(&visitor, provider, error))?;
