@@ -41,6 +41,75 @@ pub struct Config {
     pub http_timeout: Duration,
     /// The built-in demo provider, unless DEMO_PROVIDER=off.
     pub demo: Option<DemoConfig>,
+    /// Microsoft (Entra ID + Graph), when MICROSOFT_CLIENT_ID and _SECRET are set.
+    pub microsoft: Option<MicrosoftConfig>,
+    /// Google (OpenID Connect + Gmail), when GOOGLE_CLIENT_ID and _SECRET are set.
+    pub google: Option<GoogleConfig>,
+    /// GitHub (OAuth 2.0, no OpenID Connect), when GITHUB_CLIENT_ID and _SECRET are set.
+    pub github: Option<GitHubConfig>,
+    /// Any OpenID Connect issuer, when OIDC_ISSUER, OIDC_CLIENT_ID and _SECRET are set.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// Step 1 of the flow: what registering the app at a provider gives us
+/// (RFC 6749 §2.2 client identifier, §2.3.1 client password).
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    /// {PREFIX}_CLIENT_ID
+    pub client_id: String,
+    /// {PREFIX}_CLIENT_SECRET
+    pub client_secret: SecretString,
+}
+
+/// Microsoft identity platform v2.0 and Microsoft Graph.
+#[derive(Debug, Clone)]
+pub struct MicrosoftConfig {
+    /// MICROSOFT_CLIENT_ID, MICROSOFT_CLIENT_SECRET
+    pub credentials: ClientCredentials,
+    /// MICROSOFT_TENANT: `common` (default), `organizations`, `consumers`, a
+    /// tenant id or a verified domain.
+    pub tenant: String,
+    /// MICROSOFT_AUTHORITY: the sign-in host (default
+    /// `https://login.microsoftonline.com`; other national clouds have their own).
+    pub authority: Url,
+    /// MICROSOFT_GRAPH_URL: the Graph host (default `https://graph.microsoft.com`).
+    pub graph_url: Url,
+}
+
+/// Google's OpenID Connect provider and the Gmail API.
+#[derive(Debug, Clone)]
+pub struct GoogleConfig {
+    /// GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET
+    pub credentials: ClientCredentials,
+    /// GOOGLE_ISSUER: default `https://accounts.google.com` (tests point it at a fake).
+    pub issuer: String,
+    /// GMAIL_API_URL: default `https://gmail.googleapis.com`.
+    pub gmail_url: Url,
+}
+
+/// GitHub's OAuth 2.0 (no OpenID Connect) and REST API.
+#[derive(Debug, Clone)]
+pub struct GitHubConfig {
+    /// GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET
+    pub credentials: ClientCredentials,
+    /// GITHUB_URL: where `/login/oauth/...` lives (default `https://github.com`).
+    pub url: Url,
+    /// GITHUB_API_URL: the REST API (default `https://api.github.com`).
+    pub api_url: Url,
+}
+
+/// Any OpenID Connect issuer (Keycloak, Auth0, Okta, Authentik, ...).
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// OIDC_CLIENT_ID, OIDC_CLIENT_SECRET
+    pub credentials: ClientCredentials,
+    /// OIDC_ISSUER: must equal the `issuer` of its discovery document, character
+    /// for character (so it is kept as written, trailing slash or not).
+    pub issuer: String,
+    /// OIDC_DISPLAY_NAME: the button's name (default "OpenID Connect").
+    pub display_name: String,
+    /// OIDC_SCOPES: space-separated, must include `openid` (default "openid profile email").
+    pub scopes: Vec<String>,
 }
 
 /// Settings of the built-in demo provider and of our registration with it.
@@ -199,6 +268,103 @@ impl Config {
         })
         .transpose()?;
 
+        let microsoft = client_credentials(&var, "MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET")?
+            .map(|credentials| -> Result<MicrosoftConfig, ConfigError> {
+                let tenant = var("MICROSOFT_TENANT").unwrap_or_else(|| "common".into());
+                // It becomes a path segment of every sign-in URL.
+                if !tenant
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                {
+                    return Err(invalid(
+                        "MICROSOFT_TENANT",
+                        "must be common, organizations, consumers, a tenant id or a domain",
+                    ));
+                }
+                Ok(MicrosoftConfig {
+                    credentials,
+                    tenant,
+                    authority: provider_url(
+                        "MICROSOFT_AUTHORITY",
+                        var("MICROSOFT_AUTHORITY"),
+                        "https://login.microsoftonline.com",
+                    )?,
+                    graph_url: provider_url(
+                        "MICROSOFT_GRAPH_URL",
+                        var("MICROSOFT_GRAPH_URL"),
+                        "https://graph.microsoft.com",
+                    )?,
+                })
+            })
+            .transpose()?;
+
+        let google = client_credentials(&var, "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")?
+            .map(|credentials| -> Result<GoogleConfig, ConfigError> {
+                Ok(GoogleConfig {
+                    credentials,
+                    issuer: issuer_identifier(
+                        "GOOGLE_ISSUER",
+                        var("GOOGLE_ISSUER"),
+                        "https://accounts.google.com",
+                    )?,
+                    gmail_url: provider_url(
+                        "GMAIL_API_URL",
+                        var("GMAIL_API_URL"),
+                        "https://gmail.googleapis.com",
+                    )?,
+                })
+            })
+            .transpose()?;
+
+        let github = client_credentials(&var, "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET")?
+            .map(|credentials| -> Result<GitHubConfig, ConfigError> {
+                Ok(GitHubConfig {
+                    credentials,
+                    url: provider_url("GITHUB_URL", var("GITHUB_URL"), "https://github.com")?,
+                    api_url: provider_url(
+                        "GITHUB_API_URL",
+                        var("GITHUB_API_URL"),
+                        "https://api.github.com",
+                    )?,
+                })
+            })
+            .transpose()?;
+
+        let oidc = client_credentials(&var, "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")?
+            .map(|credentials| -> Result<OidcConfig, ConfigError> {
+                let issuer = var("OIDC_ISSUER").ok_or_else(|| {
+                    invalid(
+                        "OIDC_ISSUER",
+                        "must be set when OIDC_CLIENT_ID is: the issuer URL of your OpenID Connect provider",
+                    )
+                })?;
+                let scopes: Vec<String> = var("OIDC_SCOPES")
+                    .unwrap_or_else(|| "openid profile email".into())
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect();
+                if !scopes.iter().any(|scope| scope == "openid") {
+                    return Err(invalid(
+                        "OIDC_SCOPES",
+                        "must include `openid` (OpenID Connect Core §3.1.2.1)",
+                    ));
+                }
+                Ok(OidcConfig {
+                    credentials,
+                    issuer: issuer_identifier("OIDC_ISSUER", Some(issuer), "")?,
+                    display_name: var("OIDC_DISPLAY_NAME")
+                        .unwrap_or_else(|| "OpenID Connect".into()),
+                    scopes,
+                })
+            })
+            .transpose()?;
+        if oidc.is_none() && var("OIDC_ISSUER").is_some() {
+            return Err(invalid(
+                "OIDC_CLIENT_ID",
+                "OIDC_ISSUER is set, so OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be set too",
+            ));
+        }
+
         Ok(Config {
             base_url,
             bind,
@@ -208,6 +374,10 @@ impl Config {
             session_idle_timeout,
             http_timeout,
             demo,
+            microsoft,
+            google,
+            github,
+            oidc,
         })
     }
 
@@ -253,6 +423,79 @@ fn parse_base_url(value: &str) -> Result<Url, ConfigError> {
         ));
     }
     Ok(url)
+}
+
+/// A provider's client id and secret: both set, or neither (the provider is
+/// then not offered). One without the other is a mistake worth stopping for.
+fn client_credentials(
+    var: &dyn Fn(&str) -> Option<String>,
+    id_variable: &'static str,
+    secret_variable: &'static str,
+) -> Result<Option<ClientCredentials>, ConfigError> {
+    match (var(id_variable), var(secret_variable)) {
+        (Some(client_id), Some(secret)) => Ok(Some(ClientCredentials {
+            client_id: client_id.trim().to_owned(),
+            client_secret: SecretString::from(secret.trim().to_owned()),
+        })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(invalid(
+            secret_variable,
+            format!("must be set when {id_variable} is (copy it from the provider's console)"),
+        )),
+        (None, Some(_)) => Err(invalid(
+            id_variable,
+            format!("must be set when {secret_variable} is (copy it from the provider's console)"),
+        )),
+    }
+}
+
+/// A provider's URL: https, or http only for a loopback host (local test
+/// servers), because client secrets, codes and tokens travel to it.
+fn provider_url(
+    variable: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<Url, ConfigError> {
+    let text = value.unwrap_or_else(|| default.to_owned());
+    let url = Url::parse(text.trim())
+        .map_err(|error| invalid(variable, format!("`{text}` is not a URL ({error})")))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(invalid(
+                variable,
+                format!(
+                    "`{text}` must be an https:// URL (http:// only for 127.0.0.1, [::1] or localhost)"
+                ),
+            ));
+        }
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(variable, "must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+/// An issuer identifier: a provider URL kept exactly as written, since OpenID
+/// Connect compares issuers as strings (Discovery 1.0 §4.3).
+fn issuer_identifier(
+    variable: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let text = value
+        .unwrap_or_else(|| default.to_owned())
+        .trim()
+        .to_owned();
+    provider_url(variable, Some(text.clone()), default)?;
+    Ok(text)
 }
 
 fn parse_socket(variable: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -409,9 +652,21 @@ mod tests {
             ("DEMO_PROVIDER", "maybe"),
             ("DEMO_PROVIDER_BIND", "8081"),
             ("DEMO_TOKEN_TTL", "soon"),
+            ("MICROSOFT_TENANT", "common/../evil"),
+            ("MICROSOFT_AUTHORITY", "http://login.example.com"),
+            ("GITHUB_API_URL", "https://api.example.com/?x=1"),
         ];
         for (variable, value) in cases {
-            let error = parse(&[(variable, value)]).expect_err(variable);
+            // Provider settings are read only for a configured provider.
+            let credentials = [
+                ("MICROSOFT_CLIENT_ID", "id"),
+                ("MICROSOFT_CLIENT_SECRET", "secret"),
+                ("GITHUB_CLIENT_ID", "id"),
+                ("GITHUB_CLIENT_SECRET", "secret"),
+            ];
+            let mut vars = credentials.to_vec();
+            vars.push((variable, value));
+            let error = parse(&vars).expect_err(variable);
             assert_eq!(error.variable, variable, "{value}");
             assert!(error.to_string().contains(variable));
         }
@@ -426,6 +681,79 @@ mod tests {
         .expect("valid");
         assert!(config.cookies_secure());
         assert!(config.demo.is_none());
+    }
+
+    #[test]
+    fn a_provider_is_configured_only_when_its_credentials_are_set() {
+        let config = parse(&[]).expect("valid");
+        assert!(config.microsoft.is_none() && config.google.is_none());
+        assert!(config.github.is_none() && config.oidc.is_none());
+
+        let config = parse(&[
+            ("MICROSOFT_CLIENT_ID", "ms-id"),
+            ("MICROSOFT_CLIENT_SECRET", "ms-secret"),
+            ("GITHUB_CLIENT_ID", "gh-id"),
+            ("GITHUB_CLIENT_SECRET", "gh-secret"),
+        ])
+        .expect("valid");
+        let microsoft = config.microsoft.expect("microsoft configured");
+        assert_eq!(microsoft.tenant, "common");
+        assert_eq!(
+            microsoft.authority.as_str(),
+            "https://login.microsoftonline.com/"
+        );
+        assert_eq!(microsoft.graph_url.as_str(), "https://graph.microsoft.com/");
+        let github = config.github.expect("github configured");
+        assert_eq!(github.api_url.as_str(), "https://api.github.com/");
+    }
+
+    #[test]
+    fn one_credential_without_the_other_names_the_missing_one() {
+        let cases = [
+            ("MICROSOFT_CLIENT_SECRET", "MICROSOFT_CLIENT_ID"),
+            ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"),
+            ("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"),
+            ("OIDC_ISSUER", "OIDC_CLIENT_ID"),
+        ];
+        for (set, missing) in cases {
+            let error = parse(&[(set, "https://value.example.com")]).expect_err(set);
+            assert_eq!(error.variable, missing, "{set}");
+        }
+    }
+
+    #[test]
+    fn provider_urls_must_be_https_except_on_loopback() {
+        let with = |variable: &str, value: &str| {
+            parse(&[
+                ("GOOGLE_CLIENT_ID", "id"),
+                ("GOOGLE_CLIENT_SECRET", "secret"),
+                (variable, value),
+            ])
+        };
+        let error = with("GOOGLE_ISSUER", "http://accounts.example.com").expect_err("plain http");
+        assert_eq!(error.variable, "GOOGLE_ISSUER");
+        let error = with("GMAIL_API_URL", "not a url").expect_err("not a URL");
+        assert_eq!(error.variable, "GMAIL_API_URL");
+        let config = with("GOOGLE_ISSUER", "http://127.0.0.1:9000").expect("loopback http");
+        assert_eq!(
+            config.google.expect("google").issuer,
+            "http://127.0.0.1:9000"
+        );
+    }
+
+    #[test]
+    fn oidc_needs_an_issuer_and_the_openid_scope() {
+        let base = [("OIDC_CLIENT_ID", "id"), ("OIDC_CLIENT_SECRET", "secret")];
+        let error = parse(&base).expect_err("no issuer");
+        assert_eq!(error.variable, "OIDC_ISSUER");
+        let mut vars = base.to_vec();
+        vars.push(("OIDC_ISSUER", "https://id.example.com/realms/demo"));
+        vars.push(("OIDC_SCOPES", "profile email"));
+        assert_eq!(parse(&vars).expect_err("no openid").variable, "OIDC_SCOPES");
+        vars.pop();
+        let oidc = parse(&vars).expect("valid").oidc.expect("oidc");
+        assert_eq!(oidc.display_name, "OpenID Connect");
+        assert_eq!(oidc.scopes, ["openid", "profile", "email"]);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::api::ApiError;
 use crate::db::DbError;
 use crate::oauth::SignInError;
 use crate::oauth::flow::SignInFailure;
+use crate::providers::Provider;
 use crate::startup::AppState;
 use crate::views::{ErrorPage, Layout};
 
@@ -38,11 +39,19 @@ pub enum AppError {
     /// try again (to the same return path when we know it).
     #[error("{}", .0.error)]
     SignIn(SignInFailure),
-    /// 403: the provider refused access to this data (a missing permission).
+    /// 403: the provider refused access to this data: a permission (scope) was
+    /// not granted. The page names it and offers to sign in again and grant it.
     #[error(
-        "The provider did not allow this app to read that. Sign in again and allow the requested permissions."
+        "{provider_name} did not let this app read this page, because the permission \"{permission}\" was not granted. Sign in again and allow it on the consent page."
     )]
-    ApiForbidden { provider: String, detail: String },
+    ApiForbidden {
+        provider_id: String,
+        provider_name: String,
+        permission: String,
+        /// The page to come back to after consenting.
+        return_to: String,
+        detail: String,
+    },
     /// 503: the provider asks us to wait.
     #[error("The provider is busy and asked us to wait{}. Please try again then.", retry_hint(.retry_after_secs))]
     ApiThrottled { retry_after_secs: Option<u64> },
@@ -83,12 +92,16 @@ impl From<SignInError> for AppError {
 }
 
 impl AppError {
-    /// API errors other than 401 (which routes answer by asking to sign in again).
-    pub fn from_api(provider: &str, error: ApiError) -> Self {
+    /// API errors other than 401 (which routes answer by asking to sign in
+    /// again), on the page at `return_to`.
+    pub fn from_api(provider: &Provider, error: ApiError, return_to: &str) -> Self {
         match error {
-            ApiError::NotFound => AppError::NotFound,
-            ApiError::Forbidden(detail) => AppError::ApiForbidden {
-                provider: provider.to_owned(),
+            ApiError::NotFound | ApiError::NotOffered => AppError::NotFound,
+            ApiError::Forbidden { permission, detail } => AppError::ApiForbidden {
+                provider_id: provider.id.to_owned(),
+                provider_name: provider.display_name.clone(),
+                permission: permission.to_owned(),
+                return_to: return_to.to_owned(),
                 detail,
             },
             ApiError::Throttled { retry_after } => AppError::ApiThrottled {
@@ -115,7 +128,11 @@ impl AppError {
                     .unwrap_or(crate::oauth::return_to::DEFAULT_RETURN_TO);
                 Some(crate::views::login_link(return_to))
             }
-            AppError::ApiForbidden { .. } => Some("/login".into()),
+            AppError::ApiForbidden {
+                provider_id,
+                return_to,
+                ..
+            } => Some(crate::views::consent_again_link(provider_id, return_to)),
             _ => None,
         }
     }

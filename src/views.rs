@@ -124,6 +124,15 @@ pub fn sign_in_link(provider_id: &str, return_to: &str) -> String {
     )
 }
 
+/// `/auth/{provider}/login?return_to=…&consent=again`: sign in again and be
+/// asked for consent again, to grant a missing permission.
+pub fn consent_again_link(provider_id: &str, return_to: &str) -> String {
+    format!(
+        "/auth/{provider_id}/login?{}",
+        encode_query(&[("return_to", return_to), ("consent", "again")])
+    )
+}
+
 fn encode_query(pairs: &[(&str, &str)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)

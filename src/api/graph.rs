@@ -3,19 +3,29 @@
 //! shapes, so this client runs offline today and against Microsoft unchanged.
 //!
 //! Shapes and quirks: the Graph v1.0 reference for `user` and `message`; the
-//! numbered quirks are in tests/fixtures/SOURCES.md. Paging uses `$top`/`$skip`
-//! with our own page number (we never fetch a URL that came back through the
-//! browser), and the
-//! `@odata.nextLink` tells whether another page exists.
-
-use std::time::Duration;
+//! numbered quirks are in tests/fixtures/SOURCES.md. Paging follows
+//! `@odata.nextLink` verbatim, as Graph asks (quirk 8); since that link travels
+//! through the browser as our cursor, it is followed only when it points at
+//! `{MICROSOFT_GRAPH_URL}/v1.0/me/messages`, so the token goes nowhere else.
 
 use base64::Engine as _;
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-use super::{ApiError, MailPage, MailSummary, Message, PAGE_SIZE, Profile, SafeHtml};
+use super::{
+    ApiError, ErrorAnswer, MailPage, MailSummary, Message, PAGE_SIZE, Profile, SafeHtml, get_json,
+    get_with_token,
+};
+use crate::oauth::oidc::VerifiedIdentity;
+use crate::providers::join_path;
+
+/// The delegated permissions each call needs, as the consent page names them.
+const USER_READ: &str = "User.Read";
+const MAIL_READ: &str = "Mail.Read";
+
+/// The longest `@odata.nextLink` we accept back from a browser.
+const MAX_CURSOR_LEN: usize = 2048;
 
 /// Largest photo we inline into the page.
 const MAX_PHOTO_BYTES: usize = 256 * 1024;
@@ -26,6 +36,7 @@ const LIST_FIELDS: &str = "id,subject,from,receivedDateTime,bodyPreview,isRead,h
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GraphUser {
+    id: Option<String>,
     display_name: Option<String>,
     mail: Option<String>,
     user_principal_name: Option<String>,
@@ -50,6 +61,8 @@ struct GraphMessage {
     id: String,
     subject: Option<String>,
     from: Option<GraphRecipient>,
+    /// Usually the same as `from`; some lists select only `sender`.
+    sender: Option<GraphRecipient>,
     received_date_time: Option<String>,
     body_preview: Option<String>,
     is_read: Option<bool>,
@@ -90,64 +103,55 @@ struct GraphError {
     message: Option<String>,
 }
 
-fn endpoint(base_url: &Url, segments: &[&str]) -> Result<Url, ApiError> {
-    let mut url = base_url.clone();
-    url.path_segments_mut()
-        .map_err(|()| ApiError::Unavailable("the Graph base URL cannot have a path".into()))?
-        .pop_if_empty()
-        // Each segment is percent-encoded, so a message id cannot add path parts.
-        .extend(segments);
-    Ok(url)
+/// `{base_url}/v1.0/...`.
+fn endpoint(base_url: &Url, segments: &[&str]) -> Url {
+    let mut all = vec!["v1.0"];
+    all.extend_from_slice(segments);
+    join_path(base_url, &all)
 }
 
-async fn get(
-    http: &reqwest::Client,
-    url: Url,
-    token: &SecretString,
-) -> Result<reqwest::Response, ApiError> {
-    let response = http
-        .get(url)
-        .bearer_auth(token.expose_secret())
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    if (200..300).contains(&status) {
-        return Ok(response);
+/// Graph's error handling for a call that needs `permission`: its envelope is
+/// `{"error": {"code", "message"}}` (quirk 11).
+fn graph_error(permission: &'static str) -> impl FnOnce(ErrorAnswer) -> ApiError {
+    move |answer| {
+        let message = serde_json::from_slice::<GraphErrorEnvelope>(&answer.body)
+            .ok()
+            .map(|envelope| {
+                format!(
+                    "{}: {}",
+                    envelope.error.code.unwrap_or_default(),
+                    envelope.error.message.unwrap_or_default()
+                )
+            });
+        let forbidden = ApiError::Forbidden {
+            permission,
+            detail: message.clone().unwrap_or_default(),
+        };
+        answer.into_api_error(forbidden, message)
     }
-    let retry_after = retry_after(response.headers());
-    let message = response
-        .json::<GraphErrorEnvelope>()
-        .await
-        .ok()
-        .map(|envelope| {
-            format!(
-                "{}: {}",
-                envelope.error.code.unwrap_or_default(),
-                envelope.error.message.unwrap_or_default()
-            )
-        })
-        .unwrap_or_else(|| format!("HTTP {status}"));
-    Err(match status {
-        401 => ApiError::Unauthorized,
-        403 => ApiError::Forbidden(message),
-        404 => ApiError::NotFound,
-        429 | 503 => ApiError::Throttled { retry_after },
-        _ => ApiError::Unavailable(message),
-    })
 }
 
-/// `Retry-After` in seconds; Graph has sent fractional values ("2.128").
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-        .map(|seconds| Duration::from_secs_f64(seconds.min(86_400.0)).max(Duration::from_secs(1)))
+/// `GET /v1.0/me`: who the token belongs to (`id` is the subject).
+pub async fn identity(
+    http: &reqwest::Client,
+    base_url: &Url,
+    token: &SecretString,
+) -> Result<VerifiedIdentity, ApiError> {
+    let user: GraphUser = get_json(
+        http,
+        endpoint(base_url, &["me"]),
+        token,
+        graph_error(USER_READ),
+    )
+    .await?;
+    let subject = user
+        .id
+        .ok_or_else(|| ApiError::Unavailable("/me has no id".into()))?;
+    Ok(VerifiedIdentity {
+        subject,
+        name: user.display_name,
+        email: user.mail.or(user.user_principal_name),
+    })
 }
 
 /// `GET /v1.0/me`, with `/v1.0/me/photo/$value` fetched at the same time.
@@ -156,18 +160,18 @@ pub async fn profile(
     base_url: &Url,
     token: &SecretString,
 ) -> Result<Profile, ApiError> {
-    let user_request = async {
-        get(http, endpoint(base_url, &["v1.0", "me"])?, token)
-            .await?
-            .json::<GraphUser>()
-            .await
-            .map_err(ApiError::from)
-    };
+    let user_request = get_json::<GraphUser>(
+        http,
+        endpoint(base_url, &["me"]),
+        token,
+        graph_error(USER_READ),
+    );
     let photo_request = photo(http, base_url, token);
     let (user, photo) = futures_util::future::join(user_request, photo_request).await;
     let user = user?;
     Ok(Profile {
         display_name: user.display_name.unwrap_or_default(),
+        username: None,
         // `mail` may be null; the sign-in name is then the best address we have.
         email: user.mail.or(user.user_principal_name),
         job_title: user.job_title,
@@ -186,8 +190,8 @@ async fn photo(
     base_url: &Url,
     token: &SecretString,
 ) -> Result<Option<String>, ApiError> {
-    let url = endpoint(base_url, &["v1.0", "me", "photo", "$value"])?;
-    let response = match get(http, url, token).await {
+    let url = endpoint(base_url, &["me", "photo", "$value"]);
+    let response = match get_with_token(http, url, token, graph_error(USER_READ)).await {
         Ok(response) => response,
         Err(ApiError::NotFound) => return Ok(None),
         Err(error) => return Err(error),
@@ -218,27 +222,46 @@ async fn photo(
     Ok(Some(format!("data:{content_type};base64,{encoded}")))
 }
 
-/// `GET /v1.0/me/messages`, newest first, one page.
+/// `GET /v1.0/me/messages`, newest first, one page: the first, or the one
+/// `cursor` (an `@odata.nextLink` from the previous page) points to.
 pub async fn mail_page(
     http: &reqwest::Client,
     base_url: &Url,
     token: &SecretString,
-    page: u32,
+    cursor: Option<&str>,
 ) -> Result<MailPage, ApiError> {
-    let page = page.max(1);
-    let skip = (page - 1).saturating_mul(PAGE_SIZE);
-    let mut url = endpoint(base_url, &["v1.0", "me", "messages"])?;
-    url.query_pairs_mut()
-        .append_pair("$select", LIST_FIELDS)
-        .append_pair("$top", &PAGE_SIZE.to_string())
-        .append_pair("$skip", &skip.to_string())
-        .append_pair("$orderby", "receivedDateTime desc");
-    let list: GraphList = get(http, url, token).await?.json().await?;
+    let messages_url = endpoint(base_url, &["me", "messages"]);
+    let url = match cursor {
+        None => {
+            let mut url = messages_url;
+            url.query_pairs_mut()
+                .append_pair("$select", LIST_FIELDS)
+                .append_pair("$top", &PAGE_SIZE.to_string())
+                .append_pair("$orderby", "receivedDateTime desc");
+            url
+        }
+        Some(next_link) => graph_next_link(&messages_url, next_link).ok_or(ApiError::NotFound)?,
+    };
+    let list: GraphList = get_json(http, url, token, graph_error(MAIL_READ)).await?;
     Ok(MailPage {
         messages: list.value.into_iter().map(summary).collect(),
-        page,
-        has_next: list.next_link.is_some(),
+        next_cursor: list.next_link,
     })
+}
+
+/// `next_link` as a URL, if it is a page of `messages_url` (same origin and
+/// path; only the query differs).
+fn graph_next_link(messages_url: &Url, next_link: &str) -> Option<Url> {
+    if next_link.len() > MAX_CURSOR_LEN {
+        return None;
+    }
+    let url = Url::parse(next_link).ok()?;
+    (url.origin() == messages_url.origin()
+        && url.path() == messages_url.path()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.fragment().is_none())
+    .then_some(url)
 }
 
 /// `GET /v1.0/me/messages/{id}`.
@@ -248,8 +271,8 @@ pub async fn message(
     token: &SecretString,
     id: &str,
 ) -> Result<Message, ApiError> {
-    let url = endpoint(base_url, &["v1.0", "me", "messages", id])?;
-    let mut message: GraphMessage = get(http, url, token).await?.json().await?;
+    let url = endpoint(base_url, &["me", "messages", id]);
+    let mut message: GraphMessage = get_json(http, url, token, graph_error(MAIL_READ)).await?;
     let body = message.body.take();
     let to = std::mem::take(&mut message.to_recipients)
         .into_iter()
@@ -280,6 +303,7 @@ pub async fn message(
 fn summary(message: GraphMessage) -> MailSummary {
     let (from_name, from_address) = message
         .from
+        .or(message.sender)
         .and_then(|from| from.email_address)
         .map(|address| (address.name, address.address))
         .unwrap_or_default();
@@ -306,29 +330,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_accepts_whole_and_fractional_seconds() {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            reqwest::header::RETRY_AFTER,
-            "2.128".parse().expect("header"),
-        );
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs_f64(2.128)));
-        headers.insert(reqwest::header::RETRY_AFTER, "30".parse().expect("header"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(30)));
-        headers.insert(
-            reqwest::header::RETRY_AFTER,
-            "soon".parse().expect("header"),
-        );
-        assert_eq!(retry_after(&headers), None);
-    }
-
-    #[test]
     fn message_ids_are_one_encoded_path_segment() {
         let base = Url::parse("http://127.0.0.1:8081/").expect("url");
-        let url = endpoint(&base, &["v1.0", "me", "messages", "../../admin?x=1/"]).expect("url");
+        let url = endpoint(&base, &["me", "messages", "../../admin?x=1/"]);
         assert_eq!(
             url.as_str(),
             "http://127.0.0.1:8081/v1.0/me/messages/..%2F..%2Fadmin%3Fx=1%2F"
         );
+    }
+
+    #[test]
+    fn only_next_links_to_the_message_list_are_followed() {
+        let messages = Url::parse("https://graph.microsoft.com/v1.0/me/messages").expect("url");
+        let next = "https://graph.microsoft.com/v1.0/me/messages?$select=sender%2csubject&$skip=14";
+        assert!(graph_next_link(&messages, next).is_some());
+        for foreign in [
+            "https://evil.example.com/v1.0/me/messages?$skip=10",
+            "http://graph.microsoft.com/v1.0/me/messages?$skip=10",
+            "https://graph.microsoft.com/v1.0/me/events?$skip=10",
+            "https://graph.microsoft.com.evil.example/v1.0/me/messages",
+            "https://user@graph.microsoft.com/v1.0/me/messages",
+            "/v1.0/me/messages?$skip=10",
+        ] {
+            assert!(graph_next_link(&messages, foreign).is_none(), "{foreign}");
+        }
     }
 }

@@ -44,6 +44,8 @@ pub struct Account {
     pub user_id: i64,
     pub identity_id: i64,
     pub provider: String,
+    /// The person's id at the provider (`sub`).
+    pub subject: String,
     pub display_name: String,
     pub email: Option<String>,
     pub last_sign_in_at: i64,
@@ -160,6 +162,7 @@ type AccountRow = (
     i64,
     String,
     String,
+    String,
     Option<String>,
     i64,
     Option<(Vec<u8>, Option<Vec<u8>>, Option<i64>, String)>,
@@ -180,6 +183,7 @@ pub fn load_account(
             identities::id,
             users::id,
             identities::provider,
+            identities::subject,
             identities::display_name,
             identities::email,
             users::last_sign_in_at,
@@ -193,7 +197,16 @@ pub fn load_account(
         ))
         .first(connection)
         .optional()?;
-    let Some((identity_id, user_id, provider, display_name, email, last_sign_in_at, tokens)) = row
+    let Some((
+        identity_id,
+        user_id,
+        provider,
+        subject,
+        display_name,
+        email,
+        last_sign_in_at,
+        tokens,
+    )) = row
     else {
         return Ok(None);
     };
@@ -219,6 +232,7 @@ pub fn load_account(
         user_id,
         identity_id,
         provider,
+        subject,
         display_name,
         email,
         last_sign_in_at,

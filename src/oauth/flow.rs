@@ -10,14 +10,15 @@ use openidconnect::PkceCodeChallenge;
 use secrecy::SecretString;
 use url::Url;
 
-use super::SignInError;
-use super::oidc::{self, DiscoveryCache};
+use super::oidc::{self, DiscoveryCache, Issuer, TokenExchange};
 use super::return_to::{DEFAULT_RETURN_TO, return_path_or_default, safe_return_path};
+use super::{SignInError, issuer, plain};
+use crate::api::{ApiClient, ApiError};
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
 use crate::db::accounts::{self, SignInRecord, SignedInIds};
 use crate::db::pending_sign_ins::{self, InsertPendingError, NewPendingSignIn, PendingLimits};
 use crate::db::{Database, unix_now};
-use crate::providers::{Endpoints, Provider};
+use crate::providers::{Protocol, Provider};
 
 /// What `finish` needs from the provider's redirect to our callback
 /// (RFC 6749 §4.1.2 and §4.1.2.1, RFC 9207 `iss`). Unknown parameters are
@@ -74,11 +75,14 @@ impl SignInFlow {
     ///
     /// `browser_key` is a random value kept in this browser's session cookie; its
     /// hash is stored with the pending sign-in, binding `state` to this browser.
+    /// `ask_consent_again` asks the provider to show its consent page even if the
+    /// person consented before (after an API said a permission is missing).
     pub async fn start(
         &self,
         provider: &Provider,
         browser_key: &str,
         return_to: &str,
+        ask_consent_again: bool,
     ) -> Result<Url, SignInError> {
         // Checked when stored (and again in `finish` when used).
         let return_to = return_path_or_default(Some(return_to), &self.base_url);
@@ -89,12 +93,39 @@ impl SignInFlow {
         let nonce = random_url_safe(32);
         let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
 
-        let Endpoints::OpenIdConnect { issuer } = &provider.endpoints;
-        let metadata = self
-            .discovery
-            .metadata(provider, issuer, &self.http, false)
-            .await?;
-        let url = oidc::authorization_url(provider, &metadata, &state, &nonce, pkce_challenge);
+        let url = match &provider.protocol {
+            Protocol::OpenIdConnect {
+                issuer,
+                issuer_check,
+            } => {
+                let issuer = Issuer {
+                    issuer,
+                    check: *issuer_check,
+                };
+                let metadata = self
+                    .discovery
+                    .metadata(provider, issuer, &self.http, false)
+                    .await?;
+                oidc::authorization_url(
+                    provider,
+                    &metadata,
+                    &state,
+                    &nonce,
+                    pkce_challenge,
+                    ask_consent_again,
+                )
+            }
+            Protocol::OAuth2 {
+                authorization_endpoint,
+                token_endpoint,
+            } => {
+                let endpoints = plain::Endpoints {
+                    authorization: authorization_endpoint,
+                    token: token_endpoint,
+                };
+                plain::authorization_url(provider, endpoints, &state, pkce_challenge)
+            }
+        };
 
         let pending = NewPendingSignIn {
             state_hash: sha256_url_safe(&state),
@@ -154,9 +185,14 @@ impl SignInFlow {
         };
 
         // RFC 9207 §2.4: if the provider says who it is, it must be who we asked.
-        let Endpoints::OpenIdConnect { issuer } = &provider.endpoints;
-        if let Some(iss) = &params.iss
-            && iss.trim_end_matches('/') != issuer.as_str().trim_end_matches('/')
+        if let (
+            Some(iss),
+            Protocol::OpenIdConnect {
+                issuer,
+                issuer_check,
+            },
+        ) = (&params.iss, &provider.protocol)
+            && !issuer::callback_issuer_matches(*issuer_check, issuer, iss)
         {
             return Err(fail(SignInError::IssuerMismatch));
         }
@@ -174,27 +210,59 @@ impl SignInFlow {
         }
         let code = params.code.ok_or_else(|| fail(SignInError::MissingCode))?;
 
-        // Steps 5 and 6: token request, ID-token validation.
-        let exchange = oidc::exchange_code(
-            provider,
-            &self.discovery,
-            issuer,
-            &self.http,
-            secrecy::ExposeSecret::expose_secret(&code),
-            &pending.pkce_verifier,
-            &pending.nonce,
-        )
-        .await
-        .map_err(&fail)?;
+        // Steps 5 and 6: token request, then who signed in.
+        let code = secrecy::ExposeSecret::expose_secret(&code);
+        let exchange = match &provider.protocol {
+            Protocol::OpenIdConnect {
+                issuer,
+                issuer_check,
+            } => {
+                let issuer = Issuer {
+                    issuer,
+                    check: *issuer_check,
+                };
+                oidc::exchange_code(
+                    provider,
+                    &self.discovery,
+                    issuer,
+                    &self.http,
+                    code,
+                    &pending.pkce_verifier,
+                    &pending.nonce,
+                )
+                .await
+                .map_err(&fail)?
+            }
+            Protocol::OAuth2 {
+                authorization_endpoint,
+                token_endpoint,
+            } => {
+                let endpoints = plain::Endpoints {
+                    authorization: authorization_endpoint,
+                    token: token_endpoint,
+                };
+                let tokens = plain::exchange_code(
+                    provider,
+                    endpoints,
+                    &self.http,
+                    code,
+                    &pending.pkce_verifier,
+                )
+                .await
+                .map_err(&fail)?;
+                // No ID token: the first API call (step 7) tells who signed in.
+                let identity = ApiClient::new(&self.http, provider, &tokens.access_token)
+                    .identity()
+                    .await
+                    .map_err(|error| fail(identity_lookup_error(error)))?;
+                TokenExchange { identity, tokens }
+            }
+        };
 
         let identity = exchange.identity;
         let record = SignInRecord {
             provider: provider.id.to_owned(),
-            display_name: identity
-                .name
-                .clone()
-                .or_else(|| identity.email.clone())
-                .unwrap_or_else(|| identity.subject.clone()),
+            display_name: identity.display_name(),
             subject: identity.subject,
             email: identity.email,
         };
@@ -218,5 +286,38 @@ impl SignInFlow {
             display_name,
             return_to: return_to.unwrap_or_else(|| DEFAULT_RETURN_TO.to_owned()),
         })
+    }
+
+    /// The userinfo endpoint of an OpenID Connect provider (OIDC Core §5.3),
+    /// from its cached discovery document.
+    pub async fn userinfo_endpoint(&self, provider: &Provider) -> Result<Option<Url>, SignInError> {
+        let Protocol::OpenIdConnect {
+            issuer,
+            issuer_check,
+        } = &provider.protocol
+        else {
+            return Ok(None);
+        };
+        let issuer = Issuer {
+            issuer,
+            check: *issuer_check,
+        };
+        let metadata = self
+            .discovery
+            .metadata(provider, issuer, &self.http, false)
+            .await?;
+        Ok(metadata
+            .userinfo_endpoint()
+            .map(|endpoint| endpoint.url().clone()))
+    }
+}
+
+/// The API failed to say who signed in: the sign-in cannot finish.
+fn identity_lookup_error(error: ApiError) -> SignInError {
+    match error {
+        ApiError::Timeout => SignInError::ProviderTimeout,
+        other => SignInError::ProviderUnavailable {
+            detail: format!("reading who signed in from the API: {other}"),
+        },
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! `flow` runs steps 3 to 6 (redirect to the authorization endpoint, receive the
 //! code, call the token endpoint, receive the tokens) with every check the specs
-//! ask for; `oidc` talks to OpenID Connect providers (discovery, ID tokens);
-//! `return_to` keeps post-sign-in redirects on this site.
+//! ask for; `oidc` talks to OpenID Connect providers (discovery, ID tokens) and
+//! `plain` to OAuth 2.0 providers without OpenID Connect; `token` holds what
+//! both share; `issuer` says what "the same issuer" means; `return_to` keeps
+//! post-sign-in redirects on this site.
 //!
 //! This module knows nothing of any particular provider (it reads a
 //! `providers::Provider` description) and nothing of HTTP requests or sessions:
@@ -12,7 +14,10 @@
 
 pub mod error;
 pub mod flow;
+pub mod issuer;
 pub mod oidc;
+pub mod plain;
 pub mod return_to;
+pub mod token;
 
 pub use error::SignInError;

@@ -3,8 +3,9 @@
 //!
 //! The crate does the cryptography and the claim checks; this file chooses the
 //! settings the crate leaves to us: which signature algorithms are allowed, how
-//! much clock skew we accept, and that `iat` must be recent (the crate does not
-//! check `iat` unless asked).
+//! much clock skew we accept, that `iat` must be recent (the crate does not check
+//! `iat` unless asked), and what "the same issuer" means for the providers that
+//! document an exception (`oauth::issuer`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,21 +13,27 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreIdTokenVerifier,
-    CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreTokenResponse,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClientAuthMethod,
+    CoreErrorResponseType, CoreGenderClaim, CoreIdTokenVerifier, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreRevocableToken, CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse as _,
+    AccessTokenHash, AdditionalClaims, AuthType, AuthorizationCode, Client, ClientId, ClientSecret,
+    CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenClaims,
+    JsonWebKeySet, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse as _,
 };
 use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 use url::Url;
 
 use super::SignInError;
+use super::issuer;
+use super::token::{error_chain, is_timeout, provider_tokens, token_request_error};
 use crate::db::accounts::ProviderTokens;
-use crate::providers::Provider;
+use crate::providers::{ClientAuth, IssuerCheck, Provider};
 
 /// Accepted difference between our clock and the provider's (for `exp` and `iat`).
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
@@ -45,12 +52,74 @@ pub struct VerifiedIdentity {
     pub email: Option<String>,
 }
 
+impl VerifiedIdentity {
+    /// The name to greet the person with: their name, else their email, else
+    /// their id at the provider.
+    pub fn display_name(&self) -> String {
+        self.name
+            .clone()
+            .or_else(|| self.email.clone())
+            .unwrap_or_else(|| self.subject.clone())
+    }
+}
+
 /// What the token endpoint gave us, after validation.
 #[derive(Debug)]
 pub struct TokenExchange {
     pub identity: VerifiedIdentity,
     pub tokens: ProviderTokens,
 }
+
+/// The OpenID Connect provider we talk to: the issuer we configured and how
+/// its tokens' `iss` is checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Issuer<'a> {
+    pub issuer: &'a str,
+    pub check: IssuerCheck,
+}
+
+/// ID-token claims beyond the standard ones that we read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProviderClaims {
+    /// Microsoft's tenant id, which names the issuer of multi-tenant sign-ins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<String>,
+}
+
+impl AdditionalClaims for ProviderClaims {}
+
+type OidcTokenResponse = StandardTokenResponse<
+    openidconnect::IdTokenFields<
+        ProviderClaims,
+        EmptyExtraTokenFields,
+        CoreGenderClaim,
+        CoreJweContentEncryptionAlgorithm,
+        CoreJwsSigningAlgorithm,
+    >,
+    CoreTokenType,
+>;
+
+/// A client built from discovery: the authorization endpoint is known; the
+/// token and userinfo endpoints are present only if the document lists them.
+type DiscoveredClient = Client<
+    ProviderClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    OidcTokenResponse,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 /// Discovery documents (with their JWKS), fetched on first use and cached.
 #[derive(Debug, Default)]
@@ -64,7 +133,7 @@ impl DiscoveryCache {
     pub async fn metadata(
         &self,
         provider: &Provider,
-        issuer: &Url,
+        issuer: Issuer<'_>,
         http: &reqwest::Client,
         refresh: bool,
     ) -> Result<Arc<CoreProviderMetadata>, SignInError> {
@@ -76,25 +145,7 @@ impl DiscoveryCache {
                 return Ok(metadata.clone());
             }
         }
-        // The issuer must match the discovery document's `issuer` exactly
-        // (OpenID Connect Discovery 1.0 §4.3); the crate checks that.
-        let issuer_url =
-            IssuerUrl::new(issuer.as_str().trim_end_matches('/').to_owned()).map_err(|error| {
-                SignInError::ProviderUnavailable {
-                    detail: format!("bad issuer URL: {error}"),
-                }
-            })?;
-        let metadata = CoreProviderMetadata::discover_async(issuer_url, http)
-            .await
-            .map_err(|error| match &error {
-                openidconnect::DiscoveryError::Request(inner) if is_timeout(inner) => {
-                    SignInError::ProviderTimeout
-                }
-                _ => SignInError::ProviderUnavailable {
-                    detail: format!("discovery failed: {}", error_chain(&error)),
-                },
-            })?;
-        let metadata = Arc::new(metadata);
+        let metadata = Arc::new(discover(issuer, http).await?);
         self.entries
             .write()
             .await
@@ -103,38 +154,103 @@ impl DiscoveryCache {
     }
 }
 
-/// A client built from discovery: the authorization endpoint is known; the
-/// token and userinfo endpoints are present only if the document lists them.
-type DiscoveredClient = CoreClient<
-    openidconnect::EndpointSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointMaybeSet,
-    openidconnect::EndpointMaybeSet,
->;
+/// Fetches `{issuer}/.well-known/openid-configuration` (Discovery 1.0 §4) and
+/// the signing keys it points to.
+///
+/// We fetch the document ourselves rather than with the crate's
+/// `discover_async` because Microsoft's multi-tenant documents name a
+/// template issuer (quirk 1 in tests/fixtures/SOURCES.md); the issuer is still
+/// checked, by `issuer::discovery_issuer_matches`.
+async fn discover(
+    issuer: Issuer<'_>,
+    http: &reqwest::Client,
+) -> Result<CoreProviderMetadata, SignInError> {
+    let unavailable = |detail: String| SignInError::ProviderUnavailable { detail };
+    let request_failed = |error: reqwest::Error| {
+        if error.is_timeout() {
+            SignInError::ProviderTimeout
+        } else {
+            unavailable(format!("discovery failed: {}", error.without_url()))
+        }
+    };
+    // §4.1: a trailing slash on the issuer is removed before the suffix.
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.issuer.trim_end_matches('/')
+    );
+    let response = http
+        .get(&url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(request_failed)?;
+    if !response.status().is_success() {
+        return Err(unavailable(format!(
+            "discovery document answered HTTP {}",
+            response.status().as_u16()
+        )));
+    }
+    let body = response.bytes().await.map_err(request_failed)?;
+    let metadata: CoreProviderMetadata = serde_json::from_slice(&body)
+        .map_err(|error| unavailable(format!("discovery document is not valid: {error}")))?;
+
+    // Discovery 1.0 §4.3: the document must be about the issuer we asked for.
+    let document_issuer = metadata.issuer().as_str();
+    if !issuer::discovery_issuer_matches(issuer.check, issuer.issuer, document_issuer) {
+        return Err(unavailable(format!(
+            "discovery document names issuer `{document_issuer}`, not `{}`",
+            issuer.issuer
+        )));
+    }
+
+    let jwks = JsonWebKeySet::fetch_async(metadata.jwks_uri(), http)
+        .await
+        .map_err(|error| match &error {
+            openidconnect::DiscoveryError::Request(inner) if is_timeout(inner) => {
+                SignInError::ProviderTimeout
+            }
+            _ => unavailable(format!("signing keys: {}", error_chain(&error))),
+        })?;
+    Ok(metadata.set_jwks(jwks))
+}
 
 fn client(provider: &Provider, metadata: &CoreProviderMetadata) -> DiscoveredClient {
     let redirect_url = RedirectUrl::from_url(provider.redirect_uri.clone());
-    CoreClient::from_provider_metadata(
+    // HTTP Basic unless the provider says it only takes the secret in the body
+    // (Discovery 1.0 §3 `token_endpoint_auth_methods_supported`).
+    let only_post = metadata
+        .token_endpoint_auth_methods_supported()
+        .is_some_and(|methods| {
+            !methods.contains(&CoreClientAuthMethod::ClientSecretBasic)
+                && methods.contains(&CoreClientAuthMethod::ClientSecretPost)
+        });
+    let auth_type = if provider.client_auth == ClientAuth::RequestBody || only_post {
+        AuthType::RequestBody
+    } else {
+        AuthType::BasicAuth
+    };
+    Client::from_provider_metadata(
         metadata.clone(),
         ClientId::new(provider.client_id.clone()),
         Some(ClientSecret::new(
             provider.client_secret.expose_secret().to_owned(),
         )),
     )
+    .set_auth_type(auth_type)
     // Step 3 carries this exact URI, and step 5 repeats it (RFC 6749 §4.1.3).
     .set_redirect_uri(redirect_url)
 }
 
 /// Step 3: the URL of the provider's authorization endpoint with every parameter
-/// of RFC 6749 §4.1.1, RFC 7636 §4.3 (S256 challenge) and OIDC Core §3.1.2.1 (nonce).
+/// of RFC 6749 §4.1.1, RFC 7636 §4.3 (S256 challenge) and OIDC Core §3.1.2.1
+/// (nonce, and `prompt=consent` when asked to show the consent page again).
 pub fn authorization_url(
     provider: &Provider,
     metadata: &CoreProviderMetadata,
     state: &str,
     nonce: &str,
     pkce_challenge: PkceCodeChallenge,
+    ask_consent_again: bool,
 ) -> Url {
     let client = client(provider, metadata);
     let state = state.to_owned();
@@ -150,6 +266,12 @@ pub fn authorization_url(
         // The crate adds `openid` itself.
         request = request.add_scope(Scope::new(scope.clone()));
     }
+    for (name, value) in &provider.extra_authorization_params {
+        request = request.add_extra_param(*name, *value);
+    }
+    if ask_consent_again {
+        request = request.add_prompt(CoreAuthPrompt::Consent);
+    }
     let (url, _state, _nonce) = request.url();
     url
 }
@@ -159,7 +281,7 @@ pub fn authorization_url(
 pub async fn exchange_code(
     provider: &Provider,
     cache: &DiscoveryCache,
-    issuer: &Url,
+    issuer: Issuer<'_>,
     http: &reqwest::Client,
     code: &str,
     pkce_verifier: &SecretString,
@@ -169,8 +291,7 @@ pub async fn exchange_code(
     let client = client(provider, &metadata);
 
     // Step 5: POST to the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.5).
-    // The client secret goes in HTTP Basic auth, the crate's default (RFC 6749 §2.3.1).
-    let response: CoreTokenResponse = client
+    let response: OidcTokenResponse = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .map_err(|error| SignInError::ProviderUnavailable {
             detail: format!("the provider has no token endpoint: {error}"),
@@ -184,31 +305,31 @@ pub async fn exchange_code(
 
     // Step 6: we have the access token. Before trusting who it is for, validate
     // the ID token (OpenID Connect Core §3.1.3.7).
-    let identity = match validate_id_token(provider, client.id_token_verifier(), &response, nonce) {
+    let validate = |metadata: &CoreProviderMetadata| {
+        let client = self::client(provider, metadata);
+        let document_issuer = metadata.issuer().as_str();
+        validate_id_token(
+            provider,
+            client.id_token_verifier(),
+            issuer.check,
+            document_issuer,
+            &response,
+            nonce,
+        )
+    };
+    let identity = match validate(&metadata) {
         Err(SignInError::InvalidIdToken { reason }) if reason.contains("No matching key") => {
             // The provider may have rotated its keys since we cached them.
             let metadata = cache.metadata(provider, issuer, http, true).await?;
-            let client = self::client(provider, &metadata);
-            validate_id_token(provider, client.id_token_verifier(), &response, nonce)?
+            validate(&metadata)?
         }
         other => other?,
     };
 
-    let tokens = ProviderTokens {
-        access_token: SecretString::from(response.access_token().secret().to_owned()),
-        refresh_token: response
-            .refresh_token()
-            .map(|token| SecretString::from(token.secret().to_owned())),
-        access_token_expires_at: response.expires_in().map(|lifetime| {
-            Utc::now().timestamp() + i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 2)
-        }),
-        // RFC 6749 §5.1: when `scope` is omitted, what we asked for was granted.
-        scopes: response
-            .scopes()
-            .map(|scopes| scopes.iter().map(|scope| scope.to_string()).collect())
-            .unwrap_or_else(|| provider.scopes.clone()),
-    };
-    Ok(TokenExchange { identity, tokens })
+    Ok(TokenExchange {
+        identity,
+        tokens: provider_tokens(provider, &response),
+    })
 }
 
 /// The verifier with our choices: RS256/ES256 only (never `none` or HMAC),
@@ -237,18 +358,31 @@ fn id_token_verifier<'a>(client_verifier: CoreIdTokenVerifier<'a>) -> CoreIdToke
 fn validate_id_token(
     provider: &Provider,
     verifier: CoreIdTokenVerifier<'_>,
-    response: &CoreTokenResponse,
+    check: IssuerCheck,
+    document_issuer: &str,
+    response: &OidcTokenResponse,
     nonce: &str,
 ) -> Result<VerifiedIdentity, SignInError> {
     let invalid = |reason: String| SignInError::InvalidIdToken { reason };
     let id_token = response
         .id_token()
         .ok_or_else(|| invalid(format!("{} sent no ID token", provider.id)))?;
-    let verifier = id_token_verifier(verifier);
-    // Signature (JWKS), iss, aud, exp, iat and nonce (OIDC Core §3.1.3.7 steps 2-11).
-    let claims: &CoreIdTokenClaims = id_token
+    // The crate compares `iss` with the discovery document's issuer; for the
+    // documented exceptions it cannot, and the check below does it instead.
+    let verifier = id_token_verifier(verifier).require_issuer_match(check == IssuerCheck::Exact);
+    // Signature (JWKS), aud, exp, iat and nonce (OIDC Core §3.1.3.7 steps 2-11).
+    let claims: &IdTokenClaims<ProviderClaims, CoreGenderClaim> = id_token
         .claims(&verifier, &Nonce::new(nonce.to_owned()))
         .map_err(|error| invalid(error_chain(&error)))?;
+
+    // Step 2 of §3.1.3.7, for every provider: `iss` is the issuer (see `oauth::issuer`).
+    let iss = claims.issuer().as_str();
+    let tid = claims.additional_claims().tid.as_deref();
+    if !issuer::token_issuer_matches(check, document_issuer, iss, tid) {
+        return Err(invalid(format!(
+            "iss `{iss}` is not the issuer `{document_issuer}`"
+        )));
+    }
 
     // OIDC Core §3.2.2.9: when `at_hash` is present, it must match the access token.
     if let Some(expected) = claims.access_token_hash() {
@@ -267,84 +401,13 @@ fn validate_id_token(
 
     Ok(VerifiedIdentity {
         subject: claims.subject().to_string(),
+        // Microsoft puts the sign-in name in `preferred_username` and often
+        // sends no `email`; it is a name to show, not a verified address.
         name: claims
             .name()
             .and_then(|name| name.get(None))
-            .map(|name| name.to_string()),
+            .map(|name| name.to_string())
+            .or_else(|| claims.preferred_username().map(|name| name.to_string())),
         email: claims.email().map(|email| email.to_string()),
     })
-}
-
-/// Maps the crate's token-request error to ours, dropping the raw body: on a
-/// parse failure it can hold a token.
-fn token_request_error<RE, T>(error: openidconnect::RequestTokenError<RE, T>) -> SignInError
-where
-    RE: std::error::Error + 'static,
-    T: openidconnect::ErrorResponse + 'static,
-{
-    match error {
-        openidconnect::RequestTokenError::ServerResponse(response) => {
-            // RFC 6749 §5.2: `error` is an ASCII code; keep the description apart.
-            let body = serde_json::to_value(&response).unwrap_or_default();
-            let code = body
-                .get("error")
-                .and_then(|value| value.as_str())
-                .unwrap_or("unknown_error")
-                .to_owned();
-            let description = body
-                .get("error_description")
-                .and_then(|value| value.as_str())
-                .map(str::to_owned);
-            SignInError::TokenRequestRejected { code, description }
-        }
-        openidconnect::RequestTokenError::Request(inner) if is_timeout(&inner) => {
-            SignInError::ProviderTimeout
-        }
-        openidconnect::RequestTokenError::Request(inner) => SignInError::ProviderUnavailable {
-            detail: format!("token request failed: {}", error_chain(&inner)),
-        },
-        openidconnect::RequestTokenError::Parse(parse_error, _body) => {
-            SignInError::ProviderUnavailable {
-                detail: format!(
-                    "token response is not valid JSON of the expected shape at {}",
-                    parse_error.path()
-                ),
-            }
-        }
-        openidconnect::RequestTokenError::Other(message) => SignInError::ProviderUnavailable {
-            detail: format!("token endpoint: {message}"),
-        },
-    }
-}
-
-/// True when the error (or one of its causes) is a reqwest timeout.
-fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(error) = current {
-        if let Some(reqwest_error) = error.downcast_ref::<reqwest::Error>()
-            && reqwest_error.is_timeout()
-        {
-            return true;
-        }
-        // oauth2 boxes reqwest's error without exposing it as a `source()`.
-        if let Some(openidconnect::HttpClientError::Reqwest(inner)) =
-            error.downcast_ref::<openidconnect::HttpClientError<reqwest::Error>>()
-        {
-            return inner.is_timeout();
-        }
-        current = error.source();
-    }
-    false
-}
-
-/// "outer: inner: innermost", for logs.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -4,36 +4,31 @@
 //! configuration, endpoints from its discovery document, and it serves a
 //! Microsoft-Graph-shaped API, so the Graph client is exercised offline.
 
-use url::Url;
-
-use super::{ApiKind, Endpoints, Provider};
-use crate::config::DemoConfig;
+use super::{IssuerCheck, MailApi, ProfileApi, Protocol, Provider};
+use crate::config::{ClientCredentials, Config, DemoConfig};
 
 pub const ID: &str = "demo";
 
 /// Scopes we ask the demo provider for: the same as for Microsoft, so the
 /// demo exercises the real request.
-pub const SCOPES: [&str; 6] = [
-    "openid",
-    "profile",
-    "email",
-    "offline_access",
-    "User.Read",
-    "Mail.Read",
-];
+pub const SCOPES: [&str; 6] = super::microsoft::SCOPES;
 
-pub fn provider(config: &DemoConfig, redirect_uri: Url) -> Provider {
-    let issuer = config.issuer();
+pub fn provider(demo: &DemoConfig, config: &Config) -> Provider {
+    let issuer = demo.issuer();
+    let credentials = ClientCredentials {
+        client_id: demo.client_id.clone(),
+        client_secret: demo.client_secret.clone(),
+    };
+    let protocol = Protocol::OpenIdConnect {
+        issuer: issuer.as_str().trim_end_matches('/').to_owned(),
+        issuer_check: IssuerCheck::Exact,
+    };
+    let graph = ProfileApi::MicrosoftGraph {
+        base_url: issuer.clone(),
+    };
     Provider {
-        id: ID,
-        display_name: "Demo provider".into(),
-        client_id: config.client_id.clone(),
-        client_secret: config.client_secret.clone(),
-        redirect_uri,
-        endpoints: Endpoints::OpenIdConnect {
-            issuer: issuer.clone(),
-        },
-        scopes: SCOPES.iter().map(|scope| (*scope).to_owned()).collect(),
-        api: ApiKind::MicrosoftGraph { base_url: issuer },
+        scopes: super::scopes(&SCOPES),
+        mail_api: Some(MailApi::MicrosoftGraph { base_url: issuer }),
+        ..Provider::registered(ID, "Demo provider", &credentials, config, protocol, graph)
     }
 }

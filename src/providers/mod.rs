@@ -1,17 +1,22 @@
-//! Providers described as data: who they are, where their endpoints are, which
-//! scopes we ask for, and which API serves profile and mail.
+//! Providers described as data: who they are, how the protocol runs with them
+//! (OpenID Connect or plain OAuth 2.0), which scopes we ask for, and which APIs
+//! serve the profile and, where there is one, the mail.
 //!
 //! The sign-in flow (`oauth`) and the API clients (`api`) read these descriptions
 //! and never branch on a provider's name. Adding a provider means one new file here
-//! that builds a [`Provider`] from configuration. Nothing in this module knows about
-//! HTTP requests or sessions.
+//! that builds a [`Provider`] from configuration (see docs/ADDING_A_PROVIDER.md).
+//! Nothing in this module knows about HTTP requests or sessions.
 
 pub mod demo;
+pub mod github;
+pub mod google;
+pub mod microsoft;
+pub mod oidc;
 
 use secrecy::SecretString;
 use url::Url;
 
-use crate::config::Config;
+use crate::config::{ClientCredentials, Config};
 
 /// One configured provider.
 #[derive(Debug, Clone)]
@@ -24,30 +29,146 @@ pub struct Provider {
     /// (RFC 6749 §2.2 client identifier, §2.3.1 client password).
     pub client_id: String,
     pub client_secret: SecretString,
+    /// How the client secret is sent to the token endpoint (RFC 6749 §2.3.1).
+    pub client_auth: ClientAuth,
     /// Our callback, exactly as registered at the provider (RFC 6749 §3.1.2).
     pub redirect_uri: Url,
-    /// How to find the provider's endpoints.
-    pub endpoints: Endpoints,
+    /// How sign-in works with this provider.
+    pub protocol: Protocol,
     /// Scopes requested at the authorization endpoint (RFC 6749 §3.3).
     pub scopes: Vec<String>,
-    /// Which API answers profile and mail requests (step 7).
-    pub api: ApiKind,
+    /// Provider-specific parameters added to the authorization request, such as
+    /// Google's `access_type=offline`.
+    pub extra_authorization_params: Vec<(&'static str, &'static str)>,
+    /// Where the profile page's data comes from (step 7).
+    pub profile_api: ProfileApi,
+    /// The provider's mail API, if it has one (step 7).
+    pub mail_api: Option<MailApi>,
 }
 
-/// Where a provider's endpoints come from.
-#[derive(Debug, Clone)]
-pub enum Endpoints {
-    /// An OpenID Connect issuer: endpoints and signing keys from
-    /// `{issuer}/.well-known/openid-configuration` (OpenID Connect Discovery 1.0).
-    OpenIdConnect { issuer: Url },
+/// How we authenticate to the token endpoint with the client secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic (`client_secret_basic`), which every server must support
+    /// (RFC 6749 §2.3.1) and OpenID Connect's default.
+    Basic,
+    /// `client_id` and `client_secret` in the form body (`client_secret_post`),
+    /// for servers that document only that (GitHub).
+    RequestBody,
 }
 
-/// The provider's resource API, used after sign-in (step 7).
+/// The protocol a provider speaks.
 #[derive(Debug, Clone)]
-pub enum ApiKind {
-    /// Microsoft Graph v1.0 (`/v1.0/me`, `/v1.0/me/messages`) at this base URL.
-    /// The demo provider speaks the same API.
+pub enum Protocol {
+    /// OpenID Connect: endpoints and signing keys from
+    /// `{issuer}/.well-known/openid-configuration` (Discovery 1.0 §4), and an ID
+    /// token that says who signed in (Core §3.1.3.7).
+    OpenIdConnect {
+        /// The issuer identifier, exactly as the provider writes it.
+        issuer: String,
+        /// How the ID token's `iss` relates to the discovery document's `issuer`.
+        issuer_check: IssuerCheck,
+    },
+    /// Plain OAuth 2.0 (RFC 6749) with fixed endpoints and no ID token: who signed
+    /// in is asked from the provider's API with the new access token.
+    OAuth2 {
+        authorization_endpoint: Url,
+        token_endpoint: Url,
+    },
+}
+
+/// How an issuer is validated. Issuer validation is never off; these say what
+/// "the same issuer" means for providers that document an exception.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssuerCheck {
+    /// The discovery document's `issuer` equals the configured issuer, and the ID
+    /// token's `iss` equals it (Discovery 1.0 §4.3, Core §3.1.3.7 step 2).
+    Exact,
+    /// As `Exact`, but the ID token's `iss` may also be the issuer without
+    /// `https://`: Google documents both `https://accounts.google.com` and
+    /// `accounts.google.com`.
+    ExactOrWithoutScheme,
+    /// Microsoft's multi-tenant endpoints (`common`, `organizations`,
+    /// `consumers`, or a domain): the discovery document names the issuer
+    /// `{authority}/{tenantid}/v2.0` (a template, or one tenant's id), and an ID
+    /// token's `iss` must equal it with `{tenantid}` replaced by the token's own
+    /// `tid` claim.
+    MicrosoftTenant,
+}
+
+/// Where the profile comes from.
+#[derive(Debug, Clone)]
+pub enum ProfileApi {
+    /// Microsoft Graph v1.0 `/me` and `/me/photo/$value` at this base URL.
     MicrosoftGraph { base_url: Url },
+    /// The OpenID Connect userinfo endpoint named in discovery (Core §5.3).
+    OpenIdUserInfo,
+    /// GitHub's REST API `/user` and `/user/emails` at this base URL.
+    GitHub { base_url: Url },
+}
+
+/// Where mail comes from.
+#[derive(Debug, Clone)]
+pub enum MailApi {
+    /// Microsoft Graph v1.0 `/me/messages` at this base URL.
+    MicrosoftGraph { base_url: Url },
+    /// Gmail API v1 `users/me/messages` at this base URL.
+    Gmail { base_url: Url },
+}
+
+impl Provider {
+    /// The parts every provider shares: who we are at the provider, and our
+    /// callback. Each provider's file fills in the rest.
+    fn registered(
+        id: &'static str,
+        display_name: impl Into<String>,
+        credentials: &ClientCredentials,
+        config: &Config,
+        protocol: Protocol,
+        profile_api: ProfileApi,
+    ) -> Provider {
+        Provider {
+            id,
+            display_name: display_name.into(),
+            client_id: credentials.client_id.clone(),
+            client_secret: credentials.client_secret.clone(),
+            client_auth: ClientAuth::Basic,
+            redirect_uri: config.redirect_uri(id),
+            protocol,
+            scopes: Vec::new(),
+            extra_authorization_params: Vec::new(),
+            profile_api,
+            mail_api: None,
+        }
+    }
+
+    /// The issuer, for OpenID Connect providers.
+    pub fn issuer(&self) -> Option<&str> {
+        match &self.protocol {
+            Protocol::OpenIdConnect { issuer, .. } => Some(issuer),
+            Protocol::OAuth2 { .. } => None,
+        }
+    }
+}
+
+/// `base` with `segments` appended to its path, each one percent-encoded (so a
+/// segment cannot add path parts or a query).
+#[expect(
+    clippy::expect_used,
+    reason = "configuration only accepts http(s) URLs with a host, which always have a path"
+)]
+pub fn join_path(base: &Url, segments: &[&str]) -> Url {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .expect("an http(s) URL can have path segments")
+        .pop_if_empty()
+        .extend(segments);
+    url
+}
+
+/// `scopes` as owned strings.
+fn scopes(scopes: &[&str]) -> Vec<String> {
+    scopes.iter().map(|scope| (*scope).to_owned()).collect()
 }
 
 /// All configured providers, in the order they are offered.
@@ -58,14 +179,33 @@ pub struct Providers {
 
 impl Providers {
     /// Builds the provider list from configuration: a provider appears only when
-    /// it is configured.
+    /// it is configured. Real providers first, the demo last.
     pub fn from_config(config: &Config) -> Self {
-        let list = config
-            .demo
-            .as_ref()
-            .map(|demo| demo::provider(demo, config.redirect_uri(demo::ID)))
-            .into_iter()
-            .collect();
+        let list = [
+            config
+                .microsoft
+                .as_ref()
+                .map(|microsoft| microsoft::provider(microsoft, config)),
+            config
+                .google
+                .as_ref()
+                .map(|google| google::provider(google, config)),
+            config
+                .github
+                .as_ref()
+                .map(|github| github::provider(github, config)),
+            config
+                .oidc
+                .as_ref()
+                .map(|oidc| oidc::provider(oidc, config)),
+            config
+                .demo
+                .as_ref()
+                .map(|demo| demo::provider(demo, config)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         Providers { list }
     }
 

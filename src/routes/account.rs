@@ -13,7 +13,7 @@ use crate::api::{ApiClient, ApiError, MailPage, Message, Profile};
 use crate::db::DbError;
 use crate::db::accounts::{self, Account, ProviderTokens};
 use crate::error::AppError;
-use crate::providers::Provider;
+use crate::providers::{ProfileApi, Provider};
 use crate::startup::AppState;
 
 /// The account and provider behind the visitor's session, with usable tokens.
@@ -26,11 +26,7 @@ struct ApiAccess<'a> {
 impl ApiAccess<'_> {
     /// A client for the provider's API with this account's access token.
     fn client<'c>(&'c self, http: &'c reqwest::Client) -> ApiClient<'c> {
-        ApiClient {
-            http,
-            kind: &self.provider.api,
-            access_token: &self.tokens.access_token,
-        }
+        ApiClient::new(http, self.provider, &self.tokens.access_token)
     }
 }
 
@@ -73,7 +69,7 @@ fn api_error(visitor: &Visitor, provider: &Provider, error: ApiError) -> AppErro
             expired: true,
         },
         // The request's log line records the error (see `telemetry`).
-        other => AppError::from_api(provider.id, other),
+        other => AppError::from_api(provider, other, &visitor.here),
     }
 }
 
@@ -84,6 +80,7 @@ struct ProfilePage {
     scopes: Vec<String>,
     access_token_expires_at: Option<i64>,
     last_sign_in_at: i64,
+    has_mail: bool,
 }
 
 /// `GET /profile`
@@ -93,9 +90,21 @@ pub async fn show_profile(
 ) -> Result<HttpResponse, AppError> {
     let access = api_access(&state, &visitor).await?;
     let provider = access.provider;
+    let mut client = access.client(&state.http);
+    if let ProfileApi::OpenIdUserInfo = provider.profile_api {
+        // From the cached discovery document: no request on the hot path.
+        let endpoint = state
+            .flow
+            .userinfo_endpoint(provider)
+            .await
+            .map_err(|error| AppError::ApiUnavailable {
+                detail: format!("discovery: {error:?}"),
+                timeout: false,
+            })?;
+        client = client.with_userinfo(endpoint, Some(access.account.subject.clone()));
+    }
     // Step 7: call the provider's API with the access token.
-    let profile = access
-        .client(&state.http)
+    let profile = client
         .profile()
         .await
         .map_err(|error| api_error(&visitor, provider, error))?;
@@ -105,44 +114,49 @@ pub async fn show_profile(
         scopes: access.tokens.scopes,
         access_token_expires_at: access.tokens.access_token_expires_at,
         last_sign_in_at: access.account.last_sign_in_at,
+        has_mail: provider.mail_api.is_some(),
     };
     visitor.render(&state, "profile.html", &page)
 }
 
 #[derive(Deserialize)]
 pub struct MailQuery {
-    page: Option<u32>,
+    /// Where the page starts, as the API's previous page said; absent for the
+    /// newest messages.
+    cursor: Option<String>,
 }
 
 #[derive(Serialize)]
 struct MailListPage {
-    mail: MailPage,
+    /// `None` when the provider has no mail API (the page says so).
+    mail: Option<MailPage>,
     provider_name: String,
+    is_first_page: bool,
 }
 
-/// Pages beyond this are refused rather than forwarded as a huge `$skip`.
-const MAX_PAGE: u32 = 1000;
-
-/// `GET /mail?page=N`
+/// `GET /mail?cursor=…`
 pub async fn show_mail(
     state: web::Data<AppState>,
     visitor: Visitor,
     query: web::Query<MailQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let page = query.page.unwrap_or(1);
-    if !(1..=MAX_PAGE).contains(&page) {
-        return Err(AppError::NotFound);
-    }
     let access = api_access(&state, &visitor).await?;
     let provider = access.provider;
-    let mail = access
-        .client(&state.http)
-        .mail_page(page)
-        .await
-        .map_err(|error| api_error(&visitor, provider, error))?;
+    let cursor = query.cursor.as_deref();
+    let mail = match provider.mail_api {
+        None => None,
+        Some(_) => Some(
+            access
+                .client(&state.http)
+                .mail_page(cursor)
+                .await
+                .map_err(|error| api_error(&visitor, provider, error))?,
+        ),
+    };
     let page = MailListPage {
         mail,
         provider_name: provider.display_name.clone(),
+        is_first_page: cursor.is_none(),
     };
     visitor.render(&state, "mail.html", &page)
 }

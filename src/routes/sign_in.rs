@@ -19,6 +19,9 @@ use crate::views::ProviderButton;
 pub struct ReturnToQuery {
     return_to: Option<String>,
     expired: Option<String>,
+    /// `consent=again`: ask the provider to show its consent page again, after
+    /// an API said a permission is missing.
+    consent: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -60,7 +63,11 @@ pub async fn start_sign_in(
     let browser_key = session::browser_key(&visitor.session)
         .map_err(|error| AppError::Internal(format!("session: {error}")))?;
     let return_to = query.return_to.as_deref().unwrap_or("/profile");
-    let authorization_url = state.flow.start(provider, &browser_key, return_to).await?;
+    let ask_consent_again = query.consent.as_deref() == Some("again");
+    let authorization_url = state
+        .flow
+        .start(provider, &browser_key, return_to, ask_consent_again)
+        .await?;
     Ok(see_other(authorization_url.as_str()))
 }
 

@@ -234,9 +234,23 @@ async fn odd_mail_pages_get_clear_errors() {
     let app = spawn_app().await;
     let browser = browser();
     app.sign_in(&browser, "/profile", "alice").await;
-    let (status, _) = app.get_html(&browser, "/mail?page=0").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, html) = app.get_html(&browser, "/mail?page=abc").await;
+    // A cursor must be a next page of the provider's own message list: nothing
+    // else is fetched with the visitor's token.
+    for cursor in [
+        "abc",
+        "https://evil.example/v1.0/me/messages?$skip=10",
+        "http://127.0.0.1:1/v1.0/me/messages?$skip=10",
+        "%ZZ",
+    ] {
+        let response = browser
+            .get(app.url("/mail"))
+            .query(&[("cursor", cursor)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{cursor}");
+    }
+    let (status, html) = app.get_html(&browser, "/mail?cursor=x&cursor=y").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("not understood"));
 }
@@ -286,14 +300,14 @@ async fn callback_with_fake(token_response: Option<ResponseTemplate>) -> (Status
         }
     };
     issuer.mount_discovery(&token_url).await;
-    let app = spawn_app_with(&[], |config| vec![issuer.provider(config)]).await;
+    let app = spawn_app_with(&issuer.oidc_env()).await;
     let browser = browser();
     let authorize_url = issuer.start_sign_in(&app, &browser).await;
     let state = query_value(&authorize_url, "state");
     let (status, html) = app
         .get_html(
             &browser,
-            &format!("/auth/fake/callback?state={state}&code=the-code"),
+            &format!("/auth/oidc/callback?state={state}&code=the-code"),
         )
         .await;
     assert!(!html.contains("the-code"), "the code is never echoed");

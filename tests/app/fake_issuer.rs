@@ -1,24 +1,24 @@
-//! A fake OpenID Connect provider on wiremock (127.0.0.1 only), for answers the
-//! demo provider would never give: broken token endpoints and forged ID tokens.
+//! Fake providers on wiremock (127.0.0.1 only): for answers the demo provider
+//! would never give (broken token endpoints, forged ID tokens), and to replay
+//! the documented shapes of Microsoft, Google and GitHub from tests/fixtures.
 //!
-//! Its discovery document follows OpenID Connect Discovery 1.0 §3; it signs ID
-//! tokens with its own P-256 key (ES256, RFC 7518 §3.4), published as a JWKS.
+//! A `FakeIssuer` signs ID tokens with its own P-256 key (ES256, RFC 7518 §3.4),
+//! published as a JWKS. Fixtures are read with the real providers' hosts
+//! replaced by the fake's address (`fixture`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
 use reqwest::StatusCode;
-use secrecy::SecretString;
-use signin_reference::config::Config;
-use signin_reference::providers::{ApiKind, Endpoints, Provider};
-use url::Url;
+use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{TestApp, location};
+use crate::helpers::{TestApp, location, query_value};
 
 pub const CLIENT_ID: &str = "fake-client";
+pub const CLIENT_SECRET: &str = "fake-secret";
 pub const KEY_ID: &str = "fake-key-1";
 
 pub struct FakeIssuer {
@@ -36,6 +36,15 @@ pub fn new_key() -> SigningKey {
     }
 }
 
+/// A sign-in started at the app: where it sent the browser, and the values
+/// the provider would echo back.
+pub struct StartedSignIn {
+    pub authorize_url: String,
+    pub state: String,
+    /// Absent for plain OAuth 2.0 providers.
+    pub nonce: Option<String>,
+}
+
 impl FakeIssuer {
     pub async fn start() -> Self {
         FakeIssuer {
@@ -48,74 +57,77 @@ impl FakeIssuer {
         self.server.uri()
     }
 
-    /// Serves discovery (pointing at `token_url`) and the JWKS.
+    /// The app's configuration for this fake as the generic OpenID Connect
+    /// provider (`/auth/oidc/...`).
+    pub fn oidc_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("OIDC_ISSUER", self.issuer()),
+            ("OIDC_CLIENT_ID", CLIENT_ID.into()),
+            ("OIDC_CLIENT_SECRET", CLIENT_SECRET.into()),
+            ("OIDC_DISPLAY_NAME", "Fake".into()),
+        ]
+    }
+
+    /// Starts a sign-in with this fake as the generic OpenID Connect provider.
+    pub async fn start_sign_in(&self, app: &TestApp, browser: &reqwest::Client) -> String {
+        let authorize = format!("{}/authorize", self.issuer());
+        start_sign_in(app, browser, "oidc", "/profile", &authorize)
+            .await
+            .authorize_url
+    }
+
+    /// Serves a minimal discovery document (pointing at `token_url`) and the JWKS.
     pub async fn mount_discovery(&self, token_url: &str) {
         let issuer = self.issuer();
-        let discovery = serde_json::json!({
+        let discovery = json!({
             "issuer": issuer,
             "authorization_endpoint": format!("{issuer}/authorize"),
             "token_endpoint": token_url,
+            "userinfo_endpoint": format!("{issuer}/userinfo"),
             "jwks_uri": format!("{issuer}/jwks"),
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["ES256"],
         });
-        Mock::given(method("GET"))
-            .and(path("/.well-known/openid-configuration"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(discovery))
-            .mount(&self.server)
+        self.mount_json("GET", "/.well-known/openid-configuration", 200, discovery)
             .await;
+        self.mount_jwks("/jwks").await;
+    }
+
+    /// Serves this fake's public key as a JWKS at `at`.
+    pub async fn mount_jwks(&self, at: &str) {
         let point = self.key.verifying_key().to_sec1_point(false);
-        let jwk = serde_json::json!({
+        let jwk = json!({
             "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": KEY_ID,
             "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
             "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
         });
-        Mock::given(method("GET"))
-            .and(path("/jwks"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(serde_json::json!({"keys": [jwk]})),
-            )
+        self.mount_json("GET", at, 200, json!({"keys": [jwk]}))
+            .await;
+    }
+
+    /// Answers `verb path` with `status` and a JSON body.
+    pub async fn mount_json(&self, verb: &str, at: &str, status: u16, body: Value) {
+        Mock::given(method(verb))
+            .and(path(at))
+            .respond_with(ResponseTemplate::new(status).set_body_json(body))
             .mount(&self.server)
             .await;
     }
 
-    /// The provider description the app is configured with.
-    pub fn provider(&self, config: &Config) -> Provider {
-        Provider {
-            id: "fake",
-            display_name: "Fake".into(),
-            client_id: CLIENT_ID.into(),
-            client_secret: SecretString::from("fake-secret"),
-            redirect_uri: config.redirect_uri("fake"),
-            endpoints: Endpoints::OpenIdConnect {
-                issuer: Url::parse(&self.issuer()).unwrap(),
-            },
-            scopes: vec!["openid".into()],
-            api: ApiKind::MicrosoftGraph {
-                base_url: Url::parse(&self.issuer()).unwrap(),
-            },
+    /// A fixture from tests/fixtures, with every `https://{host}` in
+    /// `real_hosts` replaced by this fake's address.
+    pub fn fixture(&self, name: &str, real_hosts: &[&str]) -> Value {
+        let file = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let mut text = std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("{file}"));
+        for host in real_hosts {
+            text = text.replace(&format!("https://{host}"), &self.issuer());
         }
-    }
-
-    /// Starts a sign-in with the fake provider; returns the authorization URL.
-    pub async fn start_sign_in(&self, app: &TestApp, browser: &reqwest::Client) -> String {
-        let start = browser
-            .get(app.url("/auth/fake/login"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(start.status(), StatusCode::SEE_OTHER);
-        location(&start)
+        serde_json::from_str(&text).unwrap_or_else(|error| panic!("{name}: {error}"))
     }
 
     /// A compact JWS with this issuer's key, or with `key` when given.
-    pub fn sign(
-        &self,
-        header: &serde_json::Value,
-        claims: &serde_json::Value,
-        key: Option<&SigningKey>,
-    ) -> String {
+    pub fn sign(&self, header: &Value, claims: &Value, key: Option<&SigningKey>) -> String {
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -125,17 +137,90 @@ impl FakeIssuer {
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
     }
 
-    /// Makes the token endpoint answer with this ID token.
+    /// An ID token signed by this issuer, valid for five minutes from now,
+    /// with `claims` added to (or replacing) `iat` and `exp`.
+    pub fn id_token(&self, claims: Value) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut all = json!({"iat": now, "exp": now + 300});
+        for (name, value) in claims.as_object().unwrap() {
+            all[name] = value.clone();
+        }
+        let header = json!({"alg": "ES256", "typ": "JWT", "kid": KEY_ID});
+        self.sign(&header, &all, None)
+    }
+
+    /// Makes the token endpoint at `/token` answer with this ID token.
     pub async fn answer_token_request_with(&self, id_token: &str) {
-        Mock::given(method("POST"))
-            .and(path("/token"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "access_token": "fake-access-token",
-                "token_type": "Bearer",
-                "expires_in": 3600,
-                "id_token": id_token,
-            })))
-            .mount(&self.server)
+        self.answer_token_request_at("/token", 200, token_response(Some(id_token)))
             .await;
     }
+
+    /// Makes the token endpoint at `at` answer with `status` and `body`.
+    pub async fn answer_token_request_at(&self, at: &str, status: u16, body: Value) {
+        self.mount_json("POST", at, status, body).await;
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1) in the shape Microsoft and
+/// Google document.
+pub fn token_response(id_token: Option<&str>) -> Value {
+    let mut body = json!({
+        "access_token": "fake-access-token",
+        "token_type": "Bearer",
+        "expires_in": 3599,
+        "refresh_token": "fake-refresh-token",
+    });
+    if let Some(id_token) = id_token {
+        body["id_token"] = json!(id_token);
+    }
+    body
+}
+
+/// Starts a sign-in with `provider` and checks that the app sent the browser
+/// to `authorization_endpoint` (step 3).
+pub async fn start_sign_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    provider: &str,
+    return_to: &str,
+    authorization_endpoint: &str,
+) -> StartedSignIn {
+    let start = browser
+        .get(app.url(&format!("/auth/{provider}/login")))
+        .query(&[("return_to", return_to)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let authorize_url = location(&start);
+    assert!(
+        authorize_url.starts_with(&format!("{authorization_endpoint}?")),
+        "{authorize_url} is not at {authorization_endpoint}"
+    );
+    let state = query_value(&authorize_url, "state");
+    let nonce = url::Url::parse(&authorize_url)
+        .unwrap()
+        .query_pairs()
+        .find(|(name, _)| name == "nonce")
+        .map(|(_, value)| value.into_owned());
+    StartedSignIn {
+        authorize_url,
+        state,
+        nonce,
+    }
+}
+
+/// Step 4: the provider sends the browser back with a code.
+pub async fn come_back_with_code(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    provider: &str,
+    started: &StartedSignIn,
+) -> reqwest::Response {
+    browser
+        .get(app.url(&format!("/auth/{provider}/callback")))
+        .query(&[("code", "the-code"), ("state", started.state.as_str())])
+        .send()
+        .await
+        .unwrap()
 }

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use signin_reference::config::Config;
-use signin_reference::providers::{Provider, Providers};
+use signin_reference::providers::Providers;
 use signin_reference::startup::Application;
 
 pub struct TestApp {
@@ -31,15 +31,11 @@ pub fn browser() -> reqwest::Client {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(&[], |_| Vec::new()).await
+    spawn_app_with::<&str>(&[]).await
 }
 
-/// Spawns the app with extra environment variables, and extra providers made
-/// from the final configuration (which knows the app's redirect URIs).
-pub async fn spawn_app_with(
-    vars: &[(&str, &str)],
-    extra: impl FnOnce(&Config) -> Vec<Provider>,
-) -> TestApp {
+/// Spawns the app with extra environment variables, as a `.env` would set them.
+pub async fn spawn_app_with<V: AsRef<str>>(vars: &[(&str, V)]) -> TestApp {
     // Logs are noise in a passing run; TEST_LOG=1 shows them.
     if std::env::var_os("TEST_LOG").is_some() {
         signin_reference::telemetry::init();
@@ -63,14 +59,11 @@ pub async fn spawn_app_with(
         ("HTTP_TIMEOUT".into(), "2".into()),
     ]);
     for (name, value) in vars {
-        env.insert((*name).into(), (*value).into());
+        env.insert((*name).into(), value.as_ref().into());
     }
     let config = Config::from_lookup(&move |name: &str| env.get(name).cloned(), dir.path())
         .expect("valid test configuration");
-    let mut providers = Providers::from_config(&config);
-    for provider in extra(&config) {
-        providers.add(provider);
-    }
+    let providers = Providers::from_config(&config);
     let application = Application::build_with(config, app_listener, Some(demo_listener), providers)
         .expect("app builds");
     tokio::spawn(application.run_until_stopped());

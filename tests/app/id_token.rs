@@ -22,7 +22,7 @@ async fn sign_in_with(forgery: Forgery) -> (StatusCode, String) {
     issuer
         .mount_discovery(&format!("{}/token", issuer.issuer()))
         .await;
-    let app = spawn_app_with(&[], |config| vec![issuer.provider(config)]).await;
+    let app = spawn_app_with(&issuer.oidc_env()).await;
     let browser = browser();
     let authorize_url = issuer.start_sign_in(&app, &browser).await;
     let nonce = query_value(&authorize_url, "nonce");
@@ -51,7 +51,7 @@ async fn sign_in_with(forgery: Forgery) -> (StatusCode, String) {
 
     app.get_html(
         &browser,
-        &format!("/auth/fake/callback?state={state}&code=a-code"),
+        &format!("/auth/oidc/callback?state={state}&code=a-code"),
     )
     .await
 }

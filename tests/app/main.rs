@@ -11,4 +11,5 @@ mod demo_provider;
 mod fake_issuer;
 mod helpers;
 mod id_token;
+mod microsoft;
 mod sign_in;

@@ -1,0 +1,137 @@
+//! What steps 5 and 6 share across protocols: turning a token response into
+//! the tokens we keep, and turning a failed token request into a `SignInError`
+//! without ever copying the response body (it can hold a token).
+
+use chrono::Utc;
+use openidconnect::{OAuth2TokenResponse, Scope, TokenType};
+use secrecy::SecretString;
+
+use super::SignInError;
+use crate::db::accounts::ProviderTokens;
+use crate::providers::Provider;
+
+/// Step 6: the access token (and refresh token, lifetime and granted scopes)
+/// from a successful token response (RFC 6749 §5.1).
+pub fn provider_tokens<T, R>(provider: &Provider, response: &R) -> ProviderTokens
+where
+    T: TokenType,
+    R: OAuth2TokenResponse<TokenType = T>,
+{
+    ProviderTokens {
+        access_token: SecretString::from(response.access_token().secret().to_owned()),
+        refresh_token: response
+            .refresh_token()
+            .map(|token| SecretString::from(token.secret().to_owned())),
+        access_token_expires_at: response.expires_in().map(|lifetime| {
+            Utc::now().timestamp() + i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 2)
+        }),
+        // RFC 6749 §5.1: when `scope` is omitted, what we asked for was granted.
+        scopes: response
+            .scopes()
+            .map(|scopes| granted_scopes(scopes))
+            .unwrap_or_else(|| provider.scopes.clone()),
+    }
+}
+
+/// Scopes as listed. RFC 6749 §3.3 separates them with spaces; GitHub uses
+/// commas (`repo,gist`), so both separate here.
+fn granted_scopes(scopes: &[Scope]) -> Vec<String> {
+    scopes
+        .iter()
+        .flat_map(|scope| scope.split(','))
+        .map(str::trim)
+        .filter(|scope| !scope.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Maps the crate's token-request error to ours, dropping the raw body: on a
+/// parse failure it can hold a token.
+pub fn token_request_error<RE, T>(error: openidconnect::RequestTokenError<RE, T>) -> SignInError
+where
+    RE: std::error::Error + 'static,
+    T: openidconnect::ErrorResponse + 'static,
+{
+    match error {
+        openidconnect::RequestTokenError::ServerResponse(response) => {
+            // RFC 6749 §5.2: `error` is an ASCII code; keep the description apart.
+            let body = serde_json::to_value(&response).unwrap_or_default();
+            let code = body
+                .get("error")
+                .and_then(|value| value.as_str())
+                .unwrap_or("unknown_error")
+                .to_owned();
+            let description = body
+                .get("error_description")
+                .and_then(|value| value.as_str())
+                .map(str::to_owned);
+            SignInError::TokenRequestRejected { code, description }
+        }
+        openidconnect::RequestTokenError::Request(inner) if is_timeout(&inner) => {
+            SignInError::ProviderTimeout
+        }
+        openidconnect::RequestTokenError::Request(inner) => SignInError::ProviderUnavailable {
+            detail: format!("token request failed: {}", error_chain(&inner)),
+        },
+        openidconnect::RequestTokenError::Parse(parse_error, _body) => {
+            SignInError::ProviderUnavailable {
+                detail: format!(
+                    "token response is not valid JSON of the expected shape at {}",
+                    parse_error.path()
+                ),
+            }
+        }
+        openidconnect::RequestTokenError::Other(message) => SignInError::ProviderUnavailable {
+            detail: format!("token endpoint: {message}"),
+        },
+    }
+}
+
+/// True when the error (or one of its causes) is a reqwest timeout.
+pub fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = current {
+        if let Some(reqwest_error) = error.downcast_ref::<reqwest::Error>()
+            && reqwest_error.is_timeout()
+        {
+            return true;
+        }
+        // oauth2 boxes reqwest's error without exposing it as a `source()`.
+        if let Some(openidconnect::HttpClientError::Reqwest(inner)) =
+            error.downcast_ref::<openidconnect::HttpClientError<reqwest::Error>>()
+        {
+            return inner.is_timeout();
+        }
+        current = error.source();
+    }
+    false
+}
+
+/// "outer: inner: innermost", for logs.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_separated_by_spaces_or_commas_are_listed_one_by_one() {
+        let scopes = [
+            Scope::new("read:user,user:email".into()),
+            Scope::new("openid".into()),
+        ];
+        assert_eq!(
+            granted_scopes(&scopes),
+            ["read:user", "user:email", "openid"]
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! GitHub: plain OAuth 2.0 (no OpenID Connect, so no ID token) and the REST API
+//! for who signed in. GitHub has no mail API.
+//!
+//! Registration and settings: docs/providers/github.md.
+
+use super::{ClientAuth, ProfileApi, Protocol, Provider, join_path};
+use crate::config::{Config, GitHubConfig};
+
+pub const ID: &str = "github";
+
+/// Read the profile, and the email addresses (private ones too) to find the
+/// primary, verified one.
+pub const SCOPES: [&str; 2] = ["read:user", "user:email"];
+
+pub fn provider(github: &GitHubConfig, config: &Config) -> Provider {
+    let protocol = Protocol::OAuth2 {
+        authorization_endpoint: join_path(&github.url, &["login", "oauth", "authorize"]),
+        token_endpoint: join_path(&github.url, &["login", "oauth", "access_token"]),
+    };
+    Provider {
+        scopes: super::scopes(&SCOPES),
+        // GitHub documents client_id and client_secret as form parameters.
+        client_auth: ClientAuth::RequestBody,
+        ..Provider::registered(
+            ID,
+            "GitHub",
+            &github.credentials,
+            config,
+            protocol,
+            ProfileApi::GitHub {
+                base_url: github.api_url.clone(),
+            },
+        )
+    }
+}

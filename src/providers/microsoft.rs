@@ -1,0 +1,45 @@
+//! Microsoft: the Microsoft identity platform v2.0 (Entra ID and personal
+//! Microsoft accounts) for sign-in, Microsoft Graph for profile and mail.
+//!
+//! Registration and settings: docs/providers/microsoft.md.
+
+use super::{IssuerCheck, MailApi, ProfileApi, Protocol, Provider};
+use crate::config::{Config, MicrosoftConfig};
+
+pub const ID: &str = "microsoft";
+
+/// OpenID Connect scopes, `offline_access` for a refresh token, and the Graph
+/// permissions the profile and mail pages need.
+pub const SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "User.Read",
+    "Mail.Read",
+];
+
+pub fn provider(microsoft: &MicrosoftConfig, config: &Config) -> Provider {
+    // `{authority}/{tenant}/v2.0` serves the discovery document; for the
+    // multi-tenant values its `issuer` is a template (see IssuerCheck).
+    let authority = microsoft.authority.as_str().trim_end_matches('/');
+    let protocol = Protocol::OpenIdConnect {
+        issuer: format!("{authority}/{}/v2.0", microsoft.tenant),
+        issuer_check: IssuerCheck::MicrosoftTenant,
+    };
+    let graph = microsoft.graph_url.clone();
+    Provider {
+        scopes: super::scopes(&SCOPES),
+        mail_api: Some(MailApi::MicrosoftGraph {
+            base_url: graph.clone(),
+        }),
+        ..Provider::registered(
+            ID,
+            "Microsoft",
+            &microsoft.credentials,
+            config,
+            protocol,
+            ProfileApi::MicrosoftGraph { base_url: graph },
+        )
+    }
+}

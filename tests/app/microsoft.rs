@@ -1,0 +1,437 @@
+//! Microsoft against a fake on 127.0.0.1 that replays the documented shapes of
+//! the identity platform v2.0 and Microsoft Graph (tests/fixtures/microsoft,
+//! sources in tests/fixtures/SOURCES.md). One wiremock server plays both
+//! login.microsoftonline.com (MICROSOFT_AUTHORITY) and graph.microsoft.com
+//! (MICROSOFT_GRAPH_URL).
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::fake_issuer::{
+    CLIENT_ID, CLIENT_SECRET, FakeIssuer, StartedSignIn, come_back_with_code, start_sign_in,
+    token_response,
+};
+use crate::helpers::{TestApp, attribute_values, browser, location, spawn_app_with};
+
+const REAL_HOSTS: &[&str] = &["login.microsoftonline.com", "graph.microsoft.com"];
+/// The tenant of the person signing in, as the ID token's `tid` says.
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+struct FakeMicrosoft {
+    fake: FakeIssuer,
+    app: TestApp,
+    browser: reqwest::Client,
+}
+
+impl FakeMicrosoft {
+    /// The app configured for Microsoft with `tenant`, against a fake serving
+    /// `discovery` (a fixture) for that tenant.
+    async fn start(tenant: &str, discovery: &str) -> Self {
+        let fake = FakeIssuer::start().await;
+        let document = fake.fixture(discovery, REAL_HOSTS);
+        fake.mount_json(
+            "GET",
+            &format!("/{tenant}/v2.0/.well-known/openid-configuration"),
+            200,
+            document.clone(),
+        )
+        .await;
+        let jwks_path = url::Url::parse(document["jwks_uri"].as_str().unwrap())
+            .unwrap()
+            .path()
+            .to_owned();
+        fake.mount_jwks(&jwks_path).await;
+        let app = spawn_app_with(&[
+            ("MICROSOFT_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("MICROSOFT_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+            ("MICROSOFT_TENANT", tenant.to_owned()),
+            ("MICROSOFT_AUTHORITY", fake.issuer()),
+            ("MICROSOFT_GRAPH_URL", fake.issuer()),
+        ])
+        .await;
+        FakeMicrosoft {
+            fake,
+            app,
+            browser: browser(),
+        }
+    }
+
+    /// Steps 3 and 4: the sign-in starts at `{authority}/{tenant}/oauth2/v2.0/authorize`.
+    async fn start_sign_in(&self, tenant: &str, return_to: &str) -> StartedSignIn {
+        let authorize = format!("{}/{tenant}/oauth2/v2.0/authorize", self.fake.issuer());
+        start_sign_in(&self.app, &self.browser, "microsoft", return_to, &authorize).await
+    }
+
+    /// ID-token claims of a v2.0 token (fixture id_token_v2_claims_doc.json),
+    /// for `started`'s nonce, issued by `issuer_tenant` and naming `tid`.
+    fn claims(&self, started: &StartedSignIn, issuer_tenant: &str, tid: &str) -> Value {
+        json!({
+            "ver": "2.0",
+            "iss": format!("{}/{issuer_tenant}/v2.0", self.fake.issuer()),
+            "sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ",
+            "aud": CLIENT_ID,
+            "name": "Adele Vance",
+            "preferred_username": "AdeleV@contoso.com",
+            "oid": "87d349ed-44d7-43e1-9a83-5f2406dee5bd",
+            "tid": tid,
+            "nonce": started.nonce.clone().unwrap(),
+        })
+    }
+
+    /// Steps 5 and 6: the token endpoint answers `status` with `body`.
+    async fn answer_token_request(&self, tenant: &str, status: u16, body: Value) {
+        self.fake
+            .answer_token_request_at(&format!("/{tenant}/oauth2/v2.0/token"), status, body)
+            .await;
+    }
+
+    /// A whole sign-in through `common` as a person of TENANT, back to `return_to`.
+    async fn sign_in(&self, return_to: &str) {
+        let started = self.start_sign_in("common", return_to).await;
+        let id_token = self.fake.id_token(self.claims(&started, TENANT, TENANT));
+        self.answer_token_request("common", 200, token_response(Some(&id_token)))
+            .await;
+        let response = come_back_with_code(&self.app, &self.browser, "microsoft", &started).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&response), return_to);
+    }
+
+    /// Graph answers `GET {at}` with `status` and `body`.
+    async fn graph(&self, at: &str, status: u16, body: Value) {
+        self.fake.mount_json("GET", at, status, body).await;
+    }
+
+    async fn get(&self, page: &str) -> (StatusCode, String) {
+        self.app.get_html(&self.browser, page).await
+    }
+}
+
+#[tokio::test]
+async fn the_microsoft_button_appears_and_the_authorization_request_is_complete() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    let (_, home) = microsoft.get("/").await;
+    assert!(home.contains("Sign in with Microsoft"), "{home}");
+
+    let started = microsoft.start_sign_in("common", "/profile").await;
+    let url = url::Url::parse(&started.authorize_url).unwrap();
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    assert_eq!(param("client_id").as_deref(), Some(CLIENT_ID));
+    assert_eq!(param("response_type").as_deref(), Some("code"));
+    assert_eq!(
+        param("redirect_uri"),
+        Some(microsoft.app.url("/auth/microsoft/callback"))
+    );
+    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+    let scope = param("scope").unwrap();
+    for wanted in [
+        "openid",
+        "profile",
+        "email",
+        "offline_access",
+        "User.Read",
+        "Mail.Read",
+    ] {
+        assert!(scope.split(' ').any(|s| s == wanted), "{wanted} in {scope}");
+    }
+}
+
+#[tokio::test]
+async fn a_multi_tenant_sign_in_shows_the_graph_profile_and_pages_through_mail() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    microsoft.sign_in("/profile").await;
+
+    // Profile: GET /v1.0/me, and /me/photo/$value answers 404 (no photo).
+    microsoft
+        .graph(
+            "/v1.0/me",
+            200,
+            microsoft
+                .fake
+                .fixture("microsoft/graph_me_get_200.json", REAL_HOSTS),
+        )
+        .await;
+    microsoft
+        .graph(
+            "/v1.0/me/photo/$value",
+            404,
+            microsoft.fake.fixture(
+                "microsoft/graph_me_photo_value_404_no_photo.json",
+                REAL_HOSTS,
+            ),
+        )
+        .await;
+    let (status, profile) = microsoft.get("/profile").await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    assert!(profile.contains("Adele Vance") && profile.contains("Retail Manager"));
+    assert!(profile.contains("AdeleV@contoso.com"));
+    assert!(
+        attribute_values(&profile, "img.avatar", "src").is_empty(),
+        "no photo"
+    );
+
+    // Mail, first page: the documented request, then @odata.nextLink (quirk 8).
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/messages"))
+        .and(query_param("$top", "10"))
+        .and(query_param("$orderby", "receivedDateTime desc"))
+        .and(query_param_is_missing("$skip"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(microsoft.fake.fixture(
+                "microsoft/graph_me_messages_list_page1_200.json",
+                REAL_HOSTS,
+            )),
+        )
+        .mount(&microsoft.fake.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/messages"))
+        .and(query_param("$skip", "14"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(microsoft.fake.fixture(
+                "microsoft/graph_me_messages_list_last_page_200.json",
+                REAL_HOSTS,
+            )),
+        )
+        .mount(&microsoft.fake.server)
+        .await;
+    let (status, first) = microsoft.get("/mail").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert!(first.contains("Your Azure AD Identity Protection Weekly Digest"));
+    let older = attribute_values(&first, "a[rel=next]", "href");
+    assert_eq!(older.len(), 1);
+    let (status, second) = microsoft.get(&older[0]).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert!(second.contains("Original invitation") && second.contains("Megan Bowen"));
+    assert!(
+        attribute_values(&second, "a[rel=next]", "href").is_empty(),
+        "last page"
+    );
+
+    // One message: GET /v1.0/me/messages/{id}, HTML body sanitised.
+    let message = microsoft
+        .fake
+        .fixture("microsoft/graph_message_get_200.json", REAL_HOSTS);
+    let id = message["id"].as_str().unwrap().to_owned();
+    microsoft
+        .graph(&format!("/v1.0/me/messages/{id}"), 200, message)
+        .await;
+    let (status, html) = microsoft.get(&format!("/mail/{}", urlencoding(&id))).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("The group represents Nevada."));
+    let body = &html[html.find("class=\"mail-body\"").expect("body")..];
+    assert!(!body.contains("<meta"), "the message's head is dropped");
+}
+
+/// Percent-encodes a message id as the mail list links do.
+fn urlencoding(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+#[tokio::test]
+async fn the_id_tokens_issuer_must_be_the_tenant_its_tid_names() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    let started = microsoft.start_sign_in("common", "/profile").await;
+    // Issued "by" one tenant, claiming to be for another.
+    let other = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    let id_token = microsoft
+        .fake
+        .id_token(microsoft.claims(&started, TENANT, other));
+    microsoft
+        .answer_token_request("common", 200, token_response(Some(&id_token)))
+        .await;
+    let response =
+        come_back_with_code(&microsoft.app, &microsoft.browser, "microsoft", &started).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("could not be verified")
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_specific_authority_validates_the_issuer_exactly() {
+    let microsoft =
+        FakeMicrosoft::start(TENANT, "microsoft/oidc_discovery_tenant_v2.DERIVED.json").await;
+    let started = microsoft.start_sign_in(TENANT, "/profile").await;
+    let id_token = microsoft
+        .fake
+        .id_token(microsoft.claims(&started, TENANT, TENANT));
+    microsoft
+        .answer_token_request(TENANT, 200, token_response(Some(&id_token)))
+        .await;
+    let response =
+        come_back_with_code(&microsoft.app, &microsoft.browser, "microsoft", &started).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    // A personal account's token is not from this tenant.
+    let started = microsoft.start_sign_in(TENANT, "/profile").await;
+    let personal = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    let id_token = microsoft
+        .fake
+        .id_token(microsoft.claims(&started, personal, personal));
+    microsoft.fake.server.reset().await;
+    let document = microsoft.fake.fixture(
+        "microsoft/oidc_discovery_tenant_v2.DERIVED.json",
+        REAL_HOSTS,
+    );
+    microsoft
+        .fake
+        .mount_json(
+            "GET",
+            &format!("/{TENANT}/v2.0/.well-known/openid-configuration"),
+            200,
+            document,
+        )
+        .await;
+    microsoft
+        .fake
+        .mount_jwks(&format!("/{TENANT}/discovery/v2.0/keys"))
+        .await;
+    microsoft
+        .answer_token_request(TENANT, 200, token_response(Some(&id_token)))
+        .await;
+    let response =
+        come_back_with_code(&microsoft.app, &microsoft.browser, "microsoft", &started).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn an_expired_code_gets_a_clear_page_with_the_providers_words() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    let started = microsoft.start_sign_in("common", "/mail").await;
+    let error = microsoft.fake.fixture(
+        "microsoft/identity_token_error_expired_grant_70008.json",
+        REAL_HOSTS,
+    );
+    microsoft.answer_token_request("common", 400, error).await;
+    let response =
+        come_back_with_code(&microsoft.app, &microsoft.browser, "microsoft", &started).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("invalid_grant"), "{html}");
+    assert!(
+        html.contains("AADSTS70008"),
+        "the provider's description is shown"
+    );
+    assert!(
+        attribute_values(&html, "a.button", "href")
+            .contains(&"/login?return_to=%2Fmail".to_owned()),
+        "try again, to the same page: {html}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_client_secret_answered_with_401_is_a_clear_error() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    let started = microsoft.start_sign_in("common", "/profile").await;
+    let error = microsoft.fake.fixture(
+        "microsoft/identity_token_error_invalid_client_secret_7000215_401_captured.json",
+        REAL_HOSTS,
+    );
+    microsoft.answer_token_request("common", 401, error).await;
+    let response =
+        come_back_with_code(&microsoft.app, &microsoft.browser, "microsoft", &started).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("invalid_client"), "{html}");
+    assert!(!html.contains(CLIENT_SECRET));
+}
+
+#[tokio::test]
+async fn graph_401_asks_to_sign_in_again_and_come_back() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    microsoft.sign_in("/mail").await;
+    microsoft
+        .graph(
+            "/v1.0/me/messages",
+            401,
+            microsoft
+                .fake
+                .fixture("microsoft/graph_error_401_expired_token.json", REAL_HOSTS),
+        )
+        .await;
+    let response = microsoft
+        .browser
+        .get(microsoft.app.url("/mail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login?return_to=%2Fmail&expired=1");
+}
+
+#[tokio::test]
+async fn graph_403_names_the_missing_permission_and_offers_consent_again() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    microsoft.sign_in("/mail").await;
+    microsoft
+        .graph(
+            "/v1.0/me/messages",
+            403,
+            json!({"error": {"code": "ErrorAccessDenied", "message": "Access is denied. Check credentials and try again."}}),
+        )
+        .await;
+    let (status, html) = microsoft.get("/mail").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("Mail.Read"), "{html}");
+    let consent = "/auth/microsoft/login?return_to=%2Fmail&consent=again".to_owned();
+    assert!(
+        attribute_values(&html, "a.button", "href").contains(&consent),
+        "{html}"
+    );
+
+    // Following it asks Microsoft to show the consent page again.
+    let authorize = format!("{}/common/oauth2/v2.0/authorize", microsoft.fake.issuer());
+    let response = microsoft
+        .browser
+        .get(microsoft.app.url(&consent))
+        .send()
+        .await
+        .unwrap();
+    let url = location(&response);
+    assert!(
+        url.starts_with(&authorize) && url.contains("prompt=consent"),
+        "{url}"
+    );
+}
+
+#[tokio::test]
+async fn graph_429_passes_on_retry_after_and_is_not_retried() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    microsoft.sign_in("/mail").await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/messages"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "10")
+                .set_body_json(
+                    microsoft
+                        .fake
+                        .fixture("microsoft/graph_error_429_throttled.json", REAL_HOSTS),
+                ),
+        )
+        .expect(1)
+        .mount(&microsoft.fake.server)
+        .await;
+    let response = microsoft
+        .browser
+        .get(microsoft.app.url("/mail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "10");
+    assert!(response.text().await.unwrap().contains("10 seconds"));
+    microsoft.fake.server.verify().await;
+}
