@@ -105,7 +105,9 @@ impl Application {
         let app_address = app_listener.local_addr()?;
 
         // The demo provider registers our client exactly as a developer would at a
-        // real provider: client id, secret and the one redirect URI.
+        // real provider: client id, secret and redirect URIs. Besides its own
+        // callback it accepts the generic OpenID Connect provider's, so that
+        // OIDC_ISSUER can point at it (docs/providers/oidc.md).
         let (demo_server, demo_address) = match (&config.demo, demo_listener) {
             (Some(demo), Some(listener)) => {
                 let address = listener.local_addr()?;
@@ -114,7 +116,10 @@ impl Application {
                     client: RegisteredClient {
                         client_id: demo.client_id.clone(),
                         client_secret: demo.client_secret.clone(),
-                        redirect_uris: vec![config.redirect_uri("demo").to_string()],
+                        redirect_uris: vec![
+                            config.redirect_uri(crate::providers::demo::ID).to_string(),
+                            config.redirect_uri(crate::providers::oidc::ID).to_string(),
+                        ],
                         post_logout_redirect_uris: vec![config.base_url.to_string()],
                     },
                     access_token_ttl: demo.token_ttl,

@@ -35,6 +35,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Spawns the app with extra environment variables, as a `.env` would set them.
+/// `{demo_address}` in a value stands for the demo provider's `http://IP:port`.
 pub async fn spawn_app_with<V: AsRef<str>>(vars: &[(&str, V)]) -> TestApp {
     // Logs are noise in a passing run; TEST_LOG=1 shows them.
     if std::env::var_os("TEST_LOG").is_some() {
@@ -58,8 +59,10 @@ pub async fn spawn_app_with<V: AsRef<str>>(vars: &[(&str, V)]) -> TestApp {
         ("DEMO_PROVIDER_BIND".into(), demo_bind.clone()),
         ("HTTP_TIMEOUT".into(), "2".into()),
     ]);
+    let demo_address = format!("http://{demo_bind}");
     for (name, value) in vars {
-        env.insert((*name).into(), value.as_ref().into());
+        let value = value.as_ref().replace("{demo_address}", &demo_address);
+        env.insert((*name).into(), value);
     }
     let config = Config::from_lookup(&move |name: &str| env.get(name).cloned(), dir.path())
         .expect("valid test configuration");
@@ -112,8 +115,22 @@ impl TestApp {
         user: &str,
         decision: &str,
     ) -> String {
+        self.authorize_at_demo_as("demo", browser, return_to, user, decision)
+            .await
+    }
+
+    /// `authorize_at_demo`, for the app's provider `provider` (the generic
+    /// OpenID Connect provider can be pointed at the demo provider too).
+    pub async fn authorize_at_demo_as(
+        &self,
+        provider: &str,
+        browser: &reqwest::Client,
+        return_to: &str,
+        user: &str,
+        decision: &str,
+    ) -> String {
         let start = browser
-            .get(self.url("/auth/demo/login"))
+            .get(self.url(&format!("/auth/{provider}/login")))
             .query(&[("return_to", return_to)])
             .send()
             .await
@@ -152,7 +169,7 @@ impl TestApp {
         assert_eq!(redirect.status(), StatusCode::SEE_OTHER);
         let callback = location(&redirect);
         assert!(
-            callback.starts_with(&self.url("/auth/demo/callback")),
+            callback.starts_with(&self.url(&format!("/auth/{provider}/callback"))),
             "{callback}"
         );
         callback

@@ -9,7 +9,10 @@
 mod bad_input;
 mod demo_provider;
 mod fake_issuer;
+mod github;
+mod google;
 mod helpers;
 mod id_token;
 mod microsoft;
+mod oidc;
 mod sign_in;

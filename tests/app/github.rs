@@ -1,0 +1,184 @@
+//! GitHub against a fake on 127.0.0.1 that replays the documented shapes of
+//! GitHub's OAuth app flow and REST API (tests/fixtures/github, sources in
+//! tests/fixtures/SOURCES.md). One wiremock server plays github.com
+//! (GITHUB_URL) and api.github.com (GITHUB_API_URL).
+
+use reqwest::StatusCode;
+use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::fake_issuer::{
+    CLIENT_ID, CLIENT_SECRET, FakeIssuer, StartedSignIn, come_back_with_code, start_sign_in,
+};
+use crate::helpers::{TestApp, browser, location, spawn_app_with};
+
+const REAL_HOSTS: &[&str] = &["github.com", "api.github.com"];
+const TOKEN_PATH: &str = "/login/oauth/access_token";
+
+struct FakeGitHub {
+    fake: FakeIssuer,
+    app: TestApp,
+    browser: reqwest::Client,
+}
+
+impl FakeGitHub {
+    async fn start() -> Self {
+        let fake = FakeIssuer::start().await;
+        let app = spawn_app_with(&[
+            ("GITHUB_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("GITHUB_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+            ("GITHUB_URL", fake.issuer()),
+            ("GITHUB_API_URL", fake.issuer()),
+        ])
+        .await;
+        FakeGitHub {
+            fake,
+            app,
+            browser: browser(),
+        }
+    }
+
+    async fn start_sign_in(&self, return_to: &str) -> StartedSignIn {
+        let authorize = format!("{}/login/oauth/authorize", self.fake.issuer());
+        start_sign_in(&self.app, &self.browser, "github", return_to, &authorize).await
+    }
+
+    /// The token endpoint answers with a fixture, always with HTTP 200 as
+    /// GitHub does (quirk 26), but only to a request that asks for JSON and
+    /// carries our credentials and PKCE verifier in the form body.
+    async fn answer_token_request_with(&self, fixture: &str) {
+        let body = self.fake.fixture(fixture, REAL_HOSTS);
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .and(header("accept", "application/json"))
+            .and(body_string_contains(format!("client_id={CLIENT_ID}")))
+            .and(body_string_contains(format!(
+                "client_secret={CLIENT_SECRET}"
+            )))
+            .and(body_string_contains("code_verifier="))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .expect(1)
+            .mount(&self.fake.server)
+            .await;
+    }
+
+    async fn mount_api(&self, at: &str, fixture: &str) {
+        let body = self.fake.fixture(fixture, REAL_HOSTS);
+        self.fake.mount_json("GET", at, 200, body).await;
+    }
+}
+
+#[tokio::test]
+async fn a_github_sign_in_reads_who_signed_in_from_the_api_and_says_there_is_no_mail() {
+    let github = FakeGitHub::start().await;
+    let (_, home) = github.app.get_html(&github.browser, "/").await;
+    assert!(home.contains("Sign in with GitHub"));
+
+    let started = github.start_sign_in("/profile").await;
+    assert!(started.nonce.is_none(), "no OpenID Connect, so no nonce");
+    let url = url::Url::parse(&started.authorize_url).unwrap();
+    let scope = url
+        .query_pairs()
+        .find(|(key, _)| key == "scope")
+        .map(|(_, value)| value.into_owned());
+    assert_eq!(scope.as_deref(), Some("read:user user:email"));
+    assert!(started.authorize_url.contains("code_challenge_method=S256"));
+
+    github
+        .answer_token_request_with("github/oauth_access_token_success_json_200.json")
+        .await;
+    github
+        .mount_api("/user", "github/user_get_private_200.json")
+        .await;
+    github
+        .mount_api("/user/emails", "github/user_emails_list_200.json")
+        .await;
+    let response = come_back_with_code(&github.app, &github.browser, "github", &started).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/profile");
+
+    let (status, profile) = github.app.get_html(&github.browser, "/profile").await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    assert!(profile.contains("monalisa octocat") && profile.contains("octocat@github.com"));
+    // GitHub lists granted scopes with commas (quirk 27).
+    assert!(profile.contains("<code>repo</code>") && profile.contains("<code>gist</code>"));
+    assert!(!profile.contains("Open your mail"));
+
+    let (status, mail) = github.app.get_html(&github.browser, "/mail").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(mail.contains("GitHub has no mail API"), "{mail}");
+    github.fake.server.verify().await;
+}
+
+#[tokio::test]
+async fn only_a_primary_verified_address_is_taken_from_the_email_list() {
+    let github = FakeGitHub::start().await;
+    let started = github.start_sign_in("/profile").await;
+    github
+        .answer_token_request_with("github/oauth_access_token_success_json_200.json")
+        .await;
+    github
+        .mount_api("/user", "github/user_get_public_no_email_200.json")
+        .await;
+    let unverified = serde_json::json!([
+        {"email": "unverified@example.com", "primary": true, "verified": false, "visibility": "private"},
+        {"email": "other@example.com", "primary": false, "verified": true, "visibility": null}
+    ]);
+    github
+        .fake
+        .mount_json("GET", "/user/emails", 200, unverified)
+        .await;
+    let response = come_back_with_code(&github.app, &github.browser, "github", &started).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, profile) = github.app.get_html(&github.browser, "/profile").await;
+    assert!(!profile.contains("unverified@example.com"), "{profile}");
+    assert!(!profile.contains("other@example.com"));
+}
+
+#[tokio::test]
+async fn an_error_sent_with_http_200_is_treated_as_the_error_it_is() {
+    let github = FakeGitHub::start().await;
+    let started = github.start_sign_in("/profile").await;
+    github
+        .answer_token_request_with("github/oauth_access_token_error_bad_verification_code_200.json")
+        .await;
+    let response = come_back_with_code(&github.app, &github.browser, "github", &started).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("bad_verification_code"), "{html}");
+    assert!(html.contains("The code passed is incorrect or expired."));
+    assert!(html.contains("Try again"));
+}
+
+#[tokio::test]
+async fn a_revoked_github_token_asks_to_sign_in_again() {
+    let github = FakeGitHub::start().await;
+    let started = github.start_sign_in("/profile").await;
+    github
+        .answer_token_request_with("github/oauth_access_token_success_json_200.json")
+        .await;
+    github
+        .mount_api("/user", "github/user_get_private_200.json")
+        .await;
+    github
+        .mount_api("/user/emails", "github/user_emails_list_200.json")
+        .await;
+    come_back_with_code(&github.app, &github.browser, "github", &started).await;
+
+    github.fake.server.reset().await;
+    let bad_credentials = github
+        .fake
+        .fixture("github/api_error_401_bad_credentials.json", REAL_HOSTS);
+    github
+        .fake
+        .mount_json("GET", "/user", 401, bad_credentials)
+        .await;
+    let response = github
+        .browser
+        .get(github.app.url("/profile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login?return_to=%2Fprofile&expired=1");
+}
