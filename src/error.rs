@@ -19,7 +19,7 @@ use crate::oauth::SignInError;
 use crate::oauth::flow::SignInFailure;
 use crate::providers::Provider;
 use crate::startup::AppState;
-use crate::views::{ErrorPage, Layout};
+use crate::views::{ErrorPage, Layout, RetryLink};
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +118,15 @@ impl AppError {
         }
     }
 
-    /// Where "Try again" should lead, if anywhere.
+    /// What the page's button says and where it leads, if it has one.
+    fn retry(&self) -> Option<(&'static str, String)> {
+        let link = self.retry_link()?;
+        Some(match self {
+            AppError::ApiForbidden { .. } => ("Sign in again and allow it", link),
+            _ => ("Try again", link),
+        })
+    }
+
     fn retry_link(&self) -> Option<String> {
         match self {
             AppError::SignIn(failure) => {
@@ -205,7 +213,9 @@ pub fn render_error_page<B: MessageBody + 'static>(
         status: status.as_u16(),
         message,
         provider_detail: app_error.and_then(AppError::provider_detail),
-        retry_link: app_error.and_then(AppError::retry_link),
+        retry: app_error
+            .and_then(AppError::retry)
+            .map(|(label, link)| RetryLink { label, link }),
         request_id: status.is_server_error().then_some(request_id),
     };
     let state = response

@@ -25,6 +25,14 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    for provider in application.providers().iter() {
+        tracing::info!(
+            provider = provider.id,
+            "offering \"Sign in with {}\"; its registered redirect URI must be {}",
+            provider.display_name,
+            provider.redirect_uri
+        );
+    }
     if let Some(demo) = application.demo_address {
         tracing::info!("demo provider listening on http://{demo}");
     }

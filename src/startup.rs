@@ -69,6 +69,7 @@ pub enum StartupError {
 
 /// The app server, and the demo provider's server when it is on.
 pub struct Application {
+    state: web::Data<AppState>,
     app_server: Server,
     demo_server: Option<Server>,
     pub app_address: SocketAddr,
@@ -150,9 +151,10 @@ impl Application {
 
         let session_key = Key::from(config.session_key.bytes());
         let secure = config.cookies_secure();
+        let app_state = state.clone();
         let app_server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
+                .app_data(app_state.clone())
                 .app_data(web::FormConfig::default().limit(16 * 1024))
                 // Innermost: turns every 4xx/5xx into the error page.
                 .wrap(
@@ -170,6 +172,7 @@ impl Application {
         .run();
 
         Ok(Application {
+            state,
             app_server,
             demo_server,
             app_address,
@@ -177,8 +180,16 @@ impl Application {
         })
     }
 
-    /// Runs until both servers stop (Ctrl-C stops them).
+    /// The configured providers, in the order they are offered.
+    pub fn providers(&self) -> &Providers {
+        &self.state.providers
+    }
+
+    /// Runs until both servers stop (Ctrl-C stops them). Discovery documents
+    /// are fetched in the background meanwhile (`SignInFlow::warm_up`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state.clone();
+        tokio::spawn(async move { state.flow.warm_up(&state.providers).await });
         match self.demo_server {
             Some(demo) => {
                 let (app, demo) = futures_util::future::join(self.app_server, demo).await;

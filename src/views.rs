@@ -61,6 +61,13 @@ pub struct ProviderButton {
     pub href: String,
 }
 
+/// The error page's button: what to do next.
+#[derive(Debug, Serialize)]
+pub struct RetryLink {
+    pub label: &'static str,
+    pub link: String,
+}
+
 /// The error page's content.
 #[derive(Debug, Serialize)]
 pub struct ErrorPage {
@@ -69,7 +76,7 @@ pub struct ErrorPage {
     pub message: String,
     /// The provider's own words (`error_description`), shown escaped.
     pub provider_detail: Option<String>,
-    pub retry_link: Option<String>,
+    pub retry: Option<RetryLink>,
     /// Shown for our own failures, so a report can be matched to the log.
     pub request_id: Option<String>,
 }

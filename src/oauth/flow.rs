@@ -18,7 +18,7 @@ use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
 use crate::db::accounts::{self, SignInRecord, SignedInIds};
 use crate::db::pending_sign_ins::{self, InsertPendingError, NewPendingSignIn, PendingLimits};
 use crate::db::{Database, unix_now};
-use crate::providers::{Protocol, Provider};
+use crate::providers::{Protocol, Provider, Providers};
 
 /// What `finish` needs from the provider's redirect to our callback
 /// (RFC 6749 §4.1.2 and §4.1.2.1, RFC 9207 `iss`). Unknown parameters are
@@ -286,6 +286,37 @@ impl SignInFlow {
             display_name,
             return_to: return_to.unwrap_or_else(|| DEFAULT_RETURN_TO.to_owned()),
         })
+    }
+
+    /// Fetches every OpenID Connect provider's discovery document and keys once,
+    /// at start: the first sign-in does not wait for them, and a misconfigured
+    /// issuer shows in the log at once. A failure is logged, not fatal: the
+    /// provider may be back by the time someone signs in.
+    pub async fn warm_up(&self, providers: &Providers) {
+        for provider in providers.iter() {
+            let Protocol::OpenIdConnect {
+                issuer,
+                issuer_check,
+            } = &provider.protocol
+            else {
+                continue;
+            };
+            let issuer = Issuer {
+                issuer,
+                check: *issuer_check,
+            };
+            match self
+                .discovery
+                .metadata(provider, issuer, &self.http, false)
+                .await
+            {
+                Ok(_) => tracing::info!(provider = provider.id, "discovery document fetched"),
+                Err(error) => tracing::warn!(
+                    provider = provider.id,
+                    "discovery failed at start (will retry at the first sign-in): {error:?}"
+                ),
+            }
+        }
     }
 
     /// The userinfo endpoint of an OpenID Connect provider (OIDC Core §5.3),
