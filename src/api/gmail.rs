@@ -385,6 +385,7 @@ mod tests {
             gmail_error(answer(403, quota)),
             ApiError::Throttled { retry_after: None }
         ));
+        // Google's v1 error envelope (quirk 24) for a token without the Gmail scope.
         let scope = r#"{"error":{"code":403,"message":"Request had insufficient authentication scopes.","errors":[{"reason":"insufficientPermissions"}],"status":"PERMISSION_DENIED"}}"#;
         assert!(matches!(
             gmail_error(answer(403, scope)),

@@ -120,6 +120,7 @@ async fn only_a_primary_verified_address_is_taken_from_the_email_list() {
     github
         .mount_api("/user", "github/user_get_public_no_email_200.json")
         .await;
+    // The shape of user_emails_list_200.json, with no primary verified entry.
     let unverified = serde_json::json!([
         {"email": "unverified@example.com", "primary": true, "verified": false, "visibility": "private"},
         {"email": "other@example.com", "primary": false, "verified": true, "visibility": null}

@@ -379,6 +379,8 @@ async fn graph_403_names_the_missing_permission_and_offers_consent_again() {
         .graph(
             "/v1.0/me/messages",
             403,
+            // Graph's error envelope (quirk 11) with the code Graph uses for a
+            // missing permission.
             json!({"error": {"code": "ErrorAccessDenied", "message": "Access is denied. Check credentials and try again."}}),
         )
         .await;
