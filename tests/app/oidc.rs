@@ -45,3 +45,214 @@ async fn the_generic_provider_signs_in_with_any_issuer_from_configuration_alone(
     assert_eq!(status, StatusCode::OK);
     assert!(mail.contains("Our Keycloak has no mail API"), "{mail}");
 }
+
+/// Interop: the generic provider against panva/oidc-provider, an OpenID
+/// Certified server, run by node from tests/oidc-provider (installed by
+/// `.ci/run` with `npm ci`). Skips with a message when node or the package is
+/// missing, except in CI, where a missing server is a failure.
+#[tokio::test]
+async fn the_generic_provider_signs_in_with_an_independent_certified_server() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc-provider");
+    let installed = dir.join("node_modules/oidc-provider").is_dir();
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !(installed && node) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the interop test: `npm ci --prefix tests/oidc-provider` (and node) missing"
+        );
+        eprintln!(
+            "SKIPPED the_generic_provider_signs_in_with_an_independent_certified_server: \
+             needs node and `npm ci --prefix tests/oidc-provider`"
+        );
+        return;
+    }
+
+    // The server's port is chosen first: the app needs the issuer, and the
+    // server needs the app's redirect URI.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let issuer = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_with(&[
+        ("OIDC_ISSUER", issuer.as_str()),
+        ("OIDC_CLIENT_ID", "interop-client"),
+        ("OIDC_CLIENT_SECRET", "interop-client-secret"),
+        ("OIDC_DISPLAY_NAME", "Interop"),
+    ])
+    .await;
+    let server = ChildGuard(
+        std::process::Command::new("node")
+            .arg(dir.join("server.mjs"))
+            .env("PORT", port.to_string())
+            .env("REDIRECT_URI", app.url("/auth/oidc/callback"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("node starts"),
+    );
+    let _server = wait_until_ready(server, &issuer).await;
+
+    let browser = browser();
+    let start = browser
+        .get(app.url("/auth/oidc/login?return_to=%2Fprofile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let callback =
+        sign_in_at_interop_server(&browser, &location(&start), &app.url("/auth/oidc/callback"))
+            .await;
+    // RFC 9207: this server names itself on the redirect.
+    assert!(callback.contains("iss="), "{callback}");
+
+    let response = browser.get(&callback).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        response.text().await.unwrap()
+    );
+    assert_eq!(location(&response), "/profile");
+    let (status, profile) = app.get_html(&browser, "/profile").await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    assert!(
+        profile.contains("Interop alice") && profile.contains("alice@interop.example"),
+        "{profile}"
+    );
+}
+
+/// Kills the server when the test ends, passed or not.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (at most 20 s) for the server's "ready" line. Its output is read to
+/// the end on a thread of its own: a closed pipe would stop the server at its
+/// next log line.
+async fn wait_until_ready(mut server: ChildGuard, issuer: &str) -> ChildGuard {
+    use std::io::BufRead as _;
+    let stdout = server.0.stdout.take().expect("piped stdout");
+    let expected = format!("ready {issuer}");
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut ready_tx = Some(ready_tx);
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line == expected
+                && let Some(tx) = ready_tx.take()
+            {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(20), ready_rx).await;
+    assert!(
+        matches!(ready, Ok(Ok(()))),
+        "the OpenID Connect server did not start"
+    );
+    server
+}
+
+/// Steps 3 and 4 at the server, as a browser: follow its redirects and submit
+/// the first form of each page (its development login takes any name), until
+/// it sends the browser to `callback_prefix`. Returns that URL.
+async fn sign_in_at_interop_server(
+    browser: &reqwest::Client,
+    authorize_url: &str,
+    callback_prefix: &str,
+) -> String {
+    let mut response = browser.get(authorize_url).send().await.unwrap();
+    for _ in 0..20 {
+        let current = response.url().clone();
+        if response.status().is_redirection() {
+            let next = current.join(&location(&response)).unwrap().to_string();
+            if next.starts_with(callback_prefix) {
+                return next;
+            }
+            response = browser.get(&next).send().await.unwrap();
+            continue;
+        }
+        let html = response.text().await.unwrap();
+        let (action, fields) = first_form(&html);
+        let action = current.join(&action).unwrap();
+        response = browser.post(action).form(&fields).send().await.unwrap();
+    }
+    panic!("the server never sent the browser back");
+}
+
+/// The first form's action and its fields, with the login filled in.
+fn first_form(html: &str) -> (String, Vec<(String, String)>) {
+    let document = scraper::Html::parse_document(html);
+    let form_selector = scraper::Selector::parse("form").unwrap();
+    let input_selector = scraper::Selector::parse("input[name]").unwrap();
+    let form = document
+        .select(&form_selector)
+        .next()
+        .unwrap_or_else(|| panic!("no form in:\n{html}"));
+    let action = form.value().attr("action").unwrap_or("").to_owned();
+    let fields = form
+        .select(&input_selector)
+        .map(|input| {
+            let name = input.value().attr("name").unwrap().to_owned();
+            let value = match name.as_str() {
+                "login" => "alice".to_owned(),
+                "password" => "any".to_owned(),
+                _ => input.value().attr("value").unwrap_or("").to_owned(),
+            };
+            (name, value)
+        })
+        .collect();
+    (action, fields)
+}
+
+#[tokio::test]
+async fn a_discovery_document_for_another_issuer_is_refused() {
+    let issuer = crate::fake_issuer::FakeIssuer::start().await;
+    issuer
+        .mount_discovery(&format!("{}/token", issuer.issuer()))
+        .await;
+    // Configured with a trailing slash the document does not have: issuers
+    // are compared as strings (Discovery 1.0 §4.3).
+    let mut env = issuer.oidc_env();
+    env[0].1 = format!("{}/", issuer.issuer());
+    let app = spawn_app_with(&env).await;
+    let (status, html) = app
+        .get_html(&browser(), "/auth/oidc/login?return_to=%2Fprofile")
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(html.contains("not answering properly"), "{html}");
+}
+
+#[tokio::test]
+async fn discovery_is_fetched_at_start() {
+    let issuer = crate::fake_issuer::FakeIssuer::start().await;
+    issuer
+        .mount_discovery(&format!("{}/token", issuer.issuer()))
+        .await;
+    let _app = spawn_app_with(&issuer.oidc_env()).await;
+    // No request to the app: the document is fetched in the background (bounded wait).
+    let mut fetched = false;
+    for _ in 0..50 {
+        let requests = issuer.server.received_requests().await.unwrap_or_default();
+        if requests
+            .iter()
+            .any(|request| request.url.path() == "/.well-known/openid-configuration")
+        {
+            fetched = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(fetched, "the discovery document was not fetched at start");
+}
