@@ -32,6 +32,9 @@ pub enum AppError {
     /// 404: no such page, provider or message.
     #[error("We could not find that page.")]
     NotFound,
+    /// 400: a form came without the fields it needs.
+    #[error("That form was not filled in. Please go back and try again.")]
+    BadForm,
     /// 403: a form came without our CSRF token (or with a stale one).
     #[error("This form has expired. Please go back, reload the page and try again.")]
     InvalidCsrfToken,
@@ -158,6 +161,7 @@ impl ResponseError for AppError {
         let code = match self {
             AppError::SignInRequired { .. } => 303,
             AppError::NotFound => 404,
+            AppError::BadForm => 400,
             AppError::InvalidCsrfToken | AppError::ApiForbidden { .. } => 403,
             AppError::SignIn(failure) => failure.error.status(),
             AppError::ApiThrottled { .. } => 503,

@@ -10,6 +10,7 @@
 //! - [`db`] stores users, identities, sealed tokens and pending sign-ins.
 //! - [`demo_provider`] is a separate authorization server that the app only
 //!   reaches over HTTP, like any real provider.
+//! - [`teaching`] holds the seven steps and the glossary that the pages teach.
 //! - [`crypto`], [`http_client`] and [`telemetry`] are small shared utilities.
 #![cfg_attr(
     test,
@@ -32,5 +33,6 @@ pub mod providers;
 pub mod routes;
 pub mod session;
 pub mod startup;
+pub mod teaching;
 pub mod telemetry;
 pub mod views;

@@ -27,6 +27,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("mail.html", include_str!("../templates/mail.html")),
     ("message.html", include_str!("../templates/message.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("learn.html", include_str!("../templates/learn.html")),
+    ("exercise.html", include_str!("../templates/exercise.html")),
+    (
+        "partials/sequence_diagram.html",
+        include_str!("../templates/partials/sequence_diagram.html"),
+    ),
     (
         "partials/provider_buttons.html",
         include_str!("../templates/partials/provider_buttons.html"),

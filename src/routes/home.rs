@@ -7,11 +7,13 @@ use serde::Serialize;
 use super::Visitor;
 use crate::error::AppError;
 use crate::startup::AppState;
+use crate::teaching::{STEPS, Step};
 use crate::views::{ProviderButton, sign_in_link};
 
 #[derive(Serialize)]
 struct HomePage {
     providers: Vec<ProviderButton>,
+    steps: &'static [Step],
 }
 
 /// Buttons for every configured provider, each coming back to `return_to`.
@@ -34,6 +36,7 @@ pub async fn show_home(
 ) -> Result<HttpResponse, AppError> {
     let page = HomePage {
         providers: provider_buttons(&state, "/profile"),
+        steps: &STEPS,
     };
     visitor.render(&state, "home.html", &page)
 }

@@ -8,6 +8,7 @@ mod account;
 mod assets;
 mod health;
 mod home;
+mod learn;
 mod sign_in;
 
 use std::future::{Ready, ready};
@@ -40,6 +41,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/profile", web::get().to(account::show_profile))
         .route("/mail", web::get().to(account::show_mail))
         .route("/mail/{id}", web::get().to(account::show_message))
+        .route("/learn", web::get().to(learn::show_learn))
+        .route("/learn/exercise", web::get().to(learn::show_exercise))
+        .route("/learn/exercise", web::post().to(learn::check_exercise))
         .route("/healthz", web::get().to(health::check_health))
         .route("/static/{file}", web::get().to(assets::serve_asset));
 }

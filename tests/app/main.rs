@@ -13,6 +13,7 @@ mod github;
 mod google;
 mod helpers;
 mod id_token;
+mod learn;
 mod microsoft;
 mod oidc;
 mod sign_in;

@@ -1,0 +1,128 @@
+//! `/learn` and the ordering exercise: the teaching pages, without JavaScript.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{attribute_values, browser, spawn_app};
+
+const STEP_NAMES: [&str; 7] = [
+    "Register your application to get a client_id and client_secret",
+    "Ask the visitor if they want to sign in via a third party",
+    "Redirect to the third party&#x27;s authorization endpoint",
+    "Receive the authorization code",
+    "Make a request to the access token endpoint",
+    "Receive the access token",
+    "Make a request to the third party&#x27;s API endpoint",
+];
+
+#[tokio::test]
+async fn learn_shows_the_seven_steps_in_order_a_diagram_and_the_glossary() {
+    let app = spawn_app().await;
+    let (status, html) = app.get_html(&browser(), "/learn").await;
+    assert_eq!(status, StatusCode::OK);
+    let positions: Vec<usize> = STEP_NAMES
+        .iter()
+        .map(|name| html.find(name).unwrap_or_else(|| panic!("{name} missing")))
+        .collect();
+    assert!(
+        positions.windows(2).all(|pair| pair[0] < pair[1]),
+        "in order"
+    );
+    assert!(
+        html.contains("<svg class=\"sequence\""),
+        "the sequence diagram"
+    );
+    assert!(!html.contains("<script"), "no JavaScript");
+    for term in [
+        "Client ID",
+        "Authorization code",
+        "Access token",
+        "PKCE",
+        "ID token",
+        "State",
+    ] {
+        assert!(
+            html.contains(&format!("<dt>{term} ")),
+            "{term} in the glossary"
+        );
+    }
+    assert!(
+        html.contains("EPP"),
+        "the authorization code is not a domain-transfer code"
+    );
+    assert!(html.contains("RFC 6749 §4.1.2"));
+}
+
+#[tokio::test]
+async fn the_exercise_checks_each_step_and_explains_the_wrong_ones() {
+    let app = spawn_app().await;
+    let browser = browser();
+    let (status, html) = app.get_html(&browser, "/learn/exercise").await;
+    assert_eq!(status, StatusCode::OK);
+    let shown = attribute_values(&html, "select", "name");
+    assert_eq!(shown.len(), 7);
+    assert_ne!(
+        shown,
+        (1..=7).map(|n| format!("step_{n}")).collect::<Vec<_>>(),
+        "shuffled"
+    );
+    // Every label belongs to its select.
+    assert_eq!(attribute_values(&html, "label", "for").len(), 7);
+
+    // All right.
+    let right: Vec<(String, String)> = shown
+        .iter()
+        .map(|name| (name.clone(), name.trim_start_matches("step_").to_owned()))
+        .collect();
+    let response = browser
+        .post(app.url("/learn/exercise"))
+        .form(&right)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("All seven in the right order"), "{html}");
+
+    // Steps 3 and 4 swapped: those two are wrong, with the reason.
+    let swapped: Vec<(String, String)> = right
+        .iter()
+        .map(|(name, position)| {
+            let position = match position.as_str() {
+                "3" => "4",
+                "4" => "3",
+                other => other,
+            };
+            (name.clone(), position.to_owned())
+        })
+        .collect();
+    let html = browser
+        .post(app.url("/learn/exercise"))
+        .form(&swapped)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        html.matches("<strong>Not yet:</strong>").count(),
+        2,
+        "{html}"
+    );
+    assert_eq!(html.matches("<strong>Right:</strong>").count(), 5);
+    assert!(html.contains("(you said 4)"));
+    assert!(html.contains("The code exists only after"));
+}
+
+#[tokio::test]
+async fn an_empty_exercise_answer_is_a_clear_400() {
+    let app = spawn_app().await;
+    let response = browser()
+        .post(app.url("/learn/exercise"))
+        .form(&[("nothing", "here")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("was not filled in"));
+}
