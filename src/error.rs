@@ -217,6 +217,10 @@ pub fn render_error_page<B: MessageBody + 'static>(
         status: status.as_u16(),
         message,
         provider_detail: app_error.and_then(AppError::provider_detail),
+        explanation: app_error.and_then(|error| match error {
+            AppError::SignIn(failure) => failure.error.explanation(),
+            _ => None,
+        }),
         retry: app_error
             .and_then(AppError::retry)
             .map(|(label, link)| RetryLink { label, link }),

@@ -82,6 +82,8 @@ pub struct ErrorPage {
     pub message: String,
     /// The provider's own words (`error_description`), shown escaped.
     pub provider_detail: Option<String>,
+    /// What the provider's error means and what to do next.
+    pub explanation: Option<crate::oauth::plain_words::Explanation>,
     pub retry: Option<RetryLink>,
     /// Shown for our own failures, so a report can be matched to the log.
     pub request_id: Option<String>,

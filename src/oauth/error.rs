@@ -87,6 +87,20 @@ impl SignInError {
         }
     }
 
+    /// What the provider's error code means and what to do next, when known.
+    pub fn explanation(&self) -> Option<super::plain_words::Explanation> {
+        match self {
+            SignInError::ProviderReportedError { code, description }
+            | SignInError::TokenRequestRejected { code, description } => {
+                super::plain_words::explain_provider_error(code, description.as_deref())
+            }
+            SignInError::AccessDenied => {
+                super::plain_words::explain_provider_error("access_denied", None)
+            }
+            _ => None,
+        }
+    }
+
     /// The provider's own words, to show (escaped) under our message.
     pub fn provider_description(&self) -> Option<&str> {
         match self {

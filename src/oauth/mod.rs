@@ -17,6 +17,7 @@ pub mod flow;
 pub mod issuer;
 pub mod oidc;
 pub mod plain;
+pub mod plain_words;
 pub mod return_to;
 pub mod token;
 

@@ -148,6 +148,7 @@ async fn an_error_sent_with_http_200_is_treated_as_the_error_it_is() {
     let html = response.text().await.unwrap();
     assert!(html.contains("bad_verification_code"), "{html}");
     assert!(html.contains("The code passed is incorrect or expired."));
+    assert!(html.contains("What to do") && html.contains("Start the sign-in again"));
     assert!(html.contains("Try again"));
 }
 

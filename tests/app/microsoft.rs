@@ -324,6 +324,8 @@ async fn an_expired_code_gets_a_clear_page_with_the_providers_words() {
         html.contains("AADSTS70008"),
         "the provider's description is shown"
     );
+    // In plain words, from the AADSTS code.
+    assert!(html.contains("What happened") && html.contains("expired or was already used"));
     assert!(
         attribute_values(&html, "a.button", "href")
             .contains(&"/login?return_to=%2Fmail".to_owned()),
