@@ -15,6 +15,8 @@ use crate::db::unix_now;
 const USER: &str = "user";
 const BROWSER_KEY: &str = "browser_key";
 const CSRF_TOKEN: &str = "csrf_token";
+/// Set at sign-in until the first API call is recorded for `/flow` (step 7).
+const FIRST_API_CALL_PENDING: &str = "first_api_call_pending";
 
 /// Only refresh `last_seen_at` (and so rewrite the cookie) this often.
 const LAST_SEEN_GRANULARITY_SECS: i64 = 60;
@@ -74,7 +76,18 @@ pub fn begin(
     session.remove(BROWSER_KEY);
     session.insert(USER, user)?;
     session.insert(CSRF_TOKEN, random_url_safe(32))?;
+    session.insert(FIRST_API_CALL_PENDING, true)?;
     Ok(())
+}
+
+/// True once after sign-in: the page calling the API should record step 7 of
+/// the sign-in for `/flow`. Kept in the cookie so other page views need no
+/// database read to know.
+pub fn take_first_api_call_pending(session: &Session) -> bool {
+    session
+        .remove_as::<bool>(FIRST_API_CALL_PENDING)
+        .and_then(Result::ok)
+        .unwrap_or(false)
 }
 
 /// The CSRF token of a signed-in session (synchroniser token pattern).

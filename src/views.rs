@@ -28,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("message.html", include_str!("../templates/message.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("learn.html", include_str!("../templates/learn.html")),
+    ("flow.html", include_str!("../templates/flow.html")),
     ("exercise.html", include_str!("../templates/exercise.html")),
     (
         "partials/sequence_diagram.html",

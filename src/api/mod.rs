@@ -252,6 +252,31 @@ impl<'a> ApiClient<'a> {
         })
     }
 
+    /// The profile request, in words, for `/flow`.
+    pub fn describe_profile_call(&self) -> String {
+        match self.profile_api {
+            ProfileApi::MicrosoftGraph { base_url } => format!("GET {base_url}v1.0/me"),
+            ProfileApi::OpenIdUserInfo => match &self.userinfo {
+                Some((endpoint, _)) => format!("GET {endpoint}"),
+                None => "GET the userinfo endpoint".into(),
+            },
+            ProfileApi::GitHub { base_url } => format!("GET {base_url}user"),
+        }
+    }
+
+    /// The mail request, in words, for `/flow`.
+    pub fn describe_mail_call(&self) -> String {
+        match self.mail_api {
+            Some(MailApi::MicrosoftGraph { base_url }) => {
+                format!("GET {base_url}v1.0/me/messages")
+            }
+            Some(MailApi::Gmail { base_url }) => {
+                format!("GET {base_url}gmail/v1/users/me/messages")
+            }
+            None => "(no mail API)".into(),
+        }
+    }
+
     /// Who the access token belongs to, for providers without an ID token.
     pub async fn identity(&self) -> Result<VerifiedIdentity, ApiError> {
         match self.profile_api {

@@ -10,6 +10,7 @@
 //! not know about HTTP, sessions or providers' protocols.
 
 pub mod accounts;
+pub mod attempts;
 pub mod pending_sign_ins;
 pub mod schema;
 pub mod seal;

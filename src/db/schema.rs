@@ -47,6 +47,26 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sign_in_attempts (id) {
+        id -> BigInt,
+        state_hash -> Text,
+        browser_hash -> Text,
+        user_id -> Nullable<BigInt>,
+        provider -> Text,
+        started_at -> BigInt,
+        outcome -> Text,
+        steps -> Text,
+    }
+}
+
 diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(provider_tokens -> identities (identity_id));
-diesel::allow_tables_to_appear_in_same_query!(users, identities, provider_tokens, pending_sign_ins);
+diesel::joinable!(sign_in_attempts -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    identities,
+    provider_tokens,
+    pending_sign_ins,
+    sign_in_attempts
+);

@@ -6,19 +6,26 @@
 //! else, exchanges the code (steps 5 and 6), validates the ID token and records the
 //! sign-in. Which provider runs is data: nothing here names one.
 
+use std::time::Instant;
+
 use openidconnect::PkceCodeChallenge;
 use secrecy::SecretString;
 use url::Url;
 
-use super::oidc::{self, DiscoveryCache, Issuer, TokenExchange};
+use super::oidc::{self, CodeGrant, DiscoveryCache, Issuer, TokenExchange};
 use super::return_to::{DEFAULT_RETURN_TO, return_path_or_default, safe_return_path};
-use super::{SignInError, issuer, plain};
+use super::token::TokenTrace;
+use super::{SignInError, issuer, plain, trace};
 use crate::api::{ApiClient, ApiError};
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
 use crate::db::accounts::{self, SignInRecord, SignedInIds};
-use crate::db::pending_sign_ins::{self, InsertPendingError, NewPendingSignIn, PendingLimits};
+use crate::db::attempts;
+use crate::db::pending_sign_ins::{
+    self, InsertPendingError, NewPendingSignIn, PendingLimits, PendingSignIn,
+};
 use crate::db::{Database, unix_now};
 use crate::providers::{Protocol, Provider, Providers};
+use crate::teaching::record::{FailureRecord, FlowRecord, StepRecord};
 
 /// What `finish` needs from the provider's redirect to our callback
 /// (RFC 6749 §4.1.2 and §4.1.2.1, RFC 9207 `iss`). Unknown parameters are
@@ -89,6 +96,7 @@ impl SignInFlow {
 
         // 256-bit state and nonce (RFC 9700 §4.7.1, OIDC Core §15.5.2), and a PKCE
         // verifier with its S256 challenge (RFC 7636 §4.1-4.2; RFC 9700 §2.1.1).
+        let started = Instant::now();
         let state = random_url_safe(32);
         let nonce = random_url_safe(32);
         let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
@@ -127,6 +135,15 @@ impl SignInFlow {
             }
         };
 
+        // For /flow: steps 1 to 3 as they happened, secrets as fingerprints.
+        let record = FlowRecord {
+            steps: vec![
+                trace::registration(provider),
+                trace::choice(provider, &return_to),
+                trace::authorization_request(&url, started),
+            ],
+            failure: None,
+        };
         let pending = NewPendingSignIn {
             state_hash: sha256_url_safe(&state),
             browser_hash: sha256_url_safe(browser_key),
@@ -136,11 +153,20 @@ impl SignInFlow {
             return_to,
         };
         let limits = self.limits;
+        let steps_json = serde_json::to_string(&record).unwrap_or_default();
         self.db
             .run(move |connection, sealer| {
-                Ok(pending_sign_ins::insert(
-                    connection, sealer, &pending, limits,
-                ))
+                if let Err(error) = pending_sign_ins::insert(connection, sealer, &pending, limits) {
+                    return Ok(Err(error));
+                }
+                attempts::insert(
+                    connection,
+                    &pending.state_hash,
+                    &pending.browser_hash,
+                    &pending.provider,
+                    &steps_json,
+                )?;
+                Ok(Ok(()))
             })
             .await?
             .map_err(|error| match error {
@@ -151,7 +177,8 @@ impl SignInFlow {
     }
 
     /// Steps 4 to 6: check the provider's answer, exchange the code, validate the
-    /// ID token, and record the sign-in with its (sealed) tokens.
+    /// ID token, and record the sign-in with its (sealed) tokens. What happened
+    /// is added to the attempt's record for `/flow`, failed or not.
     pub async fn finish(
         &self,
         provider: &Provider,
@@ -163,26 +190,56 @@ impl SignInFlow {
         // a sign-in this browser started (RFC 6749 §10.12, RFC 9700 §4.7).
         let state = params.state.as_deref().ok_or(SignInError::MissingState)?;
         let state_hash = sha256_url_safe(state);
-        let pending = self
+        let lookup = state_hash.clone();
+        let (pending, recorded) = self
             .db
-            .run(move |connection, sealer| pending_sign_ins::take(connection, sealer, &state_hash))
+            .run(move |connection, sealer| {
+                let pending = pending_sign_ins::take(connection, sealer, &lookup)?;
+                Ok((pending, attempts::steps_of(connection, &lookup)?))
+            })
             .await
-            .map_err(SignInError::Storage)?
+            .map_err(SignInError::Storage)?;
+        let pending = pending
             .filter(|pending| pending.provider == provider.id)
             .ok_or(SignInError::UnknownState)?;
         let same_browser = browser_key
             .is_some_and(|key| constant_time_eq(&sha256_url_safe(key), &pending.browser_hash));
         if !same_browser {
+            // Not recorded: the attempt belongs to the browser that started it.
             return Err(SignInError::StateFromAnotherBrowser.into());
         }
-        if pending.is_expired(unix_now()) {
-            return Err(SignInError::ExpiredState.into());
+
+        let mut record: FlowRecord = recorded
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default();
+        record.steps.push(trace::callback(&params));
+        let result = self
+            .complete(provider, pending, params, &mut record, &state_hash)
+            .await;
+        if let Err(failure) = &result {
+            self.record_failure(&state_hash, record, &failure.error)
+                .await;
         }
+        result
+    }
+
+    /// The rest of steps 4 to 6, once `state` matched this browser.
+    async fn complete(
+        &self,
+        provider: &Provider,
+        pending: PendingSignIn,
+        params: CallbackParams,
+        record: &mut FlowRecord,
+        state_hash: &str,
+    ) -> Result<SignedIn, SignInFailure> {
         let return_to = safe_return_path(&pending.return_to, &self.base_url);
         let fail = |error: SignInError| SignInFailure {
             error,
             return_to: return_to.clone(),
         };
+        if pending.is_expired(unix_now()) {
+            return Err(fail(SignInError::ExpiredState));
+        }
 
         // RFC 9207 §2.4: if the provider says who it is, it must be who we asked.
         if let (
@@ -212,6 +269,8 @@ impl SignInFlow {
 
         // Steps 5 and 6: token request, then who signed in.
         let code = secrecy::ExposeSecret::expose_secret(&code);
+        let verifier = secrecy::ExposeSecret::expose_secret(&pending.pkce_verifier);
+        let mut token_trace = TokenTrace::default();
         let exchange = match &provider.protocol {
             Protocol::OpenIdConnect {
                 issuer,
@@ -221,17 +280,23 @@ impl SignInFlow {
                     issuer,
                     check: *issuer_check,
                 };
-                oidc::exchange_code(
+                let exchange = oidc::exchange_code(
                     provider,
                     &self.discovery,
                     issuer,
                     &self.http,
-                    code,
-                    &pending.pkce_verifier,
-                    &pending.nonce,
+                    CodeGrant {
+                        code,
+                        pkce_verifier: &pending.pkce_verifier,
+                        nonce: &pending.nonce,
+                    },
+                    &mut token_trace,
                 )
-                .await
-                .map_err(&fail)?
+                .await;
+                record
+                    .steps
+                    .push(trace::token_request(provider, code, verifier, &token_trace));
+                exchange.map_err(&fail)?
             }
             Protocol::OAuth2 {
                 authorization_endpoint,
@@ -247,34 +312,62 @@ impl SignInFlow {
                     &self.http,
                     code,
                     &pending.pkce_verifier,
+                    &mut token_trace,
                 )
-                .await
-                .map_err(&fail)?;
+                .await;
+                record
+                    .steps
+                    .push(trace::token_request(provider, code, verifier, &token_trace));
+                let tokens = tokens.map_err(&fail)?;
+                record
+                    .steps
+                    .push(trace::token_response(&tokens, &token_trace));
                 // No ID token: the first API call (step 7) tells who signed in.
+                let started = Instant::now();
                 let identity = ApiClient::new(&self.http, provider, &tokens.access_token)
                     .identity()
-                    .await
-                    .map_err(|error| fail(identity_lookup_error(error)))?;
+                    .await;
+                record.steps.push(trace::api_call(
+                    "who signed in (the provider's profile API)",
+                    identity.as_ref().map(|_| ()).map_err(ToString::to_string),
+                    started,
+                ));
+                let identity = identity.map_err(|error| fail(identity_lookup_error(error)))?;
                 TokenExchange { identity, tokens }
             }
         };
+        if matches!(provider.protocol, Protocol::OpenIdConnect { .. }) {
+            record
+                .steps
+                .push(trace::token_response(&exchange.tokens, &token_trace));
+        }
 
         let identity = exchange.identity;
-        let record = SignInRecord {
+        let sign_in = SignInRecord {
             provider: provider.id.to_owned(),
             display_name: identity.display_name(),
             subject: identity.subject,
             email: identity.email,
         };
-        let display_name = record.display_name.clone();
+        let display_name = sign_in.display_name.clone();
         let tokens = exchange.tokens;
+        let steps_json = serde_json::to_string(&record).unwrap_or_default();
+        let state_hash = state_hash.to_owned();
         let ids = self
             .db
             .run(move |connection, sealer| {
-                // One transaction: an identity is never recorded without its tokens.
+                // One transaction: an identity is never recorded without its
+                // tokens, and the attempt is marked signed in with them.
                 connection.immediate_transaction(|connection| {
-                    let ids = accounts::record_sign_in(connection, &record)?;
+                    let ids = accounts::record_sign_in(connection, &sign_in)?;
                     accounts::store_tokens(connection, sealer, ids.identity_id, &tokens)?;
+                    attempts::finish(
+                        connection,
+                        &state_hash,
+                        &steps_json,
+                        attempts::SIGNED_IN,
+                        Some(ids.user_id),
+                    )?;
                     Ok(ids)
                 })
             })
@@ -286,6 +379,52 @@ impl SignInFlow {
             display_name,
             return_to: return_to.unwrap_or_else(|| DEFAULT_RETURN_TO.to_owned()),
         })
+    }
+
+    /// Marks the attempt failed, at the step that failed and why. A failure to
+    /// record is logged; it does not change what the visitor is told.
+    async fn record_failure(&self, state_hash: &str, mut record: FlowRecord, error: &SignInError) {
+        let last_recorded = record.steps.last().map_or(4, |step| step.number);
+        let explanation = error.explanation();
+        record.failure = Some(FailureRecord {
+            step: match error {
+                SignInError::InvalidIdToken { .. } | SignInError::Storage(_) => 6,
+                _ => last_recorded,
+            },
+            message: error.to_string(),
+            cause: explanation.map(|explanation| explanation.cause.to_owned()),
+            next_step: explanation.map(|explanation| explanation.next_step.to_owned()),
+        });
+        let steps_json = serde_json::to_string(&record).unwrap_or_default();
+        let state_hash = state_hash.to_owned();
+        let stored = self
+            .db
+            .run(move |connection, _| {
+                attempts::finish(connection, &state_hash, &steps_json, attempts::FAILED, None)
+            })
+            .await;
+        if let Err(error) = stored {
+            tracing::warn!("could not record the failed sign-in for /flow: {error}");
+        }
+    }
+
+    /// Step 7 of the user's latest sign-in, for `/flow`: the first API call after
+    /// it, recorded once. A failure to record is logged and otherwise ignored.
+    pub async fn record_first_api_call(&self, user_id: i64, step: StepRecord) {
+        let stored = self
+            .db
+            .run(move |connection, _| {
+                if let Some(attempt) = attempts::latest_for_user(connection, user_id)?
+                    && let Some(json) = FlowRecord::with_first_api_call(&attempt.steps, step)
+                {
+                    attempts::update_steps(connection, attempt.id, &json)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(error) = stored {
+            tracing::warn!("could not record the first API call for /flow: {error}");
+        }
     }
 
     /// Fetches every OpenID Connect provider's discovery document and keys once,

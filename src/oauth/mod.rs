@@ -20,5 +20,6 @@ pub mod plain;
 pub mod plain_words;
 pub mod return_to;
 pub mod token;
+pub mod trace;
 
 pub use error::SignInError;

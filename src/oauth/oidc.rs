@@ -21,8 +21,9 @@ use openidconnect::core::{
 use openidconnect::{
     AccessTokenHash, AdditionalClaims, AuthType, AuthorizationCode, Client, ClientId, ClientSecret,
     CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenClaims,
-    JsonWebKeySet, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse as _,
+    JsonWebKey as _, JsonWebKeySet, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, StandardErrorResponse, StandardTokenResponse,
+    TokenResponse as _,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
@@ -31,7 +32,10 @@ use url::Url;
 
 use super::SignInError;
 use super::issuer;
-use super::token::{error_chain, is_timeout, provider_tokens, token_request_error};
+use super::token::{
+    Observed, TokenTrace, error_chain, is_timeout, provider_tokens, send_observed,
+    token_request_error,
+};
 use crate::db::accounts::ProviderTokens;
 use crate::providers::{ClientAuth, IssuerCheck, Provider};
 
@@ -276,6 +280,14 @@ pub fn authorization_url(
     url
 }
 
+/// What the code exchange needs from step 4 and from the pending sign-in.
+#[derive(Clone, Copy)]
+pub struct CodeGrant<'a> {
+    pub code: &'a str,
+    pub pkce_verifier: &'a SecretString,
+    pub nonce: &'a str,
+}
+
 /// Steps 5 and 6: exchange the code at the token endpoint (with the PKCE
 /// verifier and client authentication), then validate the ID token.
 pub async fn exchange_code(
@@ -283,15 +295,26 @@ pub async fn exchange_code(
     cache: &DiscoveryCache,
     issuer: Issuer<'_>,
     http: &reqwest::Client,
-    code: &str,
-    pkce_verifier: &SecretString,
-    nonce: &str,
+    grant: CodeGrant<'_>,
+    trace: &mut TokenTrace,
 ) -> Result<TokenExchange, SignInError> {
+    let CodeGrant {
+        code,
+        pkce_verifier,
+        nonce,
+    } = grant;
     let metadata = cache.metadata(provider, issuer, http, false).await?;
     let client = client(provider, &metadata);
+    trace.token_endpoint = metadata.token_endpoint().map(|url| url.url().clone());
+    trace.client_auth = match client.auth_type() {
+        AuthType::RequestBody => "form body (client_secret_post)",
+        _ => "HTTP Basic (client_secret_basic)",
+    };
 
     // Step 5: POST to the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.5).
-    let response: OidcTokenResponse = client
+    let observed = Observed::default();
+    let send = |request| send_observed(http, request, &observed);
+    let response = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .map_err(|error| SignInError::ProviderUnavailable {
             detail: format!("the provider has no token endpoint: {error}"),
@@ -299,9 +322,10 @@ pub async fn exchange_code(
         .set_pkce_verifier(PkceCodeVerifier::new(
             pkce_verifier.expose_secret().to_owned(),
         ))
-        .request_async(http)
-        .await
-        .map_err(token_request_error)?;
+        .request_async(&send)
+        .await;
+    observed.into_trace(trace);
+    let response: OidcTokenResponse = response.map_err(token_request_error)?;
 
     // Step 6: we have the access token. Before trusting who it is for, validate
     // the ID token (OpenID Connect Core §3.1.3.7).
@@ -317,7 +341,7 @@ pub async fn exchange_code(
             nonce,
         )
     };
-    let identity = match validate(&metadata) {
+    let (identity, claims) = match validate(&metadata) {
         Err(SignInError::InvalidIdToken { reason }) if reason.contains("No matching key") => {
             // The provider may have rotated its keys since we cached them.
             let metadata = cache.metadata(provider, issuer, http, true).await?;
@@ -325,6 +349,7 @@ pub async fn exchange_code(
         }
         other => other?,
     };
+    trace.id_token_claims = claims;
 
     Ok(TokenExchange {
         identity,
@@ -362,7 +387,7 @@ fn validate_id_token(
     document_issuer: &str,
     response: &OidcTokenResponse,
     nonce: &str,
-) -> Result<VerifiedIdentity, SignInError> {
+) -> Result<(VerifiedIdentity, Vec<(String, String)>), SignInError> {
     let invalid = |reason: String| SignInError::InvalidIdToken { reason };
     let id_token = response
         .id_token()
@@ -399,7 +424,42 @@ fn validate_id_token(
         }
     }
 
-    Ok(VerifiedIdentity {
+    // What /flow shows of the validated token: who, for whom, by whom, when.
+    let shown = vec![
+        ("iss".to_owned(), iss.to_owned()),
+        ("sub".to_owned(), claims.subject().to_string()),
+        (
+            "aud".to_owned(),
+            claims
+                .audiences()
+                .iter()
+                .map(|audience| audience.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        ("iat".to_owned(), claims.issue_time().to_rfc3339()),
+        ("exp".to_owned(), claims.expiration().to_rfc3339()),
+        (
+            "nonce".to_owned(),
+            "matches the one sent at step 3".to_owned(),
+        ),
+        (
+            "signature".to_owned(),
+            format!(
+                "{} with key {}, verified",
+                id_token
+                    .signing_alg()
+                    .map(|alg| format!("{alg:?}"))
+                    .unwrap_or_default(),
+                id_token
+                    .signing_key(&verifier)
+                    .ok()
+                    .and_then(|key| key.key_id().map(|id| id.to_string()))
+                    .unwrap_or_else(|| "(no kid)".into())
+            ),
+        ),
+    ];
+    let identity = VerifiedIdentity {
         subject: claims.subject().to_string(),
         // Microsoft puts the sign-in name in `preferred_username` and often
         // sends no `email`; it is a name to show, not a verified address.
@@ -409,5 +469,6 @@ fn validate_id_token(
             .map(|name| name.to_string())
             .or_else(|| claims.preferred_username().map(|name| name.to_string())),
         email: claims.email().map(|email| email.to_string()),
-    })
+    };
+    Ok((identity, shown))
 }

@@ -7,15 +7,15 @@
 use oauth2::basic::BasicClient;
 use oauth2::http::StatusCode;
 use oauth2::{
-    AsyncHttpClient as _, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointNotSet, EndpointSet, HttpClientError, HttpRequest, HttpResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenUrl,
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, HttpClientError, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, TokenUrl,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
 use super::SignInError;
-use super::token::{provider_tokens, token_request_error};
+use super::token::{Observed, TokenTrace, provider_tokens, send_observed, token_request_error};
 use crate::db::accounts::ProviderTokens;
 use crate::providers::{ClientAuth, Provider};
 
@@ -77,16 +77,24 @@ pub async fn exchange_code(
     http: &reqwest::Client,
     code: &str,
     pkce_verifier: &SecretString,
+    trace: &mut TokenTrace,
 ) -> Result<ProviderTokens, SignInError> {
-    let send = |request: HttpRequest| errors_reported_with_200_are_errors(http, request);
+    trace.token_endpoint = Some(endpoints.token.clone());
+    trace.client_auth = match provider.client_auth {
+        ClientAuth::Basic => "HTTP Basic (client_secret_basic)",
+        ClientAuth::RequestBody => "form body (client_secret_post)",
+    };
+    let observed = Observed::default();
+    let send = |request: HttpRequest| errors_reported_with_200_are_errors(http, request, &observed);
     let response = client(provider, endpoints)
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .set_pkce_verifier(PkceCodeVerifier::new(
             pkce_verifier.expose_secret().to_owned(),
         ))
         .request_async(&send)
-        .await
-        .map_err(token_request_error)?;
+        .await;
+    observed.into_trace(trace);
+    let response = response.map_err(token_request_error)?;
     Ok(provider_tokens(provider, &response))
 }
 
@@ -97,8 +105,9 @@ pub async fn exchange_code(
 async fn errors_reported_with_200_are_errors(
     http: &reqwest::Client,
     request: HttpRequest,
+    observed: &Observed,
 ) -> Result<HttpResponse, HttpClientError<reqwest::Error>> {
-    let mut response = http.call(request).await?;
+    let mut response = send_observed(http, request, observed).await?;
     if response.status() == StatusCode::OK && is_error_body(response.body()) {
         *response.status_mut() = StatusCode::BAD_REQUEST;
     }

@@ -2,13 +2,63 @@
 //! the tokens we keep, and turning a failed token request into a `SignInError`
 //! without ever copying the response body (it can hold a token).
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use chrono::Utc;
-use openidconnect::{OAuth2TokenResponse, Scope, TokenType};
+use openidconnect::{
+    AsyncHttpClient as _, HttpClientError, HttpRequest, HttpResponse, OAuth2TokenResponse, Scope,
+    TokenType,
+};
 use secrecy::SecretString;
+use url::Url;
 
 use super::SignInError;
 use crate::db::accounts::ProviderTokens;
 use crate::providers::Provider;
+
+/// What the token request (step 5) and its answer (step 6) looked like, for
+/// `/flow`. Holds no secret: only the endpoint, how the client authenticated,
+/// the HTTP status, the time taken and the validated ID-token claims.
+#[derive(Debug, Default)]
+pub struct TokenTrace {
+    pub token_endpoint: Option<Url>,
+    /// "HTTP Basic" or "form body" (RFC 6749 §2.3.1).
+    pub client_auth: &'static str,
+    pub status: Option<u16>,
+    pub elapsed: Option<Duration>,
+    /// Validated ID-token claims worth showing, as (name, value).
+    pub id_token_claims: Vec<(String, String)>,
+}
+
+/// The status and duration of the last request sent through [`send_observed`].
+#[derive(Debug, Default)]
+pub struct Observed(Mutex<Option<(u16, Duration)>>);
+
+impl Observed {
+    /// Copies what was observed into `trace`.
+    pub fn into_trace(self, trace: &mut TokenTrace) {
+        if let Some((status, elapsed)) = self.0.into_inner().ok().flatten() {
+            trace.status = Some(status);
+            trace.elapsed = Some(elapsed);
+        }
+    }
+}
+
+/// Sends a request of the `oauth2` crate with our client, noting its status and
+/// duration in `observed`.
+pub async fn send_observed(
+    http: &reqwest::Client,
+    request: HttpRequest,
+    observed: &Observed,
+) -> Result<HttpResponse, HttpClientError<reqwest::Error>> {
+    let started = Instant::now();
+    let response = http.call(request).await?;
+    if let Ok(mut slot) = observed.0.lock() {
+        *slot = Some((response.status().as_u16(), started.elapsed()));
+    }
+    Ok(response)
+}
 
 /// Step 6: the access token (and refresh token, lifetime and granted scopes)
 /// from a successful token response (RFC 6749 §5.1).

@@ -5,6 +5,8 @@
 //! the API. A 401 from the API means the access token is no longer accepted: the
 //! visitor is sent to sign in again and comes back to the same page.
 
+use std::time::Instant;
+
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +15,9 @@ use crate::api::{ApiClient, ApiError, MailPage, Message, Profile};
 use crate::db::DbError;
 use crate::db::accounts::{self, Account, ProviderTokens};
 use crate::error::AppError;
+use crate::oauth::trace;
 use crate::providers::{ProfileApi, Provider};
+use crate::session;
 use crate::startup::AppState;
 
 /// The account and provider behind the visitor's session, with usable tokens.
@@ -61,6 +65,25 @@ async fn api_access<'a>(state: &'a AppState, visitor: &Visitor) -> Result<ApiAcc
     })
 }
 
+/// Step 7 for `/flow`: the first API call after a sign-in is recorded with
+/// that sign-in (the session says when; other page views skip this).
+async fn note_first_api_call<T>(
+    state: &AppState,
+    visitor: &Visitor,
+    description: String,
+    result: &Result<T, ApiError>,
+    started: Instant,
+) {
+    if !session::take_first_api_call_pending(&visitor.session) {
+        return;
+    }
+    if let Some(user) = &visitor.user {
+        let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
+        let step = trace::api_call(&description, outcome, started);
+        state.flow.record_first_api_call(user.user_id, step).await;
+    }
+}
+
 /// Maps an API error to the response: 401 asks to sign in again.
 fn api_error(visitor: &Visitor, provider: &Provider, error: ApiError) -> AppError {
     match error {
@@ -104,10 +127,17 @@ pub async fn show_profile(
         client = client.with_userinfo(endpoint, Some(access.account.subject.clone()));
     }
     // Step 7: call the provider's API with the access token.
-    let profile = client
-        .profile()
-        .await
-        .map_err(|error| api_error(&visitor, provider, error))?;
+    let started = Instant::now();
+    let profile = client.profile().await;
+    note_first_api_call(
+        &state,
+        &visitor,
+        client.describe_profile_call(),
+        &profile,
+        started,
+    )
+    .await;
+    let profile = profile.map_err(|error| api_error(&visitor, provider, error))?;
     let page = ProfilePage {
         profile,
         provider_name: provider.display_name.clone(),
@@ -145,13 +175,20 @@ pub async fn show_mail(
     let cursor = query.cursor.as_deref();
     let mail = match provider.mail_api {
         None => None,
-        Some(_) => Some(
-            access
-                .client(&state.http)
-                .mail_page(cursor)
-                .await
-                .map_err(|error| api_error(&visitor, provider, error))?,
-        ),
+        Some(_) => {
+            let client = access.client(&state.http);
+            let started = Instant::now();
+            let mail = client.mail_page(cursor).await;
+            note_first_api_call(
+                &state,
+                &visitor,
+                client.describe_mail_call(),
+                &mail,
+                started,
+            )
+            .await;
+            Some(mail.map_err(|error| api_error(&visitor, provider, error))?)
+        }
     };
     let page = MailListPage {
         mail,

@@ -6,6 +6,7 @@
 
 mod account;
 mod assets;
+mod flow;
 mod health;
 mod home;
 mod learn;
@@ -41,6 +42,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/profile", web::get().to(account::show_profile))
         .route("/mail", web::get().to(account::show_mail))
         .route("/mail/{id}", web::get().to(account::show_message))
+        .route("/flow", web::get().to(flow::show_flow))
         .route("/learn", web::get().to(learn::show_learn))
         .route("/learn/exercise", web::get().to(learn::show_exercise))
         .route("/learn/exercise", web::post().to(learn::check_exercise))

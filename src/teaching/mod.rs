@@ -7,6 +7,7 @@
 
 pub mod exercise;
 pub mod glossary;
+pub mod record;
 
 use serde::Serialize;
 

@@ -9,6 +9,7 @@
 mod bad_input;
 mod demo_provider;
 mod fake_issuer;
+mod flow;
 mod github;
 mod google;
 mod helpers;

@@ -1,0 +1,148 @@
+//! Turns what the flow did at each step into the `teaching::record` entries
+//! `/flow` shows. Every secret goes through `fingerprint` or `HIDDEN` here, so
+//! `flow.rs` can record a step in one line without handling secrets itself.
+
+use std::time::Instant;
+
+use secrecy::ExposeSecret as _;
+use url::Url;
+
+use super::flow::CallbackParams;
+use super::token::TokenTrace;
+use crate::db::accounts::ProviderTokens;
+use crate::providers::Provider;
+use crate::teaching::record::{HIDDEN, StepRecord, fingerprint};
+
+/// Query parameters of the authorization request whose values are secrets.
+const SECRET_PARAMETERS: [&str; 2] = ["state", "nonce"];
+
+/// Step 1: what registering the app gave us.
+pub fn registration(provider: &Provider) -> StepRecord {
+    StepRecord::new(1)
+        .sent("client_id", provider.client_id.clone())
+        .sent("client_secret", HIDDEN)
+        .sent("redirect_uri", provider.redirect_uri.to_string())
+        .note("Registered once, by a developer, in the provider's console; read from the configuration.")
+}
+
+/// Step 2: the visitor's choice.
+pub fn choice(provider: &Provider, return_to: &str) -> StepRecord {
+    StepRecord::new(2)
+        .received("provider", provider.display_name.clone())
+        .received("return_to", return_to)
+        .note("You chose to sign in; the page you wanted is kept to come back to.")
+}
+
+/// Step 3: the authorization request, with its parameters.
+pub fn authorization_request(url: &Url, started: Instant) -> StepRecord {
+    let mut step = StepRecord::new(3).endpoint(url).took(started);
+    for (name, value) in url.query_pairs() {
+        let value = if SECRET_PARAMETERS.contains(&name.as_ref()) {
+            fingerprint(&value)
+        } else {
+            value.into_owned()
+        };
+        step = step.sent(&name, value);
+    }
+    step.note("The browser was sent here with 303 See Other. The PKCE verifier behind code_challenge stays on our server, sealed.")
+}
+
+/// Step 4: what the provider sent back through the browser.
+pub fn callback(params: &CallbackParams) -> StepRecord {
+    let mut step = StepRecord::new(4);
+    if let Some(code) = &params.code {
+        step = step.received("code", fingerprint(code.expose_secret()));
+    }
+    if let Some(state) = &params.state {
+        step = step.received("state", fingerprint(state));
+    }
+    for (name, value) in [
+        ("iss", &params.iss),
+        ("error", &params.error),
+        ("error_description", &params.error_description),
+    ] {
+        if let Some(value) = value {
+            step = step.received(name, value.clone());
+        }
+    }
+    step.note("state matched a sign-in this browser started less than 10 minutes ago; it cannot be used again.")
+}
+
+/// Step 5: the token request. The code and verifier are fingerprints; the
+/// client secret is hidden.
+pub fn token_request(
+    provider: &Provider,
+    code: &str,
+    verifier: &str,
+    trace: &TokenTrace,
+) -> StepRecord {
+    let mut step = StepRecord::new(5)
+        .sent("grant_type", "authorization_code")
+        .sent("code", fingerprint(code))
+        .sent("redirect_uri", provider.redirect_uri.to_string())
+        .sent("code_verifier", fingerprint(verifier))
+        .sent("client_id", provider.client_id.clone())
+        .sent(
+            "client_secret",
+            format!("{HIDDEN}, sent by {}", trace.client_auth),
+        );
+    if let Some(endpoint) = &trace.token_endpoint {
+        step = step.endpoint(endpoint);
+    }
+    step.status = trace.status;
+    step.duration_ms = trace
+        .elapsed
+        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+    step.note("Sent by our server, not the browser: the client secret never leaves it.")
+}
+
+/// Step 6: the token response, tokens as fingerprints, and the ID-token claims
+/// that were validated.
+pub fn token_response(tokens: &ProviderTokens, trace: &TokenTrace) -> StepRecord {
+    let mut step = StepRecord::new(6)
+        .received(
+            "access_token",
+            fingerprint(tokens.access_token.expose_secret()),
+        )
+        .received(
+            "refresh_token",
+            tokens
+                .refresh_token
+                .as_ref()
+                .map(|token| fingerprint(token.expose_secret()))
+                .unwrap_or_else(|| "(none)".into()),
+        )
+        .received("scope", tokens.scopes.join(" "));
+    if let Some(expires_at) = tokens.access_token_expires_at {
+        step = step.received(
+            "expires",
+            chrono::DateTime::from_timestamp(expires_at, 0)
+                .map(|time| time.to_rfc3339())
+                .unwrap_or_default(),
+        );
+    }
+    for (name, value) in &trace.id_token_claims {
+        step = step.received(&format!("id_token.{name}"), value.clone());
+    }
+    let note = if trace.id_token_claims.is_empty() {
+        "No ID token (this provider does not speak OpenID Connect): who you are comes from the API at step 7. The tokens were stored sealed."
+    } else {
+        "The ID token's signature and claims were validated; the tokens were stored sealed and a fresh session began."
+    };
+    step.note(note)
+}
+
+/// Step 7: the first call to the provider's API with the access token.
+pub fn api_call(description: &str, outcome: Result<(), String>, started: Instant) -> StepRecord {
+    let step = StepRecord::new(7)
+        .sent("request", description)
+        .sent("Authorization", "Bearer (the access token of step 6)");
+    let mut step = step.took(started);
+    match outcome {
+        Ok(()) => {
+            step.status = Some(200);
+            step.note("The API accepted the token and answered.")
+        }
+        Err(error) => step.note(format!("The API call failed: {error}")),
+    }
+}

@@ -1,0 +1,130 @@
+//! What a sign-in attempt records at each step, for `/flow`.
+//!
+//! Secrets never enter a record: an authorization code, token, PKCE verifier,
+//! state or nonce is written as [`fingerprint`] (a short prefix and a hash, so
+//! a learner can match the same value across steps without being able to use
+//! it), and a client secret only as [`HIDDEN`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::sha256_url_safe;
+
+/// How a client secret appears in a record.
+pub const HIDDEN: &str = "(hidden)";
+
+/// A secret as it may be shown: its first 4 characters and 8 characters of
+/// its SHA-256. Short values show no prefix at all.
+pub fn fingerprint(secret: &str) -> String {
+    let hash: String = sha256_url_safe(secret).chars().take(8).collect();
+    if secret.chars().count() >= 16 {
+        let prefix: String = secret.chars().take(4).collect();
+        format!("{prefix}… (sha256 {hash})")
+    } else {
+        format!("(hidden, sha256 {hash})")
+    }
+}
+
+/// Everything recorded about one attempt.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FlowRecord {
+    pub steps: Vec<StepRecord>,
+    /// Set when the attempt failed: at which step and why.
+    pub failure: Option<FailureRecord>,
+}
+
+/// What happened at one step.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// 1 to 7, as in `teaching::STEPS`.
+    pub number: u8,
+    /// When it happened, Unix milliseconds.
+    pub at_ms: i64,
+    pub duration_ms: Option<u64>,
+    /// The URL called or visited, without its query.
+    pub endpoint: Option<String>,
+    /// Parameters sent, secrets as fingerprints.
+    pub sent: Vec<(String, String)>,
+    /// Parameters or fields received, secrets as fingerprints.
+    pub received: Vec<(String, String)>,
+    /// The HTTP status of the answer, when there was a request.
+    pub status: Option<u16>,
+    /// A sentence on what was checked or decided.
+    pub note: Option<String>,
+}
+
+impl StepRecord {
+    pub fn new(number: u8) -> Self {
+        StepRecord {
+            number,
+            at_ms: chrono::Utc::now().timestamp_millis(),
+            ..StepRecord::default()
+        }
+    }
+
+    pub fn endpoint(mut self, url: &url::Url) -> Self {
+        let mut url = url.clone();
+        url.set_query(None);
+        self.endpoint = Some(url.to_string());
+        self
+    }
+
+    pub fn sent(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.sent.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn received(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.received.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    pub fn took(mut self, started: std::time::Instant) -> Self {
+        self.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        self
+    }
+}
+
+impl FlowRecord {
+    /// Adds step 7 to a stored record (JSON) that has none yet; `None` when
+    /// there is nothing to change.
+    pub fn with_first_api_call(stored_json: &str, step: StepRecord) -> Option<String> {
+        let mut record: FlowRecord = serde_json::from_str(stored_json).ok()?;
+        if record.steps.iter().any(|recorded| recorded.number == 7) {
+            return None;
+        }
+        record.steps.push(step);
+        serde_json::to_string(&record).ok()
+    }
+}
+
+/// Where and why an attempt failed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FailureRecord {
+    pub step: u8,
+    /// What the error page said.
+    pub message: String,
+    /// The provider's error in plain words, when known.
+    pub cause: Option<String>,
+    pub next_step: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_never_contain_the_secret() {
+        let code = "M.C507_BAY.2.U.8b2f5a0a-0b0a-4b6c-9c1e-7a0f1d2e3c4b";
+        let shown = fingerprint(code);
+        assert!(shown.starts_with("M.C5… (sha256 "));
+        assert!(!shown.contains(&code[4..12]));
+        assert_eq!(fingerprint(code), shown, "stable, so steps can be matched");
+        let short = fingerprint("abc");
+        assert!(!short.contains("abc") && short.starts_with("(hidden"));
+    }
+}
