@@ -449,7 +449,9 @@ fn validate_id_token(
                 "{} with key {}, verified",
                 id_token
                     .signing_alg()
-                    .map(|alg| format!("{alg:?}"))
+                    .ok()
+                    .and_then(|alg| serde_json::to_value(alg).ok())
+                    .and_then(|alg| alg.as_str().map(str::to_owned))
                     .unwrap_or_default(),
                 id_token
                     .signing_key(&verifier)
