@@ -29,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("../templates/error.html")),
     ("learn.html", include_str!("../templates/learn.html")),
     ("flow.html", include_str!("../templates/flow.html")),
+    ("setup.html", include_str!("../templates/setup.html")),
     ("exercise.html", include_str!("../templates/exercise.html")),
     (
         "partials/sequence_diagram.html",

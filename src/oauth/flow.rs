@@ -116,7 +116,7 @@ impl SignInFlow {
                     .await?;
                 oidc::authorization_url(
                     provider,
-                    &metadata,
+                    &metadata.metadata,
                     &state,
                     &nonce,
                     pkce_challenge,
@@ -427,33 +427,21 @@ impl SignInFlow {
         }
     }
 
-    /// Fetches every OpenID Connect provider's discovery document and keys once,
-    /// at start: the first sign-in does not wait for them, and a misconfigured
-    /// issuer shows in the log at once. A failure is logged, not fatal: the
-    /// provider may be back by the time someone signs in.
+    /// Checks every provider once, at start (`diagnostics`): discovery
+    /// documents and keys are fetched, so the first sign-in does not wait for
+    /// them, and a misconfiguration shows in the log at once. A failure is
+    /// logged, not fatal: the provider may be back by the time someone signs in.
     pub async fn warm_up(&self, providers: &Providers) {
-        for provider in providers.iter() {
-            let Protocol::OpenIdConnect {
-                issuer,
-                issuer_check,
-            } = &provider.protocol
-            else {
-                continue;
-            };
-            let issuer = Issuer {
-                issuer,
-                check: *issuer_check,
-            };
-            match self
-                .discovery
-                .metadata(provider, issuer, &self.http, false)
-                .await
-            {
-                Ok(_) => tracing::info!(provider = provider.id, "discovery document fetched"),
-                Err(error) => tracing::warn!(
-                    provider = provider.id,
-                    "discovery failed at start (will retry at the first sign-in): {error:?}"
+        for check in self.diagnose(providers).await {
+            match &check.discovery_error {
+                None => tracing::info!(provider = check.id, "provider checked; details at /setup"),
+                Some(error) => tracing::warn!(
+                    provider = check.id,
+                    "discovery failed at start (will retry at the first sign-in): {error}"
                 ),
+            }
+            for warning in &check.warnings {
+                tracing::warn!(provider = check.id, "{warning}");
             }
         }
     }
@@ -477,6 +465,7 @@ impl SignInFlow {
             .metadata(provider, issuer, &self.http, false)
             .await?;
         Ok(metadata
+            .metadata
             .userinfo_endpoint()
             .map(|endpoint| endpoint.url().clone()))
     }

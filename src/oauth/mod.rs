@@ -12,6 +12,7 @@
 //! routes pass in what it needs (the browser's binding key) and act on what it
 //! returns.
 
+pub mod diagnostics;
 pub mod error;
 pub mod flow;
 pub mod issuer;

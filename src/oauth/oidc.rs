@@ -125,10 +125,34 @@ type DiscoveredClient = Client<
     EndpointMaybeSet,
 >;
 
+/// A provider's discovery document with its signing keys, and facts about it
+/// that `/setup` reports.
+#[derive(Debug)]
+pub struct Discovered {
+    pub metadata: CoreProviderMetadata,
+    pub facts: DiscoveryFacts,
+}
+
+/// What the discovery document says beyond what the flow needs, and how the
+/// provider's clock compares with ours.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DiscoveryFacts {
+    /// `code_challenge_methods_supported` (RFC 8414 §2), if listed.
+    pub pkce_methods: Option<Vec<String>>,
+    /// `revocation_endpoint` (RFC 8414 §2), if any.
+    pub revocation_endpoint: Option<String>,
+    /// `end_session_endpoint` (OpenID Connect RP-Initiated Logout), if any.
+    pub end_session_endpoint: Option<String>,
+    /// Signing keys in the JWKS.
+    pub signing_keys: usize,
+    /// The provider's clock minus ours, from its `Date` header, in seconds.
+    pub clock_skew_secs: Option<i64>,
+}
+
 /// Discovery documents (with their JWKS), fetched on first use and cached.
 #[derive(Debug, Default)]
 pub struct DiscoveryCache {
-    entries: RwLock<HashMap<&'static str, (Instant, Arc<CoreProviderMetadata>)>>,
+    entries: RwLock<HashMap<&'static str, (Instant, Arc<Discovered>)>>,
 }
 
 impl DiscoveryCache {
@@ -140,7 +164,7 @@ impl DiscoveryCache {
         issuer: Issuer<'_>,
         http: &reqwest::Client,
         refresh: bool,
-    ) -> Result<Arc<CoreProviderMetadata>, SignInError> {
+    ) -> Result<Arc<Discovered>, SignInError> {
         if !refresh {
             let entries = self.entries.read().await;
             if let Some((fetched_at, metadata)) = entries.get(provider.id)
@@ -165,10 +189,7 @@ impl DiscoveryCache {
 /// `discover_async` because Microsoft's multi-tenant documents name a
 /// template issuer (quirk 1 in tests/fixtures/SOURCES.md); the issuer is still
 /// checked, by `issuer::discovery_issuer_matches`.
-async fn discover(
-    issuer: Issuer<'_>,
-    http: &reqwest::Client,
-) -> Result<CoreProviderMetadata, SignInError> {
+async fn discover(issuer: Issuer<'_>, http: &reqwest::Client) -> Result<Discovered, SignInError> {
     let unavailable = |detail: String| SignInError::ProviderUnavailable { detail };
     let request_failed = |error: reqwest::Error| {
         if error.is_timeout() {
@@ -194,9 +215,23 @@ async fn discover(
             response.status().as_u16()
         )));
     }
+    let clock_skew_secs = response
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|date| date.to_str().ok())
+        .and_then(|date| chrono::DateTime::parse_from_rfc2822(date).ok())
+        .map(|date| date.timestamp() - Utc::now().timestamp());
     let body = response.bytes().await.map_err(request_failed)?;
     let metadata: CoreProviderMetadata = serde_json::from_slice(&body)
         .map_err(|error| unavailable(format!("discovery document is not valid: {error}")))?;
+    // Fields the crate's core metadata does not carry, read from the same body.
+    let document: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let text = |name: &str| {
+        document
+            .get(name)
+            .and_then(|value| value.as_str())
+            .map(str::to_owned)
+    };
 
     // Discovery 1.0 §4.3: the document must be about the issuer we asked for.
     let document_issuer = metadata.issuer().as_str();
@@ -215,7 +250,19 @@ async fn discover(
             }
             _ => unavailable(format!("signing keys: {}", error_chain(&error))),
         })?;
-    Ok(metadata.set_jwks(jwks))
+    let facts = DiscoveryFacts {
+        pkce_methods: document
+            .get("code_challenge_methods_supported")
+            .and_then(|value| serde_json::from_value(value.clone()).ok()),
+        revocation_endpoint: text("revocation_endpoint"),
+        end_session_endpoint: text("end_session_endpoint"),
+        signing_keys: jwks.keys().len(),
+        clock_skew_secs,
+    };
+    Ok(Discovered {
+        metadata: metadata.set_jwks(jwks),
+        facts,
+    })
 }
 
 fn client(provider: &Provider, metadata: &CoreProviderMetadata) -> DiscoveredClient {
@@ -303,8 +350,9 @@ pub async fn exchange_code(
         pkce_verifier,
         nonce,
     } = grant;
-    let metadata = cache.metadata(provider, issuer, http, false).await?;
-    let client = client(provider, &metadata);
+    let discovered = cache.metadata(provider, issuer, http, false).await?;
+    let metadata = &discovered.metadata;
+    let client = client(provider, metadata);
     trace.token_endpoint = metadata.token_endpoint().map(|url| url.url().clone());
     trace.client_auth = match client.auth_type() {
         AuthType::RequestBody => "form body (client_secret_post)",
@@ -341,11 +389,11 @@ pub async fn exchange_code(
             nonce,
         )
     };
-    let (identity, claims) = match validate(&metadata) {
+    let (identity, claims) = match validate(metadata) {
         Err(SignInError::InvalidIdToken { reason }) if reason.contains("No matching key") => {
             // The provider may have rotated its keys since we cached them.
-            let metadata = cache.metadata(provider, issuer, http, true).await?;
-            validate(&metadata)?
+            let discovered = cache.metadata(provider, issuer, http, true).await?;
+            validate(&discovered.metadata)?
         }
         other => other?,
     };

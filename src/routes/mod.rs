@@ -10,6 +10,7 @@ mod flow;
 mod health;
 mod home;
 mod learn;
+mod setup;
 mod sign_in;
 
 use std::future::{Ready, ready};
@@ -43,6 +44,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/mail", web::get().to(account::show_mail))
         .route("/mail/{id}", web::get().to(account::show_message))
         .route("/flow", web::get().to(flow::show_flow))
+        .route("/setup", web::get().to(setup::show_setup))
         .route("/learn", web::get().to(learn::show_learn))
         .route("/learn/exercise", web::get().to(learn::show_exercise))
         .route("/learn/exercise", web::post().to(learn::check_exercise))

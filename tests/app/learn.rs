@@ -126,3 +126,26 @@ async fn an_empty_exercise_answer_is_a_clear_400() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("was not filled in"));
 }
+
+#[tokio::test]
+async fn setup_shows_each_provider_without_its_secret() {
+    let app = crate::helpers::spawn_app_with(&[
+        ("DEMO_CLIENT_SECRET", "demo-secret-never-shown"),
+        ("GITHUB_CLIENT_ID", "gh-client"),
+        ("GITHUB_CLIENT_SECRET", "gh-secret-never-shown"),
+    ])
+    .await;
+    let (status, html) = app.get_html(&browser(), "/setup").await;
+    assert_eq!(status, StatusCode::OK);
+    let document = scraper::Html::parse_document(&html);
+    let text: String = document.root_element().text().collect();
+    assert!(!text.contains("never-shown"), "{text}");
+    assert!(text.contains(&app.url("/auth/github/callback")));
+    assert!(text.contains(&app.url("/auth/demo/callback")));
+    assert!(text.contains("set (not shown)"));
+    // The demo provider's discovery was reached, and its features listed.
+    assert!(text.contains("reachable; 1 signing key"), "{text}");
+    assert!(text.contains("S256"));
+    assert!(text.contains("/revoke"));
+    assert!(text.contains("OAuth 2.0 (no OpenID Connect)"));
+}
