@@ -7,6 +7,7 @@
 )]
 
 mod bad_input;
+mod browser;
 mod demo_provider;
 mod fake_issuer;
 mod flow;

@@ -1,0 +1,311 @@
+//! The browser suite: the whole sign-in and what follows, clicked through in
+//! headless Chromium (driven over WebDriver by fantoccini), with screenshots
+//! of each page saved under `target/screenshots/` and basic accessibility and
+//! phone-size checks on every page.
+//!
+//! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium
+//! chromium-driver`; `CHROMEDRIVER` and `CHROMIUM` override the paths). Without
+//! them the tests say so and skip, except in CI (`CI` set), where that is a
+//! failure: `.ci/run` installs both.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+/// A phone-sized viewport (CSS pixels), for the layout check.
+const PHONE: (u32, u32) = (390, 844);
+const DESKTOP: (u32, u32) = (1100, 900);
+
+/// Checks run on every page: labels, alternative text, headings, focus order,
+/// language, contrast (WCAG 2.1 AA, 4.5:1 for text) and, at phone width, no
+/// sideways scrolling. Returns the problems found.
+const ACCESSIBILITY_CHECKS: &str = r#"
+const problems = [];
+for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+  const labelled = (el.id && document.querySelector(`label[for="${el.id}"]`)) || el.closest('label') || el.getAttribute('aria-label');
+  if (!labelled) problems.push('unlabelled field ' + (el.name || el.id));
+}
+for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) problems.push('image without alt');
+const h1 = document.querySelectorAll('h1').length;
+if (h1 !== 1) problems.push(h1 + ' h1 elements');
+let level = 0;
+for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+  const next = Number(h.tagName[1]);
+  if (level && next > level + 1) problems.push('heading jumps to ' + h.tagName);
+  level = next;
+}
+for (const el of document.querySelectorAll('[tabindex]')) if (Number(el.getAttribute('tabindex')) > 0) problems.push('positive tabindex');
+if (!document.documentElement.lang) problems.push('no lang attribute');
+const rgb = (text) => (text.match(/[\d.]+/g) || ['0', '0', '0']).map(Number);
+const luminance = ([r, g, b]) => {
+  const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+};
+const background = (el) => {
+  for (; el; el = el.parentElement) {
+    const c = rgb(getComputedStyle(el).backgroundColor);
+    if (c.length < 4 || c[3] > 0) return c;
+  }
+  return [255, 255, 255];
+};
+for (const el of document.querySelectorAll('p, li, a, dt, dd, span, button, label, h1, h2, td, th, code, strong, q')) {
+  if (!el.textContent.trim() || el.offsetParent === null) continue;
+  const fg = luminance(rgb(getComputedStyle(el).color));
+  const bg = luminance(background(el));
+  const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+  if (ratio < 4.5) problems.push('contrast ' + ratio.toFixed(2) + ' on ' + el.tagName + ' "' + el.textContent.trim().slice(0, 30) + '"');
+}
+return problems;
+"#;
+
+/// chromedriver, killed when the test ends.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A headless Chromium session, or `None` (after saying why) when there is no
+/// browser here and this is not CI.
+async fn open_browser() -> Option<(Client, Driver, tempfile::TempDir)> {
+    let chromedriver =
+        std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !(Path::new(&chromedriver).exists() && Path::new(&chromium).exists()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the browser suite, but {chromedriver} or {chromium} is missing"
+        );
+        eprintln!(
+            "SKIPPED browser tests: no {chromedriver} or {chromium} (apt-get install chromium chromium-driver)"
+        );
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Driver(
+        Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts"),
+    );
+    let webdriver = format!("http://127.0.0.1:{port}");
+    let profile = tempfile::tempdir().unwrap();
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--disable-quic",
+                format!("--user-data-dir={}", profile.path().display()),
+                format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
+            ]
+        }
+    });
+    let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+    builder.capabilities(capabilities.as_object().unwrap().clone());
+    // chromedriver needs a moment to listen: retry for up to 10 s.
+    for _ in 0..100 {
+        if let Ok(client) = builder.connect(&webdriver).await {
+            return Some((client, driver, profile));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("could not start a Chromium session through {chromedriver}");
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Saves a screenshot of the page and checks it at desktop and phone width.
+async fn look_at(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+    let problems = browser.execute(ACCESSIBILITY_CHECKS, vec![]).await.unwrap();
+    assert_eq!(problems, json!([]), "accessibility problems on {name}");
+
+    browser.set_window_size(PHONE.0, PHONE.1).await.unwrap();
+    let overflow = browser
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join(format!("{name}-phone.png")), png).unwrap();
+    browser.set_window_size(DESKTOP.0, DESKTOP.1).await.unwrap();
+    assert!(
+        overflow.as_i64().unwrap_or(0) <= 0,
+        "{name} scrolls sideways on a phone by {overflow} px"
+    );
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|error| panic!("no {css}: {error}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The page's text once it contains `expected` (a click may still be loading
+/// the next page); waits at most 5 s.
+async fn wait_for_text(browser: &Client, expected: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..50 {
+        if let Ok(body) = browser.find(Locator::Css("body")).await
+            && let Ok(found) = body.text().await
+        {
+            text = found;
+            if text.contains(expected) {
+                return text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{expected:?} never appeared; the page says:\n{text}");
+}
+
+#[tokio::test]
+async fn a_visitor_signs_in_reads_mail_sees_the_flow_and_signs_out_by_clicking() {
+    let Some((browser, _driver, _profile)) = open_browser().await else {
+        return;
+    };
+    let app = spawn_app().await;
+
+    // Step 2: the question, then the provider's pages (steps 3 and 4).
+    browser.goto(&app.url("/")).await.unwrap();
+    look_at(&browser, "home").await;
+    click(&browser, "a.provider-demo").await;
+    look_at(&browser, "demo-sign-in").await;
+    click(&browser, "button.account").await;
+    look_at(&browser, "consent").await;
+    click(&browser, "button[name=decision][value=allow]").await;
+
+    // Steps 5 to 7 happened on the server; the profile shows step 7.
+    wait_for_text(&browser, "Alice Adams").await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/profile");
+    look_at(&browser, "profile").await;
+
+    // Mail, an older page, back to the newest, and one message.
+    click(&browser, "nav a[href='/mail']").await;
+    wait_for_text(&browser, "Your mail").await;
+    look_at(&browser, "mail").await;
+    click(&browser, "a[rel=next]").await;
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .query()
+            .unwrap_or("")
+            .starts_with("cursor=")
+    );
+    click(&browser, "a[rel=first]").await;
+    click(&browser, "ul.mail-list a").await;
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/mail/")
+    );
+    look_at(&browser, "message").await;
+
+    // /flow: all seven steps of this sign-in, no secret.
+    click(&browser, "nav a[href='/flow']").await;
+    wait_for_text(&browser, "Your sign-in, step by step").await;
+    let done = browser
+        .find_all(Locator::Css("ol.timeline > li.done"))
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 7);
+    wait_for_text(&browser, "(hidden)").await;
+    look_at(&browser, "flow").await;
+
+    // /learn and the exercise, answered right.
+    click(&browser, "nav a[href='/learn']").await;
+    look_at(&browser, "learn").await;
+    browser.goto(&app.url("/learn/exercise")).await.unwrap();
+    look_at(&browser, "exercise").await;
+    for select in browser.find_all(Locator::Css("select")).await.unwrap() {
+        let name = select.attr("name").await.unwrap().unwrap();
+        select
+            .select_by_value(name.trim_start_matches("step_"))
+            .await
+            .unwrap();
+    }
+    click(&browser, "form.exercise button[type=submit]").await;
+    wait_for_text(&browser, "All seven in the right order").await;
+    look_at(&browser, "exercise-checked").await;
+
+    // Sign-out is a button (POST with the CSRF token).
+    click(&browser, "form[action='/logout'] button").await;
+    wait_for_text(&browser, "Not signed in").await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/");
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn denied_consent_gets_a_page_that_explains_and_offers_to_try_again() {
+    let Some((browser, _driver, _profile)) = open_browser().await else {
+        return;
+    };
+    // The checks themselves catch problems: a page without lang, h1, label
+    // or enough contrast.
+    browser
+        .goto("data:text/html,<p style='color:%23bbb'>faint</p><h3>x</h3><input name=q>")
+        .await
+        .unwrap();
+    let problems = browser.execute(ACCESSIBILITY_CHECKS, vec![]).await.unwrap();
+    let problems = problems.as_array().unwrap();
+    for expected in [
+        "unlabelled field q",
+        "0 h1 elements",
+        "no lang attribute",
+        "contrast",
+    ] {
+        assert!(
+            problems
+                .iter()
+                .any(|problem| problem.as_str().unwrap().starts_with(expected)),
+            "{expected} not caught: {problems:?}"
+        );
+    }
+
+    let app = spawn_app().await;
+    browser.goto(&app.url("/mail")).await.unwrap();
+    look_at(&browser, "chooser").await;
+    click(&browser, "a.provider-demo").await;
+    click(&browser, "button.account").await;
+    click(&browser, "button[name=decision][value=deny]").await;
+    let text = wait_for_text(&browser, "You chose not to sign in").await;
+    assert!(text.contains("What to do"));
+    look_at(&browser, "consent-denied").await;
+    click(&browser, "a.button[href^='/login']").await;
+    wait_for_text(&browser, "Sign in with Demo provider").await;
+    assert_eq!(browser.current_url().await.unwrap().path(), "/login");
+    look_at(&browser, "try-again").await;
+    browser.close().await.unwrap();
+}
