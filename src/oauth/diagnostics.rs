@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::flow::SignInFlow;
-use super::oidc::{DiscoveryFacts, Issuer, MAX_CLOCK_SKEW};
+use super::oidc::{DiscoveryFacts, MAX_CLOCK_SKEW};
 use crate::providers::{Protocol, Provider, Providers};
 
 /// Scopes whose consequences a developer should know before going live.
@@ -83,20 +83,9 @@ impl SignInFlow {
                     ("token".into(), token_endpoint.to_string()),
                 ];
             }
-            Protocol::OpenIdConnect {
-                issuer,
-                issuer_check,
-            } => {
+            Protocol::OpenIdConnect { issuer, .. } => {
                 check.endpoints.push(("issuer".into(), issuer.clone()));
-                let issuer = Issuer {
-                    issuer,
-                    check: *issuer_check,
-                };
-                match self
-                    .discovery
-                    .metadata(provider, issuer, &self.http, false)
-                    .await
-                {
+                match self.discovery.metadata(provider, &self.http, false).await {
                     Ok(discovered) => {
                         let metadata = &discovered.metadata;
                         check.endpoints.push((

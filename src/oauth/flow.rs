@@ -102,18 +102,8 @@ impl SignInFlow {
         let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
 
         let url = match &provider.protocol {
-            Protocol::OpenIdConnect {
-                issuer,
-                issuer_check,
-            } => {
-                let issuer = Issuer {
-                    issuer,
-                    check: *issuer_check,
-                };
-                let metadata = self
-                    .discovery
-                    .metadata(provider, issuer, &self.http, false)
-                    .await?;
+            Protocol::OpenIdConnect { .. } => {
+                let metadata = self.discovery.metadata(provider, &self.http, false).await?;
                 oidc::authorization_url(
                     provider,
                     &metadata.metadata,
@@ -124,12 +114,12 @@ impl SignInFlow {
                 )
             }
             Protocol::OAuth2 {
-                authorization_endpoint,
-                token_endpoint,
+                authorization_endpoint: authorization,
+                token_endpoint: token,
             } => {
                 let endpoints = plain::Endpoints {
-                    authorization: authorization_endpoint,
-                    token: token_endpoint,
+                    authorization,
+                    token,
                 };
                 plain::authorization_url(provider, endpoints, &state, pkce_challenge)
             }
@@ -272,18 +262,10 @@ impl SignInFlow {
         let verifier = secrecy::ExposeSecret::expose_secret(&pending.pkce_verifier);
         let mut token_trace = TokenTrace::default();
         let exchange = match &provider.protocol {
-            Protocol::OpenIdConnect {
-                issuer,
-                issuer_check,
-            } => {
-                let issuer = Issuer {
-                    issuer,
-                    check: *issuer_check,
-                };
+            Protocol::OpenIdConnect { .. } => {
                 let exchange = oidc::exchange_code(
                     provider,
                     &self.discovery,
-                    issuer,
                     &self.http,
                     CodeGrant {
                         code,
@@ -299,12 +281,12 @@ impl SignInFlow {
                 exchange.map_err(&fail)?
             }
             Protocol::OAuth2 {
-                authorization_endpoint,
-                token_endpoint,
+                authorization_endpoint: authorization,
+                token_endpoint: token,
             } => {
                 let endpoints = plain::Endpoints {
-                    authorization: authorization_endpoint,
-                    token: token_endpoint,
+                    authorization,
+                    token,
                 };
                 let tokens = plain::exchange_code(
                     provider,
@@ -449,21 +431,10 @@ impl SignInFlow {
     /// The userinfo endpoint of an OpenID Connect provider (OIDC Core §5.3),
     /// from its cached discovery document.
     pub async fn userinfo_endpoint(&self, provider: &Provider) -> Result<Option<Url>, SignInError> {
-        let Protocol::OpenIdConnect {
-            issuer,
-            issuer_check,
-        } = &provider.protocol
-        else {
+        if Issuer::of(provider).is_none() {
             return Ok(None);
-        };
-        let issuer = Issuer {
-            issuer,
-            check: *issuer_check,
-        };
-        let metadata = self
-            .discovery
-            .metadata(provider, issuer, &self.http, false)
-            .await?;
+        }
+        let metadata = self.discovery.metadata(provider, &self.http, false).await?;
         Ok(metadata
             .metadata
             .userinfo_endpoint()

@@ -37,7 +37,7 @@ use super::token::{
     token_request_error,
 };
 use crate::db::accounts::ProviderTokens;
-use crate::providers::{ClientAuth, IssuerCheck, Provider};
+use crate::providers::{ClientAuth, IssuerCheck, Protocol, Provider};
 
 /// Accepted difference between our clock and the provider's (for `exp` and `iat`).
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
@@ -80,6 +80,22 @@ pub struct TokenExchange {
 pub struct Issuer<'a> {
     pub issuer: &'a str,
     pub check: IssuerCheck,
+}
+
+impl<'a> Issuer<'a> {
+    /// The issuer of an OpenID Connect provider; `None` for plain OAuth 2.0.
+    pub fn of(provider: &'a Provider) -> Option<Self> {
+        match &provider.protocol {
+            Protocol::OpenIdConnect {
+                issuer,
+                issuer_check,
+            } => Some(Issuer {
+                issuer,
+                check: *issuer_check,
+            }),
+            Protocol::OAuth2 { .. } => None,
+        }
+    }
 }
 
 /// ID-token claims beyond the standard ones that we read.
@@ -161,10 +177,12 @@ impl DiscoveryCache {
     pub async fn metadata(
         &self,
         provider: &Provider,
-        issuer: Issuer<'_>,
         http: &reqwest::Client,
         refresh: bool,
     ) -> Result<Arc<Discovered>, SignInError> {
+        let issuer = Issuer::of(provider).ok_or_else(|| SignInError::ProviderUnavailable {
+            detail: format!("{} is not an OpenID Connect provider", provider.id),
+        })?;
         if !refresh {
             let entries = self.entries.read().await;
             if let Some((fetched_at, metadata)) = entries.get(provider.id)
@@ -340,7 +358,6 @@ pub struct CodeGrant<'a> {
 pub async fn exchange_code(
     provider: &Provider,
     cache: &DiscoveryCache,
-    issuer: Issuer<'_>,
     http: &reqwest::Client,
     grant: CodeGrant<'_>,
     trace: &mut TokenTrace,
@@ -350,7 +367,8 @@ pub async fn exchange_code(
         pkce_verifier,
         nonce,
     } = grant;
-    let discovered = cache.metadata(provider, issuer, http, false).await?;
+    let discovered = cache.metadata(provider, http, false).await?;
+    let check = Issuer::of(provider).map_or(IssuerCheck::Exact, |issuer| issuer.check);
     let metadata = &discovered.metadata;
     let client = client(provider, metadata);
     trace.token_endpoint = metadata.token_endpoint().map(|url| url.url().clone());
@@ -383,7 +401,7 @@ pub async fn exchange_code(
         validate_id_token(
             provider,
             client.id_token_verifier(),
-            issuer.check,
+            check,
             document_issuer,
             &response,
             nonce,
@@ -392,7 +410,7 @@ pub async fn exchange_code(
     let (identity, claims) = match validate(metadata) {
         Err(SignInError::InvalidIdToken { reason }) if reason.contains("No matching key") => {
             // The provider may have rotated its keys since we cached them.
-            let discovered = cache.metadata(provider, issuer, http, true).await?;
+            let discovered = cache.metadata(provider, http, true).await?;
             validate(&discovered.metadata)?
         }
         other => other?,
