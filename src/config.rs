@@ -39,7 +39,8 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     /// HTTP_TIMEOUT: seconds allowed for each request to a provider (default 10).
     pub http_timeout: Duration,
-    /// The built-in demo provider, unless DEMO_PROVIDER=off.
+    /// The built-in demo provider, unless DEMO_PROVIDER=off (`external`: it is
+    /// used, but runs in its own process).
     pub demo: Option<DemoConfig>,
     /// Microsoft (Entra ID + Graph), when MICROSOFT_CLIENT_ID and _SECRET are set.
     pub microsoft: Option<MicrosoftConfig>,
@@ -115,6 +116,9 @@ pub struct OidcConfig {
 /// Settings of the built-in demo provider and of our registration with it.
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
+    /// DEMO_PROVIDER: `on` runs it in this process (`true`); `external` means
+    /// it runs as its own process, started with the `demo-provider` binary.
+    pub run_here: bool,
     /// DEMO_PROVIDER_BIND: where the demo provider listens (default `127.0.0.1:8081`).
     /// Its issuer URL is `http://` + this address.
     pub bind: SocketAddr,
@@ -243,30 +247,49 @@ impl Config {
         let http_timeout =
             Duration::from_secs(parse_seconds("HTTP_TIMEOUT", var("HTTP_TIMEOUT"), 10)?);
 
-        let demo = match var("DEMO_PROVIDER").as_deref().map(str::to_ascii_lowercase) {
-            None => true,
-            Some(value) if value == "on" => true,
-            Some(value) if value == "off" => false,
-            Some(_) => return Err(invalid("DEMO_PROVIDER", "must be `on` or `off`")),
-        }
-        .then(|| -> Result<DemoConfig, ConfigError> {
-            Ok(DemoConfig {
-                bind: parse_socket(
-                    "DEMO_PROVIDER_BIND",
-                    &var("DEMO_PROVIDER_BIND").unwrap_or_else(|| "127.0.0.1:8081".into()),
-                )?,
-                token_ttl: Duration::from_secs(parse_seconds(
-                    "DEMO_TOKEN_TTL",
-                    var("DEMO_TOKEN_TTL"),
-                    3600,
-                )?),
-                client_id: var("DEMO_CLIENT_ID").unwrap_or_else(|| "signin-reference".into()),
-                client_secret: SecretString::from(
-                    var("DEMO_CLIENT_SECRET").unwrap_or_else(|| crate::crypto::random_url_safe(32)),
-                ),
+        // `external`: the demo provider runs as its own process (the
+        // `demo-provider` binary, used by the benchmark); this app only uses it.
+        let demo_mode = var("DEMO_PROVIDER").as_deref().map(str::to_ascii_lowercase);
+        let run_demo_here = match demo_mode.as_deref() {
+            None | Some("on") => Some(true),
+            Some("external") => Some(false),
+            Some("off") => None,
+            Some(_) => {
+                return Err(invalid(
+                    "DEMO_PROVIDER",
+                    "must be `on`, `off` or `external`",
+                ));
+            }
+        };
+        let demo = run_demo_here
+            .map(|run_here| -> Result<DemoConfig, ConfigError> {
+                let client_secret = match var("DEMO_CLIENT_SECRET") {
+                    Some(secret) => secret,
+                    // Both sides must know it: a random one only works in one process.
+                    None if !run_here => {
+                        return Err(invalid(
+                            "DEMO_CLIENT_SECRET",
+                            "must be set when DEMO_PROVIDER=external, to the same value as the demo provider's",
+                        ));
+                    }
+                    None => crate::crypto::random_url_safe(32),
+                };
+                Ok(DemoConfig {
+                    run_here,
+                    bind: parse_socket(
+                        "DEMO_PROVIDER_BIND",
+                        &var("DEMO_PROVIDER_BIND").unwrap_or_else(|| "127.0.0.1:8081".into()),
+                    )?,
+                    token_ttl: Duration::from_secs(parse_seconds(
+                        "DEMO_TOKEN_TTL",
+                        var("DEMO_TOKEN_TTL"),
+                        3600,
+                    )?),
+                    client_id: var("DEMO_CLIENT_ID").unwrap_or_else(|| "signin-reference".into()),
+                    client_secret: SecretString::from(client_secret),
+                })
             })
-        })
-        .transpose()?;
+            .transpose()?;
 
         let microsoft = client_credentials(&var, "MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET")?
             .map(|credentials| -> Result<MicrosoftConfig, ConfigError> {
@@ -681,6 +704,20 @@ mod tests {
         .expect("valid");
         assert!(config.cookies_secure());
         assert!(config.demo.is_none());
+    }
+
+    #[test]
+    fn an_external_demo_provider_needs_its_shared_secret() {
+        let error = parse(&[("DEMO_PROVIDER", "external")]).expect_err("no secret");
+        assert_eq!(error.variable, "DEMO_CLIENT_SECRET");
+        let config = parse(&[
+            ("DEMO_PROVIDER", "external"),
+            ("DEMO_CLIENT_SECRET", "shared"),
+        ])
+        .expect("valid");
+        let demo = config.demo.expect("described");
+        assert!(!demo.run_here);
+        assert!(parse(&[]).expect("valid").demo.expect("on").run_here);
     }
 
     #[test]

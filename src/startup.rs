@@ -89,6 +89,7 @@ impl Application {
         let demo_listener = config
             .demo
             .as_ref()
+            .filter(|demo| demo.run_here)
             .map(|demo| bind(demo.bind))
             .transpose()?;
         let providers = Providers::from_config(&config);
@@ -105,26 +106,9 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let app_address = app_listener.local_addr()?;
 
-        // The demo provider registers our client exactly as a developer would at a
-        // real provider: client id, secret and redirect URIs. Besides its own
-        // callback it accepts the generic OpenID Connect provider's, so that
-        // OIDC_ISSUER can point at it (docs/providers/oidc.md).
-        let (demo_server, demo_address) = match (&config.demo, demo_listener) {
-            (Some(demo), Some(listener)) => {
+        let (demo_server, demo_address) = match (demo_settings(&config), demo_listener) {
+            (Some(settings), Some(listener)) => {
                 let address = listener.local_addr()?;
-                let settings = DemoProviderSettings {
-                    issuer: demo.issuer(),
-                    client: RegisteredClient {
-                        client_id: demo.client_id.clone(),
-                        client_secret: demo.client_secret.clone(),
-                        redirect_uris: vec![
-                            config.redirect_uri(crate::providers::demo::ID).to_string(),
-                            config.redirect_uri(crate::providers::oidc::ID).to_string(),
-                        ],
-                        post_logout_redirect_uris: vec![config.base_url.to_string()],
-                    },
-                    access_token_ttl: demo.token_ttl,
-                };
                 (Some(demo_provider::run(listener, settings)?), Some(address))
             }
             _ => (None, None),
@@ -198,6 +182,28 @@ impl Application {
             None => self.app_server.await,
         }
     }
+}
+
+/// The demo provider's settings, when it is configured: it registers our
+/// client exactly as a developer would at a real provider (client id, secret,
+/// redirect URIs). Besides its own callback it accepts the generic OpenID
+/// Connect provider's, so that OIDC_ISSUER can point at it
+/// (docs/providers/oidc.md). Used here and by the `demo-provider` binary.
+pub fn demo_settings(config: &Config) -> Option<DemoProviderSettings> {
+    let demo = config.demo.as_ref()?;
+    Some(DemoProviderSettings {
+        issuer: demo.issuer(),
+        client: RegisteredClient {
+            client_id: demo.client_id.clone(),
+            client_secret: demo.client_secret.clone(),
+            redirect_uris: vec![
+                config.redirect_uri(crate::providers::demo::ID).to_string(),
+                config.redirect_uri(crate::providers::oidc::ID).to_string(),
+            ],
+            post_logout_redirect_uris: vec![config.base_url.to_string()],
+        },
+        access_token_ttl: demo.token_ttl,
+    })
 }
 
 /// The private (encrypted and signed) session cookie.

@@ -1,5 +1,6 @@
 //! Sign-in attempts as `/flow` shows them: one row per attempt, its steps as
-//! JSON. Bounded: at most 10 per browser and 7 days old; deleted with the user.
+//! JSON. Bounded: at most 10 per browser and 10 per user, 7 days old; deleted
+//! with the user.
 
 use diesel::prelude::*;
 
@@ -8,7 +9,7 @@ use super::{DbConnection, DbError, unix_now};
 
 /// Attempts older than this are deleted.
 pub const ATTEMPT_TTL_SECS: i64 = 7 * 24 * 60 * 60;
-/// Attempts kept per browser (and so per user: each sign-in starts in a browser).
+/// Attempts kept per browser, and per user.
 pub const ATTEMPTS_PER_BROWSER: i64 = 10;
 
 pub const IN_PROGRESS: &str = "in progress";
@@ -89,6 +90,21 @@ pub fn finish(
             dsl::user_id.eq(user_id),
         ))
         .execute(connection)?;
+    // A person may sign in from many browsers: bound their attempts too.
+    if let Some(user_id) = user_id {
+        let keep: Vec<i64> = dsl::sign_in_attempts
+            .filter(dsl::user_id.eq(user_id))
+            .order(dsl::started_at.desc())
+            .select(dsl::id)
+            .limit(ATTEMPTS_PER_BROWSER)
+            .load(connection)?;
+        diesel::delete(
+            dsl::sign_in_attempts
+                .filter(dsl::user_id.eq(user_id))
+                .filter(dsl::id.ne_all(&keep)),
+        )
+        .execute(connection)?;
+    }
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 -- to read at /flow. Secrets are never stored here: codes, tokens, verifiers and
 -- state appear only as a short prefix plus a hash (see teaching::record).
 -- Found by the browser that started it (`browser_hash`) until it succeeds, then
--- by its user; deleted with the user, after 7 days, or beyond 10 per browser.
+-- by its user; deleted with the user, after 7 days, or beyond 10 per browser or user.
 CREATE TABLE sign_in_attempts (
     id INTEGER PRIMARY KEY NOT NULL,
     state_hash TEXT NOT NULL UNIQUE,

@@ -1,0 +1,459 @@
+//! `cargo bench --bench http`: the app under load, measured from outside.
+//!
+//! Starts three processes on 127.0.0.1, built with the bench (release) profile:
+//! the demo provider (`demo-provider`), the app (`DEMO_PROVIDER=external`, a
+//! fresh SQLite database) and a bare actix-web handler answering a static 200
+//! (this benchmark binary itself, re-run with `BENCH_ROLE=bare`), so that each
+//! one's CPU time and memory are read from `/proc` apart from the load
+//! generator's. Then, each phase for `BENCH_SECONDS` (default 10):
+//!
+//! 1. whole sign-ins through the demo provider's real pages (start, sign-in
+//!    page, consent page, callback), `BENCH_USERS` (default 16) at a time, each
+//!    user with its own cookie jar;
+//! 2. `/profile` with those sessions, `BENCH_CONNECTIONS` (default 64) at a time;
+//! 3. `/mail` (which calls the demo provider's Graph API), the same way;
+//! 4. the bare handler, the same way: the ceiling for this machine.
+//!
+//! It ends with one table, and the app's start-up time on the existing
+//! database. Method and latest numbers: docs/PERFORMANCE.md. Linux only (/proc).
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    reason = "a benchmark: a failed step should stop it with its message, and its output is its table"
+)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+
+const APP_BIN: &str = env!("CARGO_BIN_EXE_signin-reference");
+const DEMO_BIN: &str = env!("CARGO_BIN_EXE_demo-provider");
+const CLIENT_ID: &str = "bench-client";
+const CLIENT_SECRET: &str = "bench-client-secret";
+
+fn main() {
+    if std::env::var("BENCH_ROLE").as_deref() == Ok("bare") {
+        run_bare_handler();
+        return;
+    }
+    let settings = Settings::from_env();
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(run(settings));
+}
+
+/// The reference ceiling: actix-web answering a static 200, nothing else.
+fn run_bare_handler() {
+    let address = std::env::var("BIND").expect("BIND");
+    actix_web::rt::System::new().block_on(async move {
+        actix_web::HttpServer::new(|| {
+            actix_web::App::new().route("/", actix_web::web::get().to(|| async { "ok" }))
+        })
+        .bind(address)
+        .expect("bind")
+        .run()
+        .await
+        .expect("bare handler");
+    });
+}
+
+struct Settings {
+    users: usize,
+    connections: usize,
+    phase: Duration,
+}
+
+impl Settings {
+    fn from_env() -> Self {
+        let number = |name: &str, default: usize| {
+            std::env::var(name)
+                .ok()
+                .and_then(|value| value.parse().ok())
+                .filter(|value| *value > 0)
+                .unwrap_or(default)
+        };
+        Settings {
+            users: number("BENCH_USERS", 16),
+            connections: number("BENCH_CONNECTIONS", 64),
+            phase: Duration::from_secs(number("BENCH_SECONDS", 10).min(25) as u64),
+        }
+    }
+}
+
+/// A child process, killed when dropped (also when the benchmark panics).
+struct Process {
+    name: &'static str,
+    child: Child,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    fn start(name: &'static str, program: &str, env: &[(&str, String)]) -> Self {
+        let child = Command::new(program)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(name, value)| (name, value)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {name}: {error}"));
+        Process { name, child }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// User + system CPU time so far (`/proc/<pid>/stat`, fields 14 and 15).
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields after the command name, which is in parentheses.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
+    }
+
+    /// Peak resident memory (`VmHWM` in `/proc/<pid>/status`), MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kib: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        kib / 1024.0
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `url` until it answers 200 (at most 20 s); returns how long it took.
+async fn wait_until_up(url: &str, since: Instant) -> Duration {
+    let client = reqwest::Client::new();
+    let deadline = since + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(response) = client.get(url).send().await
+            && response.status().is_success()
+        {
+            return since.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("{url} did not come up");
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_else(|| panic!("no Location on {}", response.status()))
+        .to_owned()
+}
+
+/// The demo provider's single-use interaction id in a page's form.
+fn interaction(html: &str) -> String {
+    let marker = "name=\"interaction\" value=\"";
+    let start = html.find(marker).expect("interaction in page") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+/// One whole sign-in through the demo provider's pages, as `user`.
+async fn sign_in(client: &reqwest::Client, app: &str, demo: &str, user: &str) {
+    let start = client
+        .get(format!("{app}/auth/demo/login?return_to=%2Fprofile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 303);
+    let page = client.get(location(&start)).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let consent = client
+        .post(format!("{demo}/authorize/sign-in"))
+        .form(&[("interaction", interaction(&html).as_str()), ("user", user)])
+        .send()
+        .await
+        .unwrap();
+    let html = consent.text().await.unwrap();
+    let redirect = client
+        .post(format!("{demo}/authorize/consent"))
+        .form(&[
+            ("interaction", interaction(&html).as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), 303);
+    let callback = client.get(location(&redirect)).send().await.unwrap();
+    assert_eq!(callback.status(), 303, "callback failed");
+    assert_eq!(location(&callback), "/profile");
+}
+
+/// Latencies of one phase.
+struct Phase {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+    app_cpu: Duration,
+    demo_cpu: Duration,
+}
+
+impl Phase {
+    fn per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, fraction: f64) -> Duration {
+        let index = ((self.latencies.len() as f64 - 1.0) * fraction).round() as usize;
+        self.latencies.get(index).copied().unwrap_or_default()
+    }
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2}", duration.as_secs_f64() * 1000.0)
+}
+
+/// `connections` tasks request `url` until `duration` is over, using the
+/// given (signed-in) clients in turn.
+async fn hammer(
+    clients: &[reqwest::Client],
+    url: &str,
+    connections: usize,
+    duration: Duration,
+) -> (Vec<Duration>, Duration) {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for task in 0..connections {
+        let client = clients[task % clients.len()].clone();
+        let url = url.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                let response = client.get(&url).send().await.unwrap();
+                assert_eq!(response.status(), 200, "{url}");
+                response.bytes().await.unwrap();
+                latencies.push(sent.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    latencies.sort_unstable();
+    (latencies, started.elapsed())
+}
+
+async fn run(settings: Settings) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("bench.db").display().to_string();
+    let key = |len: usize| {
+        base64::engine::general_purpose::STANDARD
+            .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
+    };
+    let (app_port, demo_port, bare_port) = (free_port(), free_port(), free_port());
+    let app = format!("http://127.0.0.1:{app_port}");
+    let demo = format!("http://127.0.0.1:{demo_port}");
+    let bare = format!("http://127.0.0.1:{bare_port}");
+    let shared = vec![
+        ("APP_BASE_URL", app.clone()),
+        ("DEMO_PROVIDER_BIND", format!("127.0.0.1:{demo_port}")),
+        ("DEMO_CLIENT_ID", CLIENT_ID.to_owned()),
+        ("DEMO_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+    ];
+    let mut app_env = shared.clone();
+    app_env.extend([
+        ("BIND", format!("127.0.0.1:{app_port}")),
+        ("DATABASE_URL", database),
+        ("SESSION_KEY", key(64)),
+        ("TOKEN_KEY", key(32)),
+        ("DEMO_PROVIDER", "external".to_owned()),
+    ]);
+
+    let demo_process = Process::start("demo provider", DEMO_BIN, &shared);
+    wait_until_up(
+        &format!("{demo}/.well-known/openid-configuration"),
+        Instant::now(),
+    )
+    .await;
+    let bare_process = Process::start(
+        "bare handler",
+        &std::env::current_exe().unwrap().display().to_string(),
+        &[
+            ("BENCH_ROLE", "bare".to_owned()),
+            ("BIND", format!("127.0.0.1:{bare_port}")),
+        ],
+    );
+    wait_until_up(&bare, Instant::now()).await;
+    let mut app_process = Process::start("app", APP_BIN, &app_env);
+    let first_start = wait_until_up(&format!("{app}/healthz"), Instant::now()).await;
+
+    println!(
+        "benchmark: {} users signing in, {} connections, {} s a phase; app, demo provider and bare handler in their own processes",
+        settings.users,
+        settings.connections,
+        settings.phase.as_secs()
+    );
+
+    // Phase 1: whole sign-ins.
+    let clients: Vec<reqwest::Client> = (0..settings.users).map(|_| browser()).collect();
+    let users = ["alice", "bob", "carol"];
+    // One warm-up sign-in each (connections, discovery cache).
+    for (index, client) in clients.iter().enumerate() {
+        sign_in(client, &app, &demo, users[index % users.len()]).await;
+    }
+    let (app_cpu, demo_cpu) = (app_process.cpu(), demo_process.cpu());
+    let started = Instant::now();
+    let deadline = started + settings.phase;
+    let mut tasks = Vec::new();
+    for (index, client) in clients.iter().enumerate() {
+        let (client, app, demo) = (client.clone(), app.clone(), demo.clone());
+        let user = users[index % users.len()];
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                sign_in(&client, &app, &demo, user).await;
+                latencies.push(sent.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    latencies.sort_unstable();
+    let sign_ins = Phase {
+        latencies,
+        elapsed: started.elapsed(),
+        app_cpu: app_process.cpu() - app_cpu,
+        demo_cpu: demo_process.cpu() - demo_cpu,
+    };
+
+    // Phases 2 to 4: signed-in pages and the bare handler.
+    let clients = Arc::new(clients);
+    let mut pages = Vec::new();
+    for (name, url) in [
+        ("/profile", format!("{app}/profile")),
+        ("/mail", format!("{app}/mail")),
+        ("bare handler", format!("{bare}/")),
+    ] {
+        let targets: Vec<reqwest::Client> = if name == "bare handler" {
+            (0..settings.connections)
+                .map(|_| reqwest::Client::new())
+                .collect()
+        } else {
+            clients.to_vec()
+        };
+        let (app_cpu, demo_cpu) = (app_process.cpu(), demo_process.cpu());
+        let (latencies, elapsed) =
+            hammer(&targets, &url, settings.connections, settings.phase).await;
+        pages.push((
+            name,
+            Phase {
+                latencies,
+                elapsed,
+                app_cpu: app_process.cpu() - app_cpu,
+                demo_cpu: demo_process.cpu() - demo_cpu,
+            },
+        ));
+    }
+    let app_peak = app_process.peak_rss_mib();
+    let demo_peak = demo_process.peak_rss_mib();
+    let bare_peak = bare_process.peak_rss_mib();
+
+    // Start-up on the existing database.
+    drop(app_process);
+    let restarted = Instant::now();
+    app_process = Process::start("app", APP_BIN, &app_env);
+    let restart = wait_until_up(&format!("{app}/healthz"), restarted).await;
+    drop(app_process);
+
+    let per_sign_in = |cpu: Duration| {
+        ms(cpu / u32::try_from(sign_ins.latencies.len().max(1)).unwrap_or(u32::MAX))
+    };
+    println!();
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| sign-ins per second | {:.1} |", sign_ins.per_second());
+    println!(
+        "| whole sign-in p50 / p99 (ms) | {} / {} |",
+        ms(sign_ins.percentile(0.5)),
+        ms(sign_ins.percentile(0.99))
+    );
+    println!(
+        "| app CPU per sign-in (ms) | {} |",
+        per_sign_in(sign_ins.app_cpu)
+    );
+    println!(
+        "| demo provider CPU per sign-in (ms) | {} |",
+        per_sign_in(sign_ins.demo_cpu)
+    );
+    for (name, phase) in &pages {
+        let per_request =
+            phase.app_cpu.as_secs_f64() * 1000.0 / phase.latencies.len().max(1) as f64;
+        println!(
+            "| {name}: requests/s, p50 / p99 (ms), app CPU per request (ms) | {:.0}, {} / {}, {:.3} |",
+            phase.per_second(),
+            ms(phase.percentile(0.5)),
+            ms(phase.percentile(0.99)),
+            per_request
+        );
+    }
+    let bare_rate = pages[2].1.per_second();
+    println!(
+        "| /profile ÷ bare handler throughput | {:.0}% |",
+        pages[0].1.per_second() / bare_rate * 100.0
+    );
+    println!(
+        "| /mail demo provider CPU per request (ms) | {:.3} |",
+        pages[1].1.demo_cpu.as_secs_f64() * 1000.0 / pages[1].1.latencies.len().max(1) as f64
+    );
+    println!("| app peak RSS (MiB) | {app_peak:.1} |");
+    println!("| demo provider / bare handler peak RSS (MiB) | {demo_peak:.1} / {bare_peak:.1} |");
+    println!(
+        "| start-up to 200 on /healthz: fresh / existing database (ms) | {} / {} |",
+        ms(first_start),
+        ms(restart)
+    );
+    let _ = (bare_process.name, demo_process.name);
+}
