@@ -15,7 +15,8 @@
 //! 4. the bare handler, the same way: the ceiling for this machine.
 //!
 //! It ends with one table, and the app's start-up time on the existing
-//! database. Method and latest numbers: docs/PERFORMANCE.md. Linux only (/proc).
+//! database. `BENCH_REPEAT=10` adds a leak check: ten more rounds of sign-ins,
+//! `/profile` and `/mail` (3 s each), with the app's resident memory after each. Method and latest numbers: docs/PERFORMANCE.md. Linux only (/proc).
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -126,10 +127,19 @@ impl Process {
 
     /// Peak resident memory (`VmHWM` in `/proc/<pid>/status`), MiB.
     fn peak_rss_mib(&self) -> f64 {
+        self.status_mib("VmHWM:")
+    }
+
+    /// Resident memory now (`VmRSS`), MiB.
+    fn rss_mib(&self) -> f64 {
+        self.status_mib("VmRSS:")
+    }
+
+    fn status_mib(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         let kib: f64 = status
             .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0.0);
         kib / 1024.0
@@ -397,6 +407,36 @@ async fn run(settings: Settings) {
             },
         ));
     }
+    // Optional leak check: the signed-in phases again, `BENCH_REPEAT` times,
+    // with the app's resident memory after each round.
+    let repeat = std::env::var("BENCH_REPEAT")
+        .ok()
+        .and_then(|value| value.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(20);
+    let mut rss_after_rounds = Vec::new();
+    for _ in 0..repeat {
+        let round = Duration::from_secs(3);
+        for client in clients.iter() {
+            sign_in(client, &app, &demo, "alice").await;
+        }
+        hammer(
+            &clients,
+            &format!("{app}/profile"),
+            settings.connections,
+            round,
+        )
+        .await;
+        hammer(
+            &clients,
+            &format!("{app}/mail"),
+            settings.connections,
+            round,
+        )
+        .await;
+        rss_after_rounds.push(app_process.rss_mib());
+    }
+
     let app_peak = app_process.peak_rss_mib();
     let demo_peak = demo_process.peak_rss_mib();
     let bare_peak = bare_process.peak_rss_mib();
@@ -455,5 +495,16 @@ async fn run(settings: Settings) {
         ms(first_start),
         ms(restart)
     );
+    if !rss_after_rounds.is_empty() {
+        let rounds: Vec<String> = rss_after_rounds
+            .iter()
+            .map(|mib| format!("{mib:.1}"))
+            .collect();
+        println!(
+            "| app RSS after each of {} repeated rounds (MiB) | {} |",
+            rounds.len(),
+            rounds.join(", ")
+        );
+    }
     let _ = (bare_process.name, demo_process.name);
 }
