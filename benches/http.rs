@@ -104,6 +104,8 @@ impl Process {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "warn")
+            // Passed through, to try allocator settings without a rebuild.
+            .envs(std::env::vars().filter(|(name, _)| name.starts_with("MALLOC_")))
             .envs(env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -1,21 +1,12 @@
 //! `cargo run`: load `.env` (if any), start logging, parse the configuration,
 //! and run the app (and the demo provider).
 
-use signin_reference::config::Config;
 use signin_reference::startup::Application;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    // A missing .env is normal: every variable has a development default.
-    let _ = dotenvy::dotenv();
-    signin_reference::telemetry::init();
-
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            tracing::error!("{error}");
-            return std::process::ExitCode::FAILURE;
-        }
+    let Some(config) = signin_reference::startup::load_config() else {
+        return std::process::ExitCode::FAILURE;
     };
     let base_url = config.base_url.clone();
     let application = match Application::build(config) {

@@ -184,6 +184,17 @@ impl Application {
     }
 }
 
+/// What every binary does first: load `.env` (a missing one is normal: every
+/// variable has a development default), start logging, and parse the
+/// configuration. `None` after logging why, when it is invalid.
+pub fn load_config() -> Option<Config> {
+    let _ = dotenvy::dotenv();
+    crate::telemetry::init();
+    Config::from_env()
+        .inspect_err(|error| tracing::error!("{error}"))
+        .ok()
+}
+
 /// The demo provider's settings, when it is configured: it registers our
 /// client exactly as a developer would at a real provider (client id, secret,
 /// redirect URIs). Besides its own callback it accepts the generic OpenID

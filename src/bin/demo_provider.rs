@@ -6,19 +6,12 @@
 //! DEMO_CLIENT_SECRET (which both must share), DEMO_TOKEN_TTL, and APP_BASE_URL
 //! for the redirect URIs it accepts.
 
-use signin_reference::config::Config;
 use signin_reference::startup::demo_settings;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    let _ = dotenvy::dotenv();
-    signin_reference::telemetry::init();
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            tracing::error!("{error}");
-            return std::process::ExitCode::FAILURE;
-        }
+    let Some(config) = signin_reference::startup::load_config() else {
+        return std::process::ExitCode::FAILURE;
     };
     let (Some(demo), Some(settings)) = (config.demo.as_ref(), demo_settings(&config)) else {
         tracing::error!("DEMO_PROVIDER is off: there is no demo provider to run");
