@@ -10,13 +10,16 @@ use super::flow::SignInFlow;
 use super::oidc::{DiscoveryFacts, MAX_CLOCK_SKEW};
 use crate::providers::{Protocol, Provider, Providers};
 
-/// Scopes whose consequences a developer should know before going live.
-const SCOPE_WARNINGS: [(&str, &str); 2] = [
+/// Scopes whose consequences a developer should know before going live, by
+/// provider (the demo provider asks for Microsoft's scopes without them).
+const SCOPE_WARNINGS: [(&str, &str, &str); 2] = [
     (
+        crate::providers::google::ID,
         "https://www.googleapis.com/auth/gmail.readonly",
         "gmail.readonly is a restricted scope: it works for the test users of an app in \"Testing\", but publishing the app needs Google's verification and a security assessment.",
     ),
     (
+        crate::providers::microsoft::ID,
         "Mail.Read",
         "Mail.Read is a delegated Graph permission that users can usually grant themselves, but an organisation's consent policy can require an administrator to grant it (AADSTS65001 until then).",
     ),
@@ -68,8 +71,10 @@ impl SignInFlow {
             discovery_error: None,
             warnings: SCOPE_WARNINGS
                 .iter()
-                .filter(|(scope, _)| provider.scopes.iter().any(|asked| asked == scope))
-                .map(|(_, warning)| (*warning).to_owned())
+                .filter(|(id, scope, _)| {
+                    *id == provider.id && provider.scopes.iter().any(|asked| asked == scope)
+                })
+                .map(|(_, _, warning)| (*warning).to_owned())
                 .collect(),
         };
         match &provider.protocol {

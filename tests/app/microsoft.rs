@@ -113,6 +113,15 @@ async fn the_microsoft_button_appears_and_the_authorization_request_is_complete(
     let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
     let (_, home) = microsoft.get("/").await;
     assert!(home.contains("Sign in with Microsoft"), "{home}");
+    // /setup warns about Mail.Read for Microsoft only (the demo asks for it too).
+    let (_, setup) = microsoft.get("/setup").await;
+    assert_eq!(
+        setup
+            .matches("Mail.Read is a delegated Graph permission")
+            .count(),
+        1,
+        "{setup}"
+    );
 
     let started = microsoft.start_sign_in("common", "/profile").await;
     let url = url::Url::parse(&started.authorize_url).unwrap();
