@@ -65,7 +65,7 @@ pub fn callback(params: &CallbackParams) -> StepRecord {
             step = step.received(name, value.clone());
         }
     }
-    step.note("state matched a sign-in this browser started less than 10 minutes ago; it cannot be used again.")
+    step.note("state matched a sign-in this browser started (it cannot be used again); the code is checked next.")
 }
 
 /// Step 5: the token request. The code and verifier are fingerprints; the
