@@ -103,10 +103,10 @@ impl SignInFlow {
 
         let url = match &provider.protocol {
             Protocol::OpenIdConnect { .. } => {
-                let metadata = self.discovery.metadata(provider, &self.http, false).await?;
+                let discovered = self.discovery.metadata(provider, &self.http, false).await?;
                 oidc::authorization_url(
                     provider,
-                    &metadata.metadata,
+                    &discovered.metadata,
                     &state,
                     &nonce,
                     pkce_challenge,
@@ -434,8 +434,8 @@ impl SignInFlow {
         if Issuer::of(provider).is_none() {
             return Ok(None);
         }
-        let metadata = self.discovery.metadata(provider, &self.http, false).await?;
-        Ok(metadata
+        let discovered = self.discovery.metadata(provider, &self.http, false).await?;
+        Ok(discovered
             .metadata
             .userinfo_endpoint()
             .map(|endpoint| endpoint.url().clone()))
