@@ -158,9 +158,13 @@ async fn look_at(browser: &Client, name: &str) {
     );
 }
 
+/// Clicks the element, waiting (at most 5 s) for it to appear: the previous
+/// click may still be loading the page it is on.
 async fn click(browser: &Client, css: &str) {
     browser
-        .find(Locator::Css(css))
+        .wait()
+        .at_most(Duration::from_secs(5))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|error| panic!("no {css}: {error}"))
         .click()
@@ -203,7 +207,7 @@ async fn a_visitor_signs_in_reads_mail_sees_the_flow_and_signs_out_by_clicking()
     click(&browser, "button[name=decision][value=allow]").await;
 
     // Steps 5 to 7 happened on the server; the profile shows step 7.
-    wait_for_text(&browser, "Alice Adams").await;
+    wait_for_text(&browser, "Read just now from").await;
     assert_eq!(browser.current_url().await.unwrap().path(), "/profile");
     look_at(&browser, "profile").await;
 
@@ -212,6 +216,7 @@ async fn a_visitor_signs_in_reads_mail_sees_the_flow_and_signs_out_by_clicking()
     wait_for_text(&browser, "Your mail").await;
     look_at(&browser, "mail").await;
     click(&browser, "a[rel=next]").await;
+    wait_for_text(&browser, "(older page)").await;
     assert!(
         browser
             .current_url()
@@ -222,7 +227,9 @@ async fn a_visitor_signs_in_reads_mail_sees_the_flow_and_signs_out_by_clicking()
             .starts_with("cursor=")
     );
     click(&browser, "a[rel=first]").await;
+    wait_for_text(&browser, "read from Demo provider's mail API.").await;
     click(&browser, "ul.mail-list a").await;
+    wait_for_text(&browser, "Back to your mail").await;
     assert!(
         browser
             .current_url()
@@ -246,6 +253,7 @@ async fn a_visitor_signs_in_reads_mail_sees_the_flow_and_signs_out_by_clicking()
 
     // /learn and the exercise, answered right.
     click(&browser, "nav a[href='/learn']").await;
+    wait_for_text(&browser, "How signing in with a third party works").await;
     look_at(&browser, "learn").await;
     browser.goto(&app.url("/learn/exercise")).await.unwrap();
     look_at(&browser, "exercise").await;
