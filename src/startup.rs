@@ -5,6 +5,8 @@
 //! tests run exactly what production runs, on listeners they choose.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity};
@@ -20,22 +22,25 @@ use crate::config::Config;
 use crate::db::{Database, DbError, TokenSealer};
 use crate::demo_provider::{self, DemoProviderSettings, RegisteredClient};
 use crate::oauth::flow::SignInFlow;
-use crate::oauth::oidc::DiscoveryCache;
 use crate::providers::Providers;
 use crate::telemetry::RequestSpan;
 use crate::views::Views;
 
-/// Everything handlers share, in `web::Data`.
+/// What handlers use, in `web::Data`: one per actix worker thread.
+///
+/// Everything in it is shared between the workers (behind `Arc`s or a pool)
+/// except the outgoing HTTP client: each worker has its own (see
+/// [`AppState::for_worker`]).
 #[derive(Debug)]
 pub struct AppState {
     /// APP_BASE_URL: return paths are checked against it; redirect URIs come from it.
     pub base_url: Url,
-    pub providers: Providers,
-    /// The sign-in flow; it owns the database handle.
+    pub providers: Arc<Providers>,
+    /// The sign-in flow; it owns the database handle and this worker's HTTP client.
     pub flow: SignInFlow,
-    /// The one outgoing HTTP client (shared with `flow`).
+    /// This worker's outgoing HTTP client (the same one `flow` uses).
     pub http: reqwest::Client,
-    pub views: Views,
+    pub views: Arc<Views>,
     idle_timeout_secs: i64,
 }
 
@@ -46,6 +51,26 @@ impl AppState {
 
     pub fn idle_timeout_secs(&self) -> i64 {
         self.idle_timeout_secs
+    }
+
+    /// The same state with another outgoing HTTP client.
+    ///
+    /// Why one client per worker: a pooled connection is driven by a task on the
+    /// runtime of the thread that opened it, and each actix worker is its own
+    /// single-threaded runtime. With one client shared by all workers, a worker
+    /// that reuses a connection opened by another hands every request and
+    /// answer across threads (two wake-ups each way), and waits whenever that
+    /// other worker is busy. With a client per worker, connections stay on the
+    /// thread that uses them. Measured in docs/PERFORMANCE.md.
+    pub fn for_worker(&self, http: reqwest::Client) -> AppState {
+        AppState {
+            base_url: self.base_url.clone(),
+            providers: Arc::clone(&self.providers),
+            flow: self.flow.with_http(http.clone()),
+            http,
+            views: Arc::clone(&self.views),
+            idle_timeout_secs: self.idle_timeout_secs,
+        }
     }
 }
 
@@ -114,21 +139,28 @@ impl Application {
             _ => (None, None),
         };
 
+        // The start-up state's client serves the start-up checks (`warm_up`);
+        // each worker gets its own (`AppState::for_worker`), built here so
+        // that a failure stops the start with its reason.
         let http = crate::http_client::build(config.http_timeout)?;
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let worker_clients = (0..workers)
+            .map(|_| crate::http_client::build(config.http_timeout))
+            .collect::<Result<Vec<_>, _>>()?;
         let sealer = TokenSealer::new(config.token_key.bytes());
         let db = Database::open(&config.database_url, sealer)?;
         let state = web::Data::new(AppState {
             base_url: config.base_url.clone(),
-            providers,
+            providers: Arc::new(providers),
             flow: SignInFlow {
                 db,
                 http: http.clone(),
-                discovery: DiscoveryCache::default(),
+                discovery: Arc::default(),
                 base_url: config.base_url.clone(),
                 limits: Default::default(),
             },
             http,
-            views: Views::load()?,
+            views: Arc::new(Views::load()?),
             idle_timeout_secs: i64::try_from(config.session_idle_timeout.as_secs())
                 .unwrap_or(i64::MAX),
         });
@@ -136,9 +168,14 @@ impl Application {
         let session_key = Key::from(config.session_key.bytes());
         let secure = config.cookies_secure();
         let app_state = state.clone();
+        // actix calls this once per worker thread (and again if one restarts),
+        // each time on a clone of it: the counter is shared.
+        let next_worker = Arc::new(AtomicUsize::new(0));
         let app_server = HttpServer::new(move || {
+            let worker = next_worker.fetch_add(1, Ordering::Relaxed) % worker_clients.len();
+            let worker_state = app_state.for_worker(worker_clients[worker].clone());
             App::new()
-                .app_data(app_state.clone())
+                .app_data(web::Data::new(worker_state))
                 .app_data(web::FormConfig::default().limit(16 * 1024))
                 // Innermost: turns every 4xx/5xx into the error page.
                 .wrap(
@@ -152,6 +189,12 @@ impl Application {
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(crate::routes::configure)
         })
+        .workers(workers)
+        // `Database::run` is the only user of the blocking pool, and a query
+        // needs one of POOL_SIZE connections: more threads than that would only
+        // wait for a connection, each holding its stack and malloc arena
+        // (tokio's default is up to 512 per worker).
+        .worker_max_blocking_threads((crate::db::POOL_SIZE as usize).div_ceil(workers).max(1))
         .listen(app_listener)?
         .run();
 

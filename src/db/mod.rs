@@ -30,6 +30,10 @@ pub type DbConnection = SqliteConnection;
 
 type DbPool = Pool<ConnectionManager<DbConnection>>;
 
+/// Connections in the pool: also the number of blocking threads the server
+/// allows (`startup`), since a query cannot run without a connection.
+pub const POOL_SIZE: u32 = 8;
+
 /// Migrations compiled into the binary and applied at start-up.
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
@@ -95,7 +99,7 @@ impl Database {
                 .map_err(|error| DbError::Open(format!("{}: {error}", parent.display())))?;
         }
         let pool = Pool::builder()
-            .max_size(8)
+            .max_size(POOL_SIZE)
             // Open connections as needed rather than eight at start-up.
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
