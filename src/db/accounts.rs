@@ -65,7 +65,8 @@ pub fn record_sign_in(
                 .filter(identities::provider.eq(&record.provider))
                 .filter(identities::subject.eq(&record.subject))
                 .select((identities::id, identities::user_id))
-                .first(connection)
+                // Unique key: `get_result`, as in `load_account`.
+                .get_result(connection)
                 .optional()?;
             if let Some((identity_id, user_id)) = existing {
                 diesel::update(identities::table.find(identity_id))
@@ -195,7 +196,10 @@ pub fn load_account(
             )
                 .nullable(),
         ))
-        .first(connection)
+        // `get_result`, not `first`: the key is unique, and `first`'s
+        // `LIMIT ?` makes SQLite prepare the statement again on every call
+        // (docs/PERFORMANCE.md).
+        .get_result(connection)
         .optional()?;
     let Some((
         identity_id,

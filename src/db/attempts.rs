@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::sign_in_attempts::dsl;
+use super::schema::sign_in_attempts::{self, dsl};
 use super::{DbConnection, DbError, unix_now};
 
 /// Attempts older than this are deleted.
@@ -38,16 +38,18 @@ pub fn insert(
     let now = unix_now();
     diesel::delete(dsl::sign_in_attempts.filter(dsl::started_at.lt(now - ATTEMPT_TTL_SECS)))
         .execute(connection)?;
-    let keep: Vec<i64> = dsl::sign_in_attempts
-        .filter(dsl::browser_hash.eq(browser_hash))
-        .order(dsl::started_at.desc())
-        .select(dsl::id)
-        .limit(ATTEMPTS_PER_BROWSER - 1)
-        .load(connection)?;
+    // Keep the browser's newest attempts, in one statement (as
+    // `pending_sign_ins::insert` does).
+    let newest = diesel::alias!(sign_in_attempts as newest);
+    let kept = newest
+        .filter(newest.field(dsl::browser_hash).eq(browser_hash))
+        .order(newest.field(dsl::started_at).desc())
+        .select(newest.field(dsl::id))
+        .limit(ATTEMPTS_PER_BROWSER - 1);
     diesel::delete(
         dsl::sign_in_attempts
             .filter(dsl::browser_hash.eq(browser_hash))
-            .filter(dsl::id.ne_all(&keep)),
+            .filter(dsl::id.ne_all(kept)),
     )
     .execute(connection)?;
     diesel::insert_into(dsl::sign_in_attempts)
@@ -68,10 +70,12 @@ pub fn steps_of(
     connection: &mut DbConnection,
     state_hash: &str,
 ) -> Result<Option<String>, DbError> {
+    // `get_result`, not `first`: state_hash is unique, and `first` adds a
+    // `LIMIT ?` that makes SQLite prepare the statement again on every call.
     Ok(dsl::sign_in_attempts
         .filter(dsl::state_hash.eq(state_hash))
         .select(dsl::steps)
-        .first(connection)
+        .get_result(connection)
         .optional()?)
 }
 
@@ -92,16 +96,16 @@ pub fn finish(
         .execute(connection)?;
     // A person may sign in from many browsers: bound their attempts too.
     if let Some(user_id) = user_id {
-        let keep: Vec<i64> = dsl::sign_in_attempts
-            .filter(dsl::user_id.eq(user_id))
-            .order(dsl::started_at.desc())
-            .select(dsl::id)
-            .limit(ATTEMPTS_PER_BROWSER)
-            .load(connection)?;
+        let newest = diesel::alias!(sign_in_attempts as newest);
+        let kept = newest
+            .filter(newest.field(dsl::user_id).eq(user_id))
+            .order(newest.field(dsl::started_at).desc())
+            .select(newest.field(dsl::id))
+            .limit(ATTEMPTS_PER_BROWSER);
         diesel::delete(
             dsl::sign_in_attempts
                 .filter(dsl::user_id.eq(user_id))
-                .filter(dsl::id.ne_all(&keep)),
+                .filter(dsl::id.ne_all(kept)),
         )
         .execute(connection)?;
     }

@@ -96,6 +96,9 @@ fn verifier_context(state_hash: &str) -> String {
 }
 
 /// Stores a pending sign-in, removing expired ones and enforcing `limits`.
+///
+/// Runs in a transaction of its own, or as a savepoint in the caller's
+/// (`flow::start` writes the `/flow` attempt in the same one).
 pub fn insert(
     connection: &mut DbConnection,
     sealer: &TokenSealer,
@@ -108,21 +111,24 @@ pub fn insert(
         &verifier_context(&new.state_hash),
         new.pkce_verifier.expose_secret().as_bytes(),
     );
-    connection.immediate_transaction(|connection| {
+    connection.transaction(|connection| {
         diesel::delete(dsl::pending_sign_ins)
             .filter(dsl::created_at.lt(now - PENDING_SIGN_IN_TTL_SECS))
             .execute(connection)?;
 
-        // Keep at most `per_browser - 1` older attempts of this browser.
-        let keep: Vec<String> = dsl::pending_sign_ins
-            .filter(dsl::browser_hash.eq(&new.browser_hash))
-            .order(dsl::created_at.desc())
-            .select(dsl::state_hash)
-            .limit(limits.per_browser - 1)
-            .load(connection)?;
+        // Keep at most `per_browser - 1` older attempts of this browser, in one
+        // statement whose SQL never changes (so SQLite's prepared statement is
+        // reused): DELETE … WHERE browser_hash = ? AND state_hash NOT IN
+        // (SELECT state_hash … ORDER BY created_at DESC LIMIT ?).
+        let newest = diesel::alias!(pending_sign_ins as newest);
+        let kept = newest
+            .filter(newest.field(dsl::browser_hash).eq(&new.browser_hash))
+            .order(newest.field(dsl::created_at).desc())
+            .select(newest.field(dsl::state_hash))
+            .limit(limits.per_browser - 1);
         diesel::delete(dsl::pending_sign_ins)
             .filter(dsl::browser_hash.eq(&new.browser_hash))
-            .filter(dsl::state_hash.ne_all(&keep))
+            .filter(dsl::state_hash.ne_all(kept))
             .execute(connection)?;
 
         let total: i64 = dsl::pending_sign_ins.count().get_result(connection)?;

@@ -6,6 +6,7 @@
 //! else, exchanges the code (steps 5 and 6), validates the ID token and records the
 //! sign-in. Which provider runs is data: nothing here names one.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use openidconnect::PkceCodeChallenge;
@@ -66,18 +67,31 @@ impl From<SignInError> for SignInFailure {
     }
 }
 
-/// The flow's dependencies, built once at start-up.
+/// The flow's dependencies, built once at start-up (and per worker, for `http`).
 #[derive(Debug)]
 pub struct SignInFlow {
     pub db: Database,
-    /// Shared client: timeouts, no redirects (see `http_client`).
+    /// This worker's client: timeouts, no redirects (see `http_client`).
     pub http: reqwest::Client,
-    pub discovery: DiscoveryCache,
+    /// Shared by all workers.
+    pub discovery: Arc<DiscoveryCache>,
     pub base_url: Url,
     pub limits: PendingLimits,
 }
 
 impl SignInFlow {
+    /// The same flow, sending its requests with `http` (one client per worker:
+    /// `startup::AppState::for_worker`).
+    pub fn with_http(&self, http: reqwest::Client) -> SignInFlow {
+        SignInFlow {
+            db: self.db.clone(),
+            http,
+            discovery: Arc::clone(&self.discovery),
+            base_url: self.base_url.clone(),
+            limits: self.limits,
+        }
+    }
+
     /// Step 3: remember a pending sign-in and build the authorization URL.
     ///
     /// `browser_key` is a random value kept in this browser's session cookie; its
@@ -146,17 +160,19 @@ impl SignInFlow {
         let steps_json = serde_json::to_string(&record).unwrap_or_default();
         self.db
             .run(move |connection, sealer| {
-                if let Err(error) = pending_sign_ins::insert(connection, sealer, &pending, limits) {
-                    return Ok(Err(error));
-                }
-                attempts::insert(
-                    connection,
-                    &pending.state_hash,
-                    &pending.browser_hash,
-                    &pending.provider,
-                    &steps_json,
-                )?;
-                Ok(Ok(()))
+                // One transaction (one commit): the pending sign-in and its
+                // `/flow` record are written together or not at all.
+                Ok(connection.immediate_transaction(|connection| {
+                    pending_sign_ins::insert(connection, sealer, &pending, limits)?;
+                    attempts::insert(
+                        connection,
+                        &pending.state_hash,
+                        &pending.browser_hash,
+                        &pending.provider,
+                        &steps_json,
+                    )?;
+                    Ok(())
+                }))
             })
             .await?
             .map_err(|error| match error {
@@ -184,8 +200,10 @@ impl SignInFlow {
         let (pending, recorded) = self
             .db
             .run(move |connection, sealer| {
-                let pending = pending_sign_ins::take(connection, sealer, &lookup)?;
-                Ok((pending, attempts::steps_of(connection, &lookup)?))
+                connection.immediate_transaction(|connection| {
+                    let pending = pending_sign_ins::take(connection, sealer, &lookup)?;
+                    Ok((pending, attempts::steps_of(connection, &lookup)?))
+                })
             })
             .await
             .map_err(SignInError::Storage)?;
