@@ -18,6 +18,7 @@ use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 use url::Url;
 
+use crate::api::profile_cache::ProfileCache;
 use crate::config::Config;
 use crate::db::{Database, DbError, TokenSealer};
 use crate::demo_provider::{self, DemoProviderSettings, RegisteredClient};
@@ -41,6 +42,8 @@ pub struct AppState {
     /// This worker's outgoing HTTP client (the same one `flow` uses).
     pub http: reqwest::Client,
     pub views: Arc<Views>,
+    /// Profiles read from the providers' APIs, kept a few minutes.
+    pub profiles: Arc<ProfileCache>,
     idle_timeout_secs: i64,
 }
 
@@ -69,6 +72,7 @@ impl AppState {
             flow: self.flow.with_http(http.clone()),
             http,
             views: Arc::clone(&self.views),
+            profiles: Arc::clone(&self.profiles),
             idle_timeout_secs: self.idle_timeout_secs,
         }
     }
@@ -161,6 +165,7 @@ impl Application {
             },
             http,
             views: Arc::new(Views::load()?),
+            profiles: Arc::default(),
             idle_timeout_secs: i64::try_from(config.session_idle_timeout.as_secs())
                 .unwrap_or(i64::MAX),
         });

@@ -11,6 +11,7 @@ pub mod github;
 pub mod gmail;
 pub mod graph;
 pub mod html;
+pub mod profile_cache;
 pub mod userinfo;
 
 use std::time::Duration;

@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::Visitor;
+use crate::api::profile_cache::PROFILE_TTL;
 use crate::api::{ApiClient, ApiError, MailPage, Message, Profile};
 use crate::db::DbError;
 use crate::db::accounts::{self, Account, ProviderTokens};
@@ -84,34 +85,86 @@ async fn note_first_api_call<T>(
     }
 }
 
-/// Maps an API error to the response: 401 asks to sign in again.
-fn api_error(visitor: &Visitor, provider: &Provider, error: ApiError) -> AppError {
+/// Maps an API error to the response: 401 asks to sign in again (and
+/// forgets the kept profile: it belongs to a sign-in that no longer works).
+fn api_error(state: &AppState, visitor: &Visitor, access: &ApiAccess, error: ApiError) -> AppError {
     match error {
-        ApiError::Unauthorized => AppError::SignInRequired {
-            return_to: visitor.here.clone(),
-            expired: true,
-        },
+        ApiError::Unauthorized => {
+            state.profiles.forget(access.account.identity_id);
+            AppError::SignInRequired {
+                return_to: visitor.here.clone(),
+                expired: true,
+            }
+        }
         // The request's log line records the error (see `telemetry`).
-        other => AppError::from_api(provider, other, &visitor.here),
+        other => AppError::from_api(access.provider, other, &visitor.here),
     }
 }
 
 #[derive(Serialize)]
-struct ProfilePage {
-    profile: Profile,
-    provider_name: String,
+struct ProfilePage<'a> {
+    profile: &'a Profile,
+    /// When the profile was read from the API (Unix seconds).
+    read_at: i64,
+    /// How long a profile is kept before it is read again, in minutes.
+    kept_minutes: u64,
+    provider_name: &'a str,
     scopes: Vec<String>,
     access_token_expires_at: Option<i64>,
     last_sign_in_at: i64,
     has_mail: bool,
 }
 
-/// `GET /profile`
+#[derive(Deserialize)]
+pub struct ProfileQuery {
+    /// `?refresh=1`: read the profile from the API now, not from the cache.
+    #[serde(default)]
+    refresh: Option<String>,
+}
+
+/// `GET /profile` (`?refresh=1` reads the profile from the API again)
+///
+/// The profile comes from the provider's API, kept for a few minutes
+/// (`api::profile_cache`): the first view after a sign-in calls the API, the
+/// next ones within `PROFILE_TTL` show the same answer without calling it.
 pub async fn show_profile(
     state: web::Data<AppState>,
     visitor: Visitor,
+    query: web::Query<ProfileQuery>,
 ) -> Result<HttpResponse, AppError> {
     let access = api_access(&state, &visitor).await?;
+    let provider = access.provider;
+    let identity_id = access.account.identity_id;
+    let kept = match query.refresh {
+        Some(_) => None,
+        None => state.profiles.get(identity_id),
+    };
+    let kept = match kept {
+        Some(kept) => kept,
+        None => {
+            let profile = read_profile(&state, &visitor, &access).await?;
+            state.profiles.put(identity_id, profile)
+        }
+    };
+    let page = ProfilePage {
+        profile: &kept.profile,
+        read_at: kept.read_at,
+        kept_minutes: PROFILE_TTL.as_secs() / 60,
+        provider_name: &provider.display_name,
+        scopes: access.tokens.scopes,
+        access_token_expires_at: access.tokens.access_token_expires_at,
+        last_sign_in_at: access.account.last_sign_in_at,
+        has_mail: provider.mail_api.is_some(),
+    };
+    visitor.render(&state, "profile.html", &page)
+}
+
+/// Step 7: reads the profile from the provider's API with the access token.
+async fn read_profile(
+    state: &AppState,
+    visitor: &Visitor,
+    access: &ApiAccess<'_>,
+) -> Result<Profile, AppError> {
     let provider = access.provider;
     let mut client = access.client(&state.http);
     if let ProfileApi::OpenIdUserInfo = provider.profile_api {
@@ -126,27 +179,17 @@ pub async fn show_profile(
             })?;
         client = client.with_userinfo(endpoint, Some(access.account.subject.clone()));
     }
-    // Step 7: call the provider's API with the access token.
     let started = Instant::now();
     let profile = client.profile().await;
     note_first_api_call(
-        &state,
-        &visitor,
+        state,
+        visitor,
         client.describe_profile_call(),
         &profile,
         started,
     )
     .await;
-    let profile = profile.map_err(|error| api_error(&visitor, provider, error))?;
-    let page = ProfilePage {
-        profile,
-        provider_name: provider.display_name.clone(),
-        scopes: access.tokens.scopes,
-        access_token_expires_at: access.tokens.access_token_expires_at,
-        last_sign_in_at: access.account.last_sign_in_at,
-        has_mail: provider.mail_api.is_some(),
-    };
-    visitor.render(&state, "profile.html", &page)
+    profile.map_err(|error| api_error(state, visitor, access, error))
 }
 
 #[derive(Deserialize)]
@@ -187,7 +230,7 @@ pub async fn show_mail(
                 started,
             )
             .await;
-            Some(mail.map_err(|error| api_error(&visitor, provider, error))?)
+            Some(mail.map_err(|error| api_error(&state, &visitor, &access, error))?)
         }
     };
     let page = MailListPage {
@@ -216,11 +259,10 @@ pub async fn show_message(
         return Err(AppError::NotFound);
     }
     let access = api_access(&state, &visitor).await?;
-    let provider = access.provider;
     let message = access
         .client(&state.http)
         .message(&id)
         .await
-        .map_err(|error| api_error(&visitor, provider, error))?;
+        .map_err(|error| api_error(&state, &visitor, &access, error))?;
     visitor.render(&state, "message.html", &MessagePage { message })
 }

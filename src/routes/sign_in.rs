@@ -90,6 +90,8 @@ pub async fn finish_sign_in(
         .flow
         .finish(provider, browser_key.as_deref(), query.into_inner())
         .await?;
+    // A new sign-in may have new permissions: read the profile again.
+    state.profiles.forget(signed_in.ids.identity_id);
     let now = crate::db::unix_now();
     session::begin(
         &visitor.session,
@@ -136,6 +138,7 @@ pub async fn sign_out(
         .db()
         .run(move |connection, _| accounts::delete_tokens(connection, identity_id))
         .await?;
+    state.profiles.forget(identity_id);
     session::end(&visitor.session);
     Ok(see_other("/"))
 }

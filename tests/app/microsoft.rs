@@ -448,3 +448,90 @@ async fn graph_429_passes_on_retry_after_and_is_not_retried() {
     assert!(response.text().await.unwrap().contains("10 seconds"));
     microsoft.fake.server.verify().await;
 }
+
+/// Graph's `GET /v1.0/me` requests so far.
+async fn graph_me_requests(microsoft: &FakeMicrosoft) -> usize {
+    microsoft
+        .fake
+        .server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|request| request.url.path() == "/v1.0/me")
+        .count()
+}
+
+#[tokio::test]
+async fn the_profile_is_read_from_graph_once_and_again_on_refresh_or_sign_in() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    microsoft.sign_in("/profile").await;
+    let me = microsoft
+        .fake
+        .fixture("microsoft/graph_me_get_200.json", REAL_HOSTS);
+    microsoft.graph("/v1.0/me", 200, me).await;
+
+    // The first view reads it; the next one shows the kept answer.
+    for _ in 0..2 {
+        let (status, profile) = microsoft.get("/profile").await;
+        assert_eq!(status, StatusCode::OK, "{profile}");
+        assert!(profile.contains("Adele Vance"));
+        assert!(profile.contains("href=\"/profile?refresh=1\""));
+    }
+    assert_eq!(graph_me_requests(&microsoft).await, 1);
+
+    // "Read it again now" calls the API.
+    let (status, _) = microsoft.get("/profile?refresh=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(graph_me_requests(&microsoft).await, 2);
+
+    // A new sign-in (perhaps with new permissions) reads it again too. (The
+    // fake forgets its answers and what it saw: the new sign-in's ID token
+    // carries a new nonce.)
+    microsoft.fake.server.reset().await;
+    microsoft.sign_in("/profile").await;
+    let me = microsoft
+        .fake
+        .fixture("microsoft/graph_me_get_200.json", REAL_HOSTS);
+    microsoft.graph("/v1.0/me", 200, me).await;
+    let (status, _) = microsoft.get("/profile").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(graph_me_requests(&microsoft).await, 1);
+}
+
+#[tokio::test]
+async fn a_kept_profile_is_dropped_when_graph_stops_accepting_the_token() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    microsoft.sign_in("/profile").await;
+    let me = microsoft
+        .fake
+        .fixture("microsoft/graph_me_get_200.json", REAL_HOSTS);
+    microsoft.graph("/v1.0/me", 200, me).await;
+    assert_eq!(microsoft.get("/profile").await.0, StatusCode::OK);
+
+    // Graph now answers 401 (token revoked); the page that sees it forgets the
+    // kept profile, so /profile does not go on showing it.
+    microsoft.fake.server.reset().await;
+    let expired = microsoft
+        .fake
+        .fixture("microsoft/graph_error_401_expired_token.json", REAL_HOSTS);
+    microsoft
+        .graph("/v1.0/me/messages", 401, expired.clone())
+        .await;
+    microsoft.graph("/v1.0/me", 401, expired).await;
+    let mail = microsoft
+        .browser
+        .get(microsoft.app.url("/mail"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&mail), "/login?return_to=%2Fmail&expired=1");
+    let profile = microsoft
+        .browser
+        .get(microsoft.app.url("/profile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(profile.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&profile), "/login?return_to=%2Fprofile&expired=1");
+}
