@@ -10,9 +10,14 @@
 //! 1. whole sign-ins through the demo provider's real pages (start, sign-in
 //!    page, consent page, callback), `BENCH_USERS` (default 16) at a time, each
 //!    user with its own cookie jar;
-//! 2. `/profile` with those sessions, `BENCH_CONNECTIONS` (default 64) at a time;
-//! 3. `/mail` (which calls the demo provider's Graph API), the same way;
-//! 4. the bare handler, the same way: the ceiling for this machine.
+//! 2. `/profile` with those sessions, `BENCH_CONNECTIONS` (default 64) at a
+//!    time (the profile is read from the API at the first view and kept for
+//!    minutes: `api::profile_cache`);
+//! 3. `/profile?refresh=1`, which reads it from the API at every view;
+//! 4. `/mail` (which calls the demo provider's Graph API), the same way;
+//! 5. the bare handler, the same way: the ceiling for this machine;
+//! 6. `/mail` and 7. the Graph request it makes, each alone at one connection
+//!    for half a phase, to see what the app adds to the API's latency.
 //!
 //! It ends with one table, and the app's start-up time on the existing
 //! database. `BENCH_REPEAT=10` adds a leak check: ten more rounds of sign-ins,
@@ -237,6 +242,80 @@ async fn sign_in(client: &reqwest::Client, app: &str, demo: &str, user: &str) {
     assert_eq!(location(&callback), "/profile");
 }
 
+/// An access token for the demo provider's Graph API, obtained the way the app
+/// obtains one (authorization code with PKCE S256, client secret in Basic
+/// auth), so that the benchmark can time the API on its own.
+async fn graph_access_token(demo: &str, redirect_uri: &str) -> String {
+    use sha2::Digest as _;
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let client = browser();
+    let verifier = encode(&rand::random::<[u8; 32]>());
+    let challenge = encode(&sha2::Sha256::digest(verifier.as_bytes()));
+    let mut authorize = reqwest::Url::parse(&format!("{demo}/authorize")).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", "openid User.Read Mail.Read")
+        .append_pair("state", "benchmark")
+        .append_pair("nonce", "benchmark")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let html = client
+        .get(authorize)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let consent = client
+        .post(format!("{demo}/authorize/sign-in"))
+        .form(&[
+            ("interaction", interaction(&html).as_str()),
+            ("user", "alice"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let html = consent.text().await.unwrap();
+    let redirect = client
+        .post(format!("{demo}/authorize/consent"))
+        .form(&[
+            ("interaction", interaction(&html).as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let callback = reqwest::Url::parse(&location(&redirect)).unwrap();
+    let code = callback
+        .query_pairs()
+        .find(|(name, _)| name == "code")
+        .map(|(_, value)| value.into_owned())
+        .expect("code in the redirect");
+    let tokens: serde_json::Value = client
+        .post(format!("{demo}/token"))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokens["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
 /// Latencies of one phase.
 struct Phase {
     latencies: Vec<Duration>,
@@ -381,24 +460,70 @@ async fn run(settings: Settings) {
         demo_cpu: demo_process.cpu() - demo_cpu,
     };
 
-    // Phases 2 to 4: signed-in pages and the bare handler.
+    // Phases 2 to 5: signed-in pages and the bare handler, at
+    // `connections`; phases 6 and 7: `/mail` and the Graph API it calls, alone,
+    // one request at a time, to see what the app adds to the API's latency.
     let clients = Arc::new(clients);
+    let graph_token = graph_access_token(&demo, &format!("{app}/auth/demo/callback")).await;
+    let graph_client = reqwest::Client::builder()
+        .default_headers(
+            [(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {graph_token}").parse().unwrap(),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .unwrap();
+    // The same request the app sends for the first page of `/mail`.
+    let graph_messages = format!(
+        "{demo}/v1.0/me/messages?%24select=id%2Csubject%2Cfrom%2CreceivedDateTime%2CbodyPreview%2CisRead%2ChasAttachments&%24top=10&%24orderby=receivedDateTime+desc"
+    );
+    let half_phase = settings.phase / 2;
     let mut pages = Vec::new();
-    for (name, url) in [
-        ("/profile", format!("{app}/profile")),
-        ("/mail", format!("{app}/mail")),
-        ("bare handler", format!("{bare}/")),
+    for (name, url, connections, duration) in [
+        (
+            "/profile",
+            format!("{app}/profile"),
+            settings.connections,
+            settings.phase,
+        ),
+        (
+            "/profile?refresh=1",
+            format!("{app}/profile?refresh=1"),
+            settings.connections,
+            settings.phase,
+        ),
+        (
+            "/mail",
+            format!("{app}/mail"),
+            settings.connections,
+            settings.phase,
+        ),
+        (
+            "bare handler",
+            format!("{bare}/"),
+            settings.connections,
+            settings.phase,
+        ),
+        ("/mail, 1 connection", format!("{app}/mail"), 1, half_phase),
+        (
+            "Graph messages alone, 1 connection",
+            graph_messages.clone(),
+            1,
+            half_phase,
+        ),
     ] {
         let targets: Vec<reqwest::Client> = if name == "bare handler" {
-            (0..settings.connections)
-                .map(|_| reqwest::Client::new())
-                .collect()
+            (0..connections).map(|_| reqwest::Client::new()).collect()
+        } else if url.starts_with(&demo) {
+            vec![graph_client.clone()]
         } else {
             clients.to_vec()
         };
         let (app_cpu, demo_cpu) = (app_process.cpu(), demo_process.cpu());
-        let (latencies, elapsed) =
-            hammer(&targets, &url, settings.connections, settings.phase).await;
+        let (latencies, elapsed) = hammer(&targets, &url, connections, duration).await;
         pages.push((
             name,
             Phase {
@@ -481,14 +606,29 @@ async fn run(settings: Settings) {
             per_request
         );
     }
-    let bare_rate = pages[2].1.per_second();
+    let phase = |wanted: &str| {
+        &pages
+            .iter()
+            .find(|(name, _)| *name == wanted)
+            .expect("phase ran")
+            .1
+    };
     println!(
         "| /profile ÷ bare handler throughput | {:.0}% |",
-        pages[0].1.per_second() / bare_rate * 100.0
+        phase("/profile").per_second() / phase("bare handler").per_second() * 100.0
     );
+    let mail = phase("/mail");
     println!(
         "| /mail demo provider CPU per request (ms) | {:.3} |",
-        pages[1].1.demo_cpu.as_secs_f64() * 1000.0 / pages[1].1.latencies.len().max(1) as f64
+        mail.demo_cpu.as_secs_f64() * 1000.0 / mail.latencies.len().max(1) as f64
+    );
+    let (mail_alone, graph_alone) = (
+        phase("/mail, 1 connection").percentile(0.5),
+        phase("Graph messages alone, 1 connection").percentile(0.5),
+    );
+    println!(
+        "| /mail p50 over the Graph call's own p50, 1 connection (ms) | {} |",
+        ms(mail_alone.saturating_sub(graph_alone))
     );
     println!("| app peak RSS (MiB) | {app_peak:.1} |");
     println!("| demo provider / bare handler peak RSS (MiB) | {demo_peak:.1} / {bare_peak:.1} |");
