@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha512};
 
 use super::keys::{KeyError, SigningKeys};
 use super::mailbox::DemoUser;
@@ -115,10 +115,12 @@ pub(crate) fn sign_id_token(
 }
 
 /// OpenID Connect Core §3.1.3.6: the base64url encoding of the left-most half
-/// of the hash of the access token, with the hash of the JWS `alg` (SHA-256
-/// for ES256). Lets the client check the access token came with this ID token.
+/// of the hash of the access token, with the hash that goes with the JWS `alg`.
+/// For EdDSA with Ed25519 that is SHA-512 (Ed25519 hashes with it, RFC 8032
+/// §5.1), as OpenID Connect clients, the openidconnect crate among them,
+/// compute it. Lets the client check the access token came with this ID token.
 pub(crate) fn at_hash(access_token: &str) -> String {
-    let digest = Sha256::digest(access_token.as_bytes());
+    let digest = Sha512::digest(access_token.as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
@@ -128,15 +130,12 @@ mod tests {
     use crate::demo_provider::mailbox::DEMO_USERS;
 
     #[test]
-    fn at_hash_is_the_left_half_of_sha256() {
-        // 16 bytes of hash are 22 base64url characters.
+    fn at_hash_is_the_left_half_of_sha512() {
+        // 32 bytes of hash are 43 base64url characters.
         let value = at_hash("an-access-token");
-        assert_eq!(value.len(), 22);
-        let full = crate::crypto::sha256_url_safe("an-access-token");
-        assert_eq!(
-            URL_SAFE_NO_PAD.decode(&value).expect("b64"),
-            URL_SAFE_NO_PAD.decode(full).expect("b64")[..16]
-        );
+        assert_eq!(value.len(), 43);
+        let full = Sha512::digest(b"an-access-token");
+        assert_eq!(URL_SAFE_NO_PAD.decode(&value).expect("b64"), full[..32]);
     }
 
     #[test]

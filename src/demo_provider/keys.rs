@@ -1,6 +1,12 @@
-//! The demo provider's ID-token signing key: an ES256 (ECDSA P-256 with SHA-256)
-//! key pair generated at start, its public half as a JWK Set, and JWS compact
-//! serialisation (RFC 7515 §3.1, §7.1) to sign and check tokens.
+//! The demo provider's ID-token signing key: an Ed25519 key pair (JWS `alg`
+//! "EdDSA", RFC 8037) generated at start, its public half as a JWK Set, and JWS
+//! compact serialisation (RFC 7515 §3.1, §7.1) to sign and check tokens.
+//!
+//! Why Ed25519 rather than the RS256 that Microsoft and Google use: checking an
+//! ID token's signature is the largest single cost of a sign-in for the app,
+//! and Ed25519 is the cheapest of the algorithms OpenID Connect clients accept
+//! (docs/PERFORMANCE.md has the measurements; ES256 cost about five times as
+//! much). The app validates RS256 and ES256 tokens the same way.
 //!
 //! This module must not know what the claims mean; `id_token.rs` builds them.
 //! The private key never leaves this struct: it is not logged, serialised or
@@ -8,29 +14,22 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use p256::ecdsa::signature::{Signer as _, Verifier as _};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-use p256::elliptic_curve::zeroize::Zeroizing;
+use ed25519_dalek::{Signature, Signer as _, SigningKey};
 use rand::RngCore as _;
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::crypto::sha256_url_safe;
 
-/// The JWS algorithm we sign with (RFC 7518 §3.4), as advertised in discovery.
-pub(crate) const SIGNING_ALGORITHM: &str = "ES256";
+/// The JWS algorithm we sign with (RFC 8037 §3.1), as advertised in discovery.
+pub(crate) const SIGNING_ALGORITHM: &str = "EdDSA";
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum KeyError {
     #[error("the operating system's random number generator failed: {0}")]
     Randomness(rand::Error),
-    #[error("no valid P-256 key after {0} attempts")]
-    NoValidKey(usize),
-    #[error("the public key has no affine coordinates")]
-    PublicKeyEncoding,
     #[error("could not serialise the JWS header or claims: {0}")]
     Serialise(#[from] serde_json::Error),
-    #[error("ECDSA signing failed")]
-    Signing,
 }
 
 /// The provider's signing key with its key id.
@@ -39,13 +38,12 @@ pub(crate) struct SigningKeys {
     public_jwk: PublicJwk,
 }
 
-/// The public key as a JWK (RFC 7517 §4, RFC 7518 §6.2.1).
+/// The public key as a JWK (RFC 7517 §4, RFC 8037 §2).
 #[derive(Debug, Clone, Serialize)]
 struct PublicJwk {
     kty: &'static str,
     crv: &'static str,
     x: String,
-    y: String,
     #[serde(rename = "use")]
     public_key_use: &'static str,
     alg: &'static str,
@@ -60,41 +58,23 @@ struct JwsHeader<'a> {
 }
 
 impl SigningKeys {
-    /// Generates a new P-256 key from the operating system's CSPRNG.
-    ///
-    /// A P-256 private key is a number in `1..n` (n is just below 2^256), so
-    /// 32 random bytes are a valid key except with probability about 2^-32;
-    /// we simply draw again in that case.
+    /// Generates a new key from the operating system's CSPRNG: any 32 random
+    /// bytes are an Ed25519 private key (RFC 8032 §5.1.5).
     pub(crate) fn generate() -> Result<Self, KeyError> {
-        const ATTEMPTS: usize = 8;
-        let mut candidate = Zeroizing::new([0u8; 32]);
-        for _ in 0..ATTEMPTS {
-            rand::rngs::OsRng
-                .try_fill_bytes(candidate.as_mut())
-                .map_err(KeyError::Randomness)?;
-            if let Ok(signing_key) = SigningKey::from_slice(candidate.as_ref()) {
-                return Self::from_signing_key(signing_key);
-            }
-        }
-        Err(KeyError::NoValidKey(ATTEMPTS))
-    }
-
-    fn from_signing_key(signing_key: SigningKey) -> Result<Self, KeyError> {
-        // Uncompressed SEC1 point: 0x04 || X || Y, each coordinate 32 bytes.
-        let point = signing_key.verifying_key().to_sec1_point(false);
-        let (Some(x), Some(y)) = (point.x(), point.y()) else {
-            return Err(KeyError::PublicKeyEncoding);
-        };
-        let x = URL_SAFE_NO_PAD.encode(x);
-        let y = URL_SAFE_NO_PAD.encode(y);
-        let kid = jwk_thumbprint(&x, &y);
+        let mut secret = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng
+            .try_fill_bytes(secret.as_mut())
+            .map_err(KeyError::Randomness)?;
+        let signing_key = SigningKey::from_bytes(&secret);
+        // RFC 8037 §2: the public key, base64url, in `x`.
+        let x = URL_SAFE_NO_PAD.encode(signing_key.verifying_key().to_bytes());
+        let kid = jwk_thumbprint(&x);
         Ok(Self {
             signing_key,
             public_jwk: PublicJwk {
-                kty: "EC",
-                crv: "P-256",
+                kty: "OKP",
+                crv: "Ed25519",
                 x,
-                y,
                 public_key_use: "sig",
                 alg: SIGNING_ALGORITHM,
                 kid,
@@ -120,12 +100,8 @@ impl SigningKeys {
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?),
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims)?)
         );
-        let signature: Signature = self
-            .signing_key
-            .try_sign(signing_input.as_bytes())
-            .map_err(|_| KeyError::Signing)?;
-        // RFC 7518 §3.4: the JWS signature is R || S, 32 bytes each, not the
-        // DER encoding that many other ECDSA APIs produce.
+        // RFC 8037 §3.1: the JWS signature is the 64-byte Ed25519 signature.
+        let signature: Signature = self.signing_key.sign(signing_input.as_bytes());
         Ok(format!(
             "{signing_input}.{}",
             URL_SAFE_NO_PAD.encode(signature.to_bytes())
@@ -147,23 +123,19 @@ impl SigningKeys {
             return None;
         }
         let signature = Signature::from_slice(&URL_SAFE_NO_PAD.decode(signature).ok()?).ok()?;
-        self.verifying_key()
-            .verify(signing_input.as_bytes(), &signature)
+        self.signing_key
+            .verifying_key()
+            .verify_strict(signing_input.as_bytes(), &signature)
             .ok()?;
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()
-    }
-
-    fn verifying_key(&self) -> &VerifyingKey {
-        self.signing_key.verifying_key()
     }
 }
 
 /// RFC 7638 JWK thumbprint: SHA-256 over the required members in lexicographic
-/// order with no whitespace, base64url-encoded. A stable, content-derived `kid`.
-fn jwk_thumbprint(x: &str, y: &str) -> String {
-    sha256_url_safe(&format!(
-        r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#
-    ))
+/// order with no whitespace, base64url-encoded (for an OKP key: crv, kty, x;
+/// RFC 8037 §2). A stable, content-derived `kid`.
+fn jwk_thumbprint(x: &str) -> String {
+    sha256_url_safe(&format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#))
 }
 
 #[cfg(test)]
@@ -199,7 +171,7 @@ mod tests {
     }
 
     #[test]
-    fn the_header_names_es256_and_the_key_id_published_in_the_jwks() {
+    fn the_header_names_eddsa_and_the_key_id_published_in_the_jwks() {
         let keys = SigningKeys::generate().expect("key");
         let token = keys.sign_jwt(&serde_json::json!({})).expect("sign");
         let header_part = token.split('.').next().expect("header");
@@ -207,18 +179,20 @@ mod tests {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_part).expect("b64"))
                 .expect("json");
         let jwks = keys.jwks();
-        assert_eq!(header["alg"], "ES256");
+        assert_eq!(header["alg"], "EdDSA");
         assert_eq!(header["typ"], "JWT");
         assert_eq!(header["kid"], jwks["keys"][0]["kid"]);
-        assert_eq!(jwks["keys"][0]["crv"], "P-256");
+        assert_eq!(jwks["keys"][0]["kty"], "OKP");
+        assert_eq!(jwks["keys"][0]["crv"], "Ed25519");
         assert_eq!(jwks["keys"][0]["use"], "sig");
     }
 
     #[test]
-    fn the_thumbprint_matches_the_rfc_7638_method() {
-        // The RFC's own example is an RSA key; for EC the required members are
-        // crv, kty, x, y. We check the hashing input is exactly that JSON.
-        let expected = sha256_url_safe(r#"{"crv":"P-256","kty":"EC","x":"AA","y":"BB"}"#);
-        assert_eq!(jwk_thumbprint("AA", "BB"), expected);
+    fn the_thumbprint_matches_rfc_8037s_example() {
+        // RFC 8037 Appendix A.3: the thumbprint of the Appendix A.2 public key.
+        assert_eq!(
+            jwk_thumbprint("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
     }
 }

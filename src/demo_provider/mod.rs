@@ -32,7 +32,7 @@
 //! | `token.rs` | `/token`, `/revoke` |
 //! | `client_auth.rs` | client authentication at the token and revocation endpoints |
 //! | `id_token.rs` | the claims of the ID token |
-//! | `keys.rs` | the ES256 signing key and JWS compact serialisation |
+//! | `keys.rs` | the Ed25519 (EdDSA) signing key and JWS compact serialisation |
 //! | `userinfo.rs`, `end_session.rs` | `/userinfo`, `/logout` |
 //! | `graph.rs` | `/v1.0/me…`, the Graph-shaped API |
 //! | `mailbox.rs` | demo users and their generated mail |

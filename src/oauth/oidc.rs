@@ -423,13 +423,16 @@ pub async fn exchange_code(
     })
 }
 
-/// The verifier with our choices: RS256/ES256 only (never `none` or HMAC),
-/// `exp` with bounded skew, and `iat` neither in the future nor stale.
+/// The verifier with our choices: RS256, ES256 or EdDSA only (never `none` or
+/// HMAC: RFC 8725 §3.1), `exp` with bounded skew, and `iat` neither in the
+/// future nor stale. Microsoft and Google sign with RS256, the demo provider
+/// with EdDSA.
 fn id_token_verifier<'a>(client_verifier: CoreIdTokenVerifier<'a>) -> CoreIdTokenVerifier<'a> {
     client_verifier
         .set_allowed_algs([
             CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
             CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            CoreJwsSigningAlgorithm::EdDsa,
         ])
         // The crate rejects a token whose `exp` is not after this time; shifting
         // "now" back by the skew accepts a provider clock that runs a little behind.

@@ -339,7 +339,7 @@ async fn the_full_code_flow_gives_an_id_token_that_openidconnect_verifies() {
     )
     // openidconnect accepts only RS256 unless told otherwise; a client built
     // with `CoreClient::from_provider_metadata` takes this list from discovery.
-    .set_allowed_algs([CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
+    .set_allowed_algs([CoreJwsSigningAlgorithm::EdDsa]);
     let claims = id_token
         .claims(&verifier, &Nonce::new(NONCE.into()))
         .expect("signature, issuer, audience, expiry and nonce verify");

@@ -1,6 +1,6 @@
 //! The generic OpenID Connect provider, configured by OIDC_* variables alone,
 //! against a real OpenID Connect server running locally: the built-in demo
-//! provider (discovery, JWKS, ES256 ID tokens, PKCE, userinfo), which knows
+//! provider (discovery, JWKS, EdDSA ID tokens, PKCE, userinfo), which knows
 //! nothing of the app but what any provider would.
 
 use reqwest::StatusCode;
