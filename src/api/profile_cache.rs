@@ -1,6 +1,7 @@
-//! The profile each signed-in person's provider API last returned, kept in
-//! memory for a few minutes so that `/profile` does not call the API on every
-//! view.
+//! The profile each signed-in person's provider API last returned, with the
+//! facts of their sign-in that `/profile` shows, kept in memory for a few
+//! minutes so that `/profile` neither calls the API nor reads the database on
+//! every view.
 //!
 //! Why: a profile (name, job title, photo) seldom changes, and providers limit
 //! how often an app may call their API (Microsoft Graph answers 429 and asks
@@ -9,11 +10,16 @@
 //! does "Read it again" on the page (`/profile?refresh=1`) and a view after
 //! [`PROFILE_TTL`].
 //!
-//! What it must not do: hold anything secret (no tokens: a profile is what the
-//! page shows anyway), outlive the sign-in (sign-out and a 401 from the API
-//! remove the entry), or grow without bound ([`MAX_ENTRIES`]). It lives in one
-//! process: with several app instances, each keeps its own copy, which is fine
-//! for data this slow to change.
+//! Everything that changes what is kept must forget it: a sign-in (new tokens,
+//! perhaps new scopes), a sign-out (tokens deleted; another browser signed in
+//! as the same person must be asked to sign in again), and a 401 from the API.
+//! Code that later changes tokens (a refresh, say) must call [`ProfileCache::forget`] too.
+//!
+//! What it must not do: hold anything secret (no tokens: only what the page
+//! shows), outlive the sign-in, or grow without bound ([`MAX_ENTRIES`]). It
+//! lives in one process: with several app instances behind a load balancer, a
+//! sign-out on one would not reach the others' copies; such a deployment needs
+//! a shared cache, or none.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -28,50 +34,72 @@ pub const PROFILE_TTL: Duration = Duration::from_secs(5 * 60);
 /// expire), so a burst of sign-ins cannot grow memory without bound.
 pub const MAX_ENTRIES: usize = 10_000;
 
-/// A profile and when it was read from the API.
-#[derive(Debug, Clone)]
-pub struct CachedProfile {
-    pub profile: Arc<Profile>,
+/// What `/profile` shows about the sign-in itself, read from the database with
+/// the tokens; it changes only at the next sign-in.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SignInFacts {
+    pub scopes: Vec<String>,
+    pub access_token_expires_at: Option<i64>,
+    pub last_sign_in_at: i64,
+}
+
+/// A profile, the sign-in's facts, and when the profile was read from the API.
+#[derive(Debug)]
+pub struct KeptProfile {
+    pub profile: Profile,
+    pub sign_in: SignInFacts,
     /// Unix seconds, for the page ("read at …").
     pub read_at: i64,
     read: Instant,
 }
 
-/// Profiles by identity id (`identities.id`).
+impl KeptProfile {
+    fn is_fresh(&self) -> bool {
+        self.read.elapsed() < PROFILE_TTL
+    }
+}
+
+/// Kept profiles by identity id (`identities.id`).
 #[derive(Debug, Default)]
 pub struct ProfileCache {
-    entries: Mutex<HashMap<i64, CachedProfile>>,
+    entries: Mutex<HashMap<i64, Arc<KeptProfile>>>,
 }
 
 impl ProfileCache {
-    /// The profile of `identity_id` if it was read less than [`PROFILE_TTL`] ago.
-    pub fn get(&self, identity_id: i64) -> Option<CachedProfile> {
+    /// What was kept for `identity_id`, if it was read less than [`PROFILE_TTL`] ago.
+    pub fn get(&self, identity_id: i64) -> Option<Arc<KeptProfile>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .get(&identity_id)
-            .filter(|entry| entry.read.elapsed() < PROFILE_TTL)
+            .filter(|kept| kept.is_fresh())
             .cloned()
     }
 
-    /// Keeps `profile`, just read from the API, and returns it as kept.
-    pub fn put(&self, identity_id: i64, profile: Profile) -> CachedProfile {
-        let entry = CachedProfile {
-            profile: Arc::new(profile),
+    /// Keeps `profile`, just read from the API, with the sign-in's facts, and
+    /// returns it as kept.
+    pub fn put(
+        &self,
+        identity_id: i64,
+        profile: Profile,
+        sign_in: SignInFacts,
+    ) -> Arc<KeptProfile> {
+        let kept = Arc::new(KeptProfile {
+            profile,
+            sign_in,
             read_at: crate::db::unix_now(),
             read: Instant::now(),
-        };
+        });
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, entry| entry.read.elapsed() < PROFILE_TTL);
+            entries.retain(|_, kept| kept.is_fresh());
         }
         if entries.len() < MAX_ENTRIES || entries.contains_key(&identity_id) {
-            entries.insert(identity_id, entry.clone());
+            entries.insert(identity_id, Arc::clone(&kept));
         }
-        entry
+        kept
     }
 
-    /// Forgets the profile of `identity_id` (at sign-in, sign-out, and when the
-    /// API no longer accepts the access token).
+    /// Forgets what was kept for `identity_id` (see the module doc for when).
     pub fn forget(&self, identity_id: i64) {
         self.entries
             .lock()
@@ -95,7 +123,7 @@ mod tests {
     fn a_kept_profile_is_returned_until_forgotten() {
         let cache = ProfileCache::default();
         assert!(cache.get(1).is_none());
-        cache.put(1, profile("Alice"));
+        cache.put(1, profile("Alice"), SignInFacts::default());
         let kept = cache.get(1).expect("kept");
         assert_eq!(kept.profile.display_name, "Alice");
         assert!(cache.get(2).is_none(), "keyed by identity");
@@ -106,18 +134,20 @@ mod tests {
     #[test]
     fn an_expired_profile_is_not_returned() {
         let cache = ProfileCache::default();
-        cache.put(1, profile("Alice"));
+        cache.put(1, profile("Alice"), SignInFacts::default());
         let expired = Instant::now().checked_sub(PROFILE_TTL + Duration::from_secs(1));
         let Some(expired) = expired else {
             return; // The clock started less than PROFILE_TTL ago: nothing to age.
         };
-        cache
-            .entries
-            .lock()
-            .expect("not poisoned")
-            .get_mut(&1)
-            .expect("kept")
-            .read = expired;
+        let mut entries = cache.entries.lock().expect("not poisoned");
+        let kept = entries.get_mut(&1).expect("kept");
+        *kept = Arc::new(KeptProfile {
+            profile: kept.profile.clone(),
+            sign_in: SignInFacts::default(),
+            read_at: kept.read_at,
+            read: expired,
+        });
+        drop(entries);
         assert!(cache.get(1).is_none());
     }
 
@@ -125,7 +155,7 @@ mod tests {
     fn the_cache_is_bounded() {
         let cache = ProfileCache::default();
         for id in 0..(MAX_ENTRIES as i64 + 5) {
-            cache.put(id, profile("someone"));
+            cache.put(id, profile("someone"), SignInFacts::default());
         }
         assert_eq!(
             cache.entries.lock().expect("not poisoned").len(),
@@ -133,7 +163,7 @@ mod tests {
         );
         // A full cache still answers for what it holds, and a refresh of a
         // kept entry replaces it.
-        cache.put(0, profile("renamed"));
+        cache.put(0, profile("renamed"), SignInFacts::default());
         assert_eq!(cache.get(0).expect("kept").profile.display_name, "renamed");
     }
 }

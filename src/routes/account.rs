@@ -11,14 +11,14 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::Visitor;
-use crate::api::profile_cache::PROFILE_TTL;
+use crate::api::profile_cache::{PROFILE_TTL, SignInFacts};
 use crate::api::{ApiClient, ApiError, MailPage, Message, Profile};
 use crate::db::DbError;
 use crate::db::accounts::{self, Account, ProviderTokens};
 use crate::error::AppError;
 use crate::oauth::trace;
 use crate::providers::{ProfileApi, Provider};
-use crate::session;
+use crate::session::{self, SessionUser};
 use crate::startup::AppState;
 
 /// The account and provider behind the visitor's session, with usable tokens.
@@ -38,15 +38,7 @@ impl ApiAccess<'_> {
 /// Loads the visitor's account and tokens in one query; anything missing means
 /// "sign in again" (and come back here).
 async fn api_access<'a>(state: &'a AppState, visitor: &Visitor) -> Result<ApiAccess<'a>, AppError> {
-    let user = visitor.require_user()?;
-    let sign_in_again = || AppError::SignInRequired {
-        return_to: visitor.here.clone(),
-        expired: true,
-    };
-    let provider = state
-        .providers
-        .get(&user.provider)
-        .ok_or_else(sign_in_again)?;
+    let (user, provider) = signed_in_with(state, visitor)?;
     let identity_id = user.identity_id;
     let mut account = match state
         .db()
@@ -55,15 +47,40 @@ async fn api_access<'a>(state: &'a AppState, visitor: &Visitor) -> Result<ApiAcc
     {
         // Tokens sealed under an older TOKEN_KEY cannot be opened: new ones are
         // one sign-in away, so that is no reason for an error page.
-        Err(DbError::Unseal) => return Err(sign_in_again()),
-        other => other?.ok_or_else(sign_in_again)?,
+        Err(DbError::Unseal) => return Err(sign_in_again(visitor)),
+        other => other?.ok_or_else(|| sign_in_again(visitor))?,
     };
-    let tokens = account.tokens.take().ok_or_else(sign_in_again)?;
+    let tokens = account
+        .tokens
+        .take()
+        .ok_or_else(|| sign_in_again(visitor))?;
     Ok(ApiAccess {
         provider,
         account,
         tokens,
     })
+}
+
+/// The signed-in user and the provider they signed in with (one this app
+/// still offers).
+fn signed_in_with<'a, 'v>(
+    state: &'a AppState,
+    visitor: &'v Visitor,
+) -> Result<(&'v SessionUser, &'a Provider), AppError> {
+    let user = visitor.require_user()?;
+    let provider = state
+        .providers
+        .get(&user.provider)
+        .ok_or_else(|| sign_in_again(visitor))?;
+    Ok((user, provider))
+}
+
+/// "Sign in again, then come back here."
+fn sign_in_again(visitor: &Visitor) -> AppError {
+    AppError::SignInRequired {
+        return_to: visitor.here.clone(),
+        expired: true,
+    }
 }
 
 /// Step 7 for `/flow`: the first API call after a sign-in is recorded with
@@ -91,10 +108,7 @@ fn api_error(state: &AppState, visitor: &Visitor, access: &ApiAccess, error: Api
     match error {
         ApiError::Unauthorized => {
             state.profiles.forget(access.account.identity_id);
-            AppError::SignInRequired {
-                return_to: visitor.here.clone(),
-                expired: true,
-            }
+            sign_in_again(visitor)
         }
         // The request's log line records the error (see `telemetry`).
         other => AppError::from_api(access.provider, other, &visitor.here),
@@ -109,9 +123,7 @@ struct ProfilePage<'a> {
     /// How long a profile is kept before it is read again, in minutes.
     kept_minutes: u64,
     provider_name: &'a str,
-    scopes: Vec<String>,
-    access_token_expires_at: Option<i64>,
-    last_sign_in_at: i64,
+    sign_in: &'a SignInFacts,
     has_mail: bool,
 }
 
@@ -124,26 +136,31 @@ pub struct ProfileQuery {
 
 /// `GET /profile` (`?refresh=1` reads the profile from the API again)
 ///
-/// The profile comes from the provider's API, kept for a few minutes
-/// (`api::profile_cache`): the first view after a sign-in calls the API, the
-/// next ones within `PROFILE_TTL` show the same answer without calling it.
+/// The profile comes from the provider's API and is kept for a few minutes
+/// with the sign-in's facts (`api::profile_cache`): the first view after a
+/// sign-in reads the account and calls the API; the next ones within
+/// `PROFILE_TTL` show what was kept, with no database read and no API call.
 pub async fn show_profile(
     state: web::Data<AppState>,
     visitor: Visitor,
     query: web::Query<ProfileQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let access = api_access(&state, &visitor).await?;
-    let provider = access.provider;
-    let identity_id = access.account.identity_id;
+    let (user, provider) = signed_in_with(&state, &visitor)?;
     let kept = match query.refresh {
         Some(_) => None,
-        None => state.profiles.get(identity_id),
+        None => state.profiles.get(user.identity_id),
     };
     let kept = match kept {
         Some(kept) => kept,
         None => {
+            let access = api_access(&state, &visitor).await?;
             let profile = read_profile(&state, &visitor, &access).await?;
-            state.profiles.put(identity_id, profile)
+            let sign_in = SignInFacts {
+                scopes: access.tokens.scopes,
+                access_token_expires_at: access.tokens.access_token_expires_at,
+                last_sign_in_at: access.account.last_sign_in_at,
+            };
+            state.profiles.put(user.identity_id, profile, sign_in)
         }
     };
     let page = ProfilePage {
@@ -151,9 +168,7 @@ pub async fn show_profile(
         read_at: kept.read_at,
         kept_minutes: PROFILE_TTL.as_secs() / 60,
         provider_name: &provider.display_name,
-        scopes: access.tokens.scopes,
-        access_token_expires_at: access.tokens.access_token_expires_at,
-        last_sign_in_at: access.account.last_sign_in_at,
+        sign_in: &kept.sign_in,
         has_mail: provider.mail_api.is_some(),
     };
     visitor.render(&state, "profile.html", &page)

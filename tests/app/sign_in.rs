@@ -190,6 +190,37 @@ async fn sign_out_needs_the_csrf_token_and_then_ends_the_session() {
 }
 
 #[tokio::test]
+async fn signing_out_in_one_browser_ends_the_kept_profile_in_another() {
+    // Two browsers signed in as the same person, both having seen /profile
+    // (so it is kept in memory: api::profile_cache).
+    let app = spawn_app().await;
+    let (laptop, phone) = (browser(), browser());
+    app.sign_in(&laptop, "/profile", "alice").await;
+    app.sign_in(&phone, "/profile", "alice").await;
+    for browser in [&laptop, &phone] {
+        let (status, _) = app.get_html(browser, "/profile").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    // Signing out on the laptop deletes the person's tokens…
+    let (_, html) = app.get_html(&laptop, "/profile").await;
+    let token = input_value(&html, "csrf_token");
+    let response = laptop
+        .post(app.url("/logout"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    // …so the phone's next /profile does not show the kept copy: it finds no
+    // tokens and asks to sign in again, coming back to /profile.
+    let after = phone.get(app.url("/profile")).send().await.unwrap();
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&after), "/login?return_to=%2Fprofile&expired=1");
+}
+
+#[tokio::test]
 async fn sign_out_by_get_is_not_possible() {
     let app = spawn_app().await;
     let response = browser().get(app.url("/logout")).send().await.unwrap();
