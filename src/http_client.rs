@@ -1,5 +1,7 @@
-//! The one outgoing HTTP client, shared by the sign-in flow and the API clients
-//! so connections are pooled and reused.
+//! How every outgoing HTTP client is built. `startup` builds one per actix
+//! worker, shared by that worker's sign-in flow and API clients, so connections
+//! are pooled and reused on the thread that uses them
+//! (`startup::AppState::for_worker` says why).
 //!
 //! It never follows redirects: a token endpoint that redirects could otherwise
 //! send our code, verifier or client secret somewhere else (RFC 6749 §10.3 and
