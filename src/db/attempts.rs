@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::sign_in_attempts::{self, dsl};
+use super::schema::sign_in_attempts::dsl;
 use super::{DbConnection, DbError, unix_now};
 
 /// Attempts older than this are deleted.
@@ -38,20 +38,21 @@ pub fn insert(
     let now = unix_now();
     diesel::delete(dsl::sign_in_attempts.filter(dsl::started_at.lt(now - ATTEMPT_TTL_SECS)))
         .execute(connection)?;
-    // Keep the browser's newest attempts, in one statement (as
-    // `pending_sign_ins::insert` does).
-    let newest = diesel::alias!(sign_in_attempts as newest);
-    let kept = newest
-        .filter(newest.field(dsl::browser_hash).eq(browser_hash))
-        .order(newest.field(dsl::started_at).desc())
-        .select(newest.field(dsl::id))
-        .limit(ATTEMPTS_PER_BROWSER - 1);
-    diesel::delete(
-        dsl::sign_in_attempts
-            .filter(dsl::browser_hash.eq(browser_hash))
-            .filter(dsl::id.ne_all(kept)),
-    )
-    .execute(connection)?;
+    // Keep the browser's newest attempts (the new one makes the tenth). See
+    // `oldest_to_drop` for why this is two statements.
+    let ids: Vec<i64> = dsl::sign_in_attempts
+        .filter(dsl::browser_hash.eq(browser_hash))
+        .order(dsl::id.desc())
+        .select(dsl::id)
+        .load(connection)?;
+    if let Some(cutoff) = oldest_to_drop(&ids, ATTEMPTS_PER_BROWSER - 1) {
+        diesel::delete(
+            dsl::sign_in_attempts
+                .filter(dsl::browser_hash.eq(browser_hash))
+                .filter(dsl::id.le(cutoff)),
+        )
+        .execute(connection)?;
+    }
     diesel::insert_into(dsl::sign_in_attempts)
         .values((
             dsl::state_hash.eq(state_hash),
@@ -96,20 +97,36 @@ pub fn finish(
         .execute(connection)?;
     // A person may sign in from many browsers: bound their attempts too.
     if let Some(user_id) = user_id {
-        let newest = diesel::alias!(sign_in_attempts as newest);
-        let kept = newest
-            .filter(newest.field(dsl::user_id).eq(user_id))
-            .order(newest.field(dsl::started_at).desc())
-            .select(newest.field(dsl::id))
-            .limit(ATTEMPTS_PER_BROWSER);
-        diesel::delete(
-            dsl::sign_in_attempts
-                .filter(dsl::user_id.eq(user_id))
-                .filter(dsl::id.ne_all(kept)),
-        )
-        .execute(connection)?;
+        let ids: Vec<i64> = dsl::sign_in_attempts
+            .filter(dsl::user_id.eq(user_id))
+            .order(dsl::id.desc())
+            .select(dsl::id)
+            .load(connection)?;
+        if let Some(cutoff) = oldest_to_drop(&ids, ATTEMPTS_PER_BROWSER) {
+            diesel::delete(
+                dsl::sign_in_attempts
+                    .filter(dsl::user_id.eq(user_id))
+                    .filter(dsl::id.le(cutoff)),
+            )
+            .execute(connection)?;
+        }
     }
     Ok(())
+}
+
+/// Given ids newest first, the newest id that falls beyond the `keep` newest
+/// (it and every older one are to be deleted), if any.
+///
+/// Why read the ids and then delete, rather than one `DELETE … WHERE id NOT
+/// IN (SELECT … LIMIT ?)`: SQLite prepares a statement again every time its
+/// `LIMIT` is bound (docs/PERFORMANCE.md), while these two statements never
+/// change and stay prepared. Ids grow with each insert, so id order is the
+/// order attempts were started in; and the read is small, because every
+/// insert prunes (at most `keep + 1` ids).
+fn oldest_to_drop(ids_newest_first: &[i64], keep: i64) -> Option<i64> {
+    ids_newest_first
+        .get(usize::try_from(keep).unwrap_or(0))
+        .copied()
 }
 
 /// Replaces the steps of attempt `id` (to add step 7 after sign-in).
@@ -162,4 +179,70 @@ pub fn latest_for_browser(
         .select(COLUMNS)
         .first(connection)
         .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::accounts::{self, SignInRecord};
+    use crate::db::test_support::connection;
+
+    fn states_of_browser(connection: &mut DbConnection, browser_hash: &str) -> Vec<String> {
+        dsl::sign_in_attempts
+            .filter(dsl::browser_hash.eq(browser_hash))
+            .order(dsl::id.asc())
+            .select(dsl::state_hash)
+            .load(connection)
+            .expect("query")
+    }
+
+    #[test]
+    fn each_browser_keeps_its_newest_attempts() {
+        let mut connection = connection();
+        for n in 0..ATTEMPTS_PER_BROWSER + 3 {
+            insert(&mut connection, &format!("s{n}"), "b1", "demo", "{}").expect("insert");
+        }
+        insert(&mut connection, "other", "b2", "demo", "{}").expect("insert");
+        let kept = states_of_browser(&mut connection, "b1");
+        let expected: Vec<String> = (3..ATTEMPTS_PER_BROWSER + 3)
+            .map(|n| format!("s{n}"))
+            .collect();
+        assert_eq!(kept, expected, "the ten newest, oldest dropped first");
+        assert_eq!(states_of_browser(&mut connection, "b2"), ["other"]);
+    }
+
+    #[test]
+    fn each_user_keeps_their_newest_attempts_across_browsers() {
+        let mut connection = connection();
+        let ids = accounts::record_sign_in(
+            &mut connection,
+            &SignInRecord {
+                provider: "demo".into(),
+                subject: "alice".into(),
+                email: None,
+                display_name: "Alice".into(),
+            },
+        )
+        .expect("user");
+        // One attempt per browser, so only the per-user bound applies.
+        for n in 0..ATTEMPTS_PER_BROWSER + 2 {
+            let state = format!("s{n}");
+            insert(&mut connection, &state, &format!("b{n}"), "demo", "{}").expect("insert");
+            finish(&mut connection, &state, "{}", SIGNED_IN, Some(ids.user_id)).expect("finish");
+        }
+        let kept: Vec<String> = dsl::sign_in_attempts
+            .filter(dsl::user_id.eq(ids.user_id))
+            .order(dsl::id.asc())
+            .select(dsl::state_hash)
+            .load(&mut connection)
+            .expect("query");
+        let expected: Vec<String> = (2..ATTEMPTS_PER_BROWSER + 2)
+            .map(|n| format!("s{n}"))
+            .collect();
+        assert_eq!(kept, expected);
+        let latest = latest_for_user(&mut connection, ids.user_id)
+            .expect("query")
+            .expect("an attempt");
+        assert_eq!(latest.outcome, SIGNED_IN);
+    }
 }

@@ -116,20 +116,21 @@ pub fn insert(
             .filter(dsl::created_at.lt(now - PENDING_SIGN_IN_TTL_SECS))
             .execute(connection)?;
 
-        // Keep at most `per_browser - 1` older attempts of this browser, in one
-        // statement whose SQL never changes (so SQLite's prepared statement is
-        // reused): DELETE … WHERE browser_hash = ? AND state_hash NOT IN
-        // (SELECT state_hash … ORDER BY created_at DESC LIMIT ?).
-        let newest = diesel::alias!(pending_sign_ins as newest);
-        let kept = newest
-            .filter(newest.field(dsl::browser_hash).eq(&new.browser_hash))
-            .order(newest.field(dsl::created_at).desc())
-            .select(newest.field(dsl::state_hash))
-            .limit(limits.per_browser - 1);
-        diesel::delete(dsl::pending_sign_ins)
+        // Keep at most `per_browser - 1` older attempts of this browser. The
+        // read is small (every insert prunes) and its SQL never changes, so
+        // it stays prepared; the delete runs only for a browser that starts
+        // sign-ins without finishing them (see `attempts::oldest_to_drop`).
+        let newest_first: Vec<String> = dsl::pending_sign_ins
             .filter(dsl::browser_hash.eq(&new.browser_hash))
-            .filter(dsl::state_hash.ne_all(kept))
-            .execute(connection)?;
+            .order(dsl::created_at.desc())
+            .select(dsl::state_hash)
+            .load(connection)?;
+        let keep = usize::try_from(limits.per_browser - 1).unwrap_or(0);
+        if let Some(dropped) = newest_first.get(keep..).filter(|rows| !rows.is_empty()) {
+            diesel::delete(dsl::pending_sign_ins)
+                .filter(dsl::state_hash.eq_any(dropped))
+                .execute(connection)?;
+        }
 
         let total: i64 = dsl::pending_sign_ins.count().get_result(connection)?;
         if total >= limits.total {
