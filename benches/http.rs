@@ -85,7 +85,7 @@ impl Settings {
         Settings {
             users: number("BENCH_USERS", 16),
             connections: number("BENCH_CONNECTIONS", 64),
-            phase: Duration::from_secs(number("BENCH_SECONDS", 10).min(25) as u64),
+            phase: Duration::from_secs(number("BENCH_SECONDS", 10).min(18) as u64),
         }
     }
 }
