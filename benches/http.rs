@@ -20,8 +20,10 @@
 //!    for half a phase, to see what the app adds to the API's latency.
 //!
 //! It ends with one table, and the app's start-up time on the existing
-//! database. `BENCH_REPEAT=10` adds a leak check: ten more rounds of sign-ins,
-//! `/profile` and `/mail` (3 s each), with the app's resident memory after each. Method and latest numbers: docs/PERFORMANCE.md. Linux only (/proc).
+//! database. `BENCH_REPEAT=N` (at most 20) adds a leak check: N more rounds
+//! of sign-ins, `/profile` and `/mail` (3 s each), with the app's resident
+//! memory after each. Method and latest numbers: docs/PERFORMANCE.md. Linux
+//! only (/proc).
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
