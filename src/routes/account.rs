@@ -2,8 +2,10 @@
 //! profile, mail list and one message.
 //!
 //! Each page reads the account (with its sealed tokens) in one query, then calls
-//! the API. A 401 from the API means the access token is no longer accepted: the
-//! visitor is sent to sign in again and comes back to the same page.
+//! the API; `/profile` does so only when it has no kept copy of what it shows
+//! (`api::profile_cache`). A 401 from the API means the access token is no
+//! longer accepted: the visitor is sent to sign in again and comes back to the
+//! same page.
 
 use std::time::Instant;
 
@@ -130,7 +132,6 @@ struct ProfilePage<'a> {
 #[derive(Deserialize)]
 pub struct ProfileQuery {
     /// `?refresh=1`: read the profile from the API now, not from the cache.
-    #[serde(default)]
     refresh: Option<String>,
 }
 

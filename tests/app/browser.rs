@@ -207,7 +207,7 @@ async fn a_visitor_signs_in_reads_mail_sees_the_flow_and_signs_out_by_clicking()
     click(&browser, "button[name=decision][value=allow]").await;
 
     // Steps 5 to 7 happened on the server; the profile shows step 7.
-    wait_for_text(&browser, "Read just now from").await;
+    wait_for_text(&browser, "Read it again now").await;
     assert_eq!(browser.current_url().await.unwrap().path(), "/profile");
     look_at(&browser, "profile").await;
 
