@@ -159,7 +159,7 @@ impl SignInFlow {
         let limits = self.limits;
         let steps_json = serde_json::to_string(&record).unwrap_or_default();
         self.db
-            .run(move |connection, sealer| {
+            .write(move |connection, sealer| {
                 // One transaction (one commit): the pending sign-in and its
                 // `/flow` record are written together or not at all.
                 Ok(connection.immediate_transaction(|connection| {
@@ -199,7 +199,7 @@ impl SignInFlow {
         let lookup = state_hash.clone();
         let (pending, recorded) = self
             .db
-            .run(move |connection, sealer| {
+            .write(move |connection, sealer| {
                 connection.immediate_transaction(|connection| {
                     let pending = pending_sign_ins::take(connection, sealer, &lookup)?;
                     Ok((pending, attempts::steps_of(connection, &lookup)?))
@@ -355,7 +355,7 @@ impl SignInFlow {
         let state_hash = state_hash.to_owned();
         let ids = self
             .db
-            .run(move |connection, sealer| {
+            .write(move |connection, sealer| {
                 // One transaction: an identity is never recorded without its
                 // tokens, and the attempt is marked signed in with them.
                 connection.immediate_transaction(|connection| {
@@ -399,7 +399,7 @@ impl SignInFlow {
         let state_hash = state_hash.to_owned();
         let stored = self
             .db
-            .run(move |connection, _| {
+            .write(move |connection, _| {
                 attempts::finish(connection, &state_hash, &steps_json, attempts::FAILED, None)
             })
             .await;
@@ -413,7 +413,7 @@ impl SignInFlow {
     pub async fn record_first_api_call(&self, user_id: i64, step: StepRecord) {
         let stored = self
             .db
-            .run(move |connection, _| {
+            .write(move |connection, _| {
                 if let Some(attempt) = attempts::latest_for_user(connection, user_id)?
                     && let Some(json) = FlowRecord::with_first_api_call(&attempt.steps, step)
                 {

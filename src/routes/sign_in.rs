@@ -136,7 +136,7 @@ pub async fn sign_out(
     let identity_id = user.identity_id;
     state
         .db()
-        .run(move |connection, _| accounts::delete_tokens(connection, identity_id))
+        .write(move |connection, _| accounts::delete_tokens(connection, identity_id))
         .await?;
     state.profiles.forget(identity_id);
     session::end(&visitor.session);
