@@ -212,16 +212,23 @@ fn interaction(html: &str) -> String {
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
-/// One whole sign-in through the demo provider's pages, as `user`.
-async fn sign_in(client: &reqwest::Client, app: &str, demo: &str, user: &str) {
-    let start = client
-        .get(format!("{app}/auth/demo/login?return_to=%2Fprofile"))
+/// The demo provider's pages from its authorization URL on: the sign-in page
+/// (as `user`), then the consent page ("Allow"). Returns its 303 back to the
+/// redirect URI, with the code.
+async fn through_demo_pages(
+    client: &reqwest::Client,
+    demo: &str,
+    authorization_url: &str,
+    user: &str,
+) -> reqwest::Response {
+    let html = client
+        .get(authorization_url)
         .send()
         .await
+        .unwrap()
+        .text()
+        .await
         .unwrap();
-    assert_eq!(start.status(), 303);
-    let page = client.get(location(&start)).send().await.unwrap();
-    let html = page.text().await.unwrap();
     let consent = client
         .post(format!("{demo}/authorize/sign-in"))
         .form(&[("interaction", interaction(&html).as_str()), ("user", user)])
@@ -239,6 +246,18 @@ async fn sign_in(client: &reqwest::Client, app: &str, demo: &str, user: &str) {
         .await
         .unwrap();
     assert_eq!(redirect.status(), 303);
+    redirect
+}
+
+/// One whole sign-in through the demo provider's pages, as `user`.
+async fn sign_in(client: &reqwest::Client, app: &str, demo: &str, user: &str) {
+    let start = client
+        .get(format!("{app}/auth/demo/login?return_to=%2Fprofile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 303);
+    let redirect = through_demo_pages(client, demo, &location(&start), user).await;
     let callback = client.get(location(&redirect)).send().await.unwrap();
     assert_eq!(callback.status(), 303, "callback failed");
     assert_eq!(location(&callback), "/profile");
@@ -264,33 +283,7 @@ async fn graph_access_token(demo: &str, redirect_uri: &str) -> String {
         .append_pair("nonce", "benchmark")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
-    let html = client
-        .get(authorize)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let consent = client
-        .post(format!("{demo}/authorize/sign-in"))
-        .form(&[
-            ("interaction", interaction(&html).as_str()),
-            ("user", "alice"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let html = consent.text().await.unwrap();
-    let redirect = client
-        .post(format!("{demo}/authorize/consent"))
-        .form(&[
-            ("interaction", interaction(&html).as_str()),
-            ("decision", "allow"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let redirect = through_demo_pages(&client, demo, authorize.as_str(), "alice").await;
     let callback = reqwest::Url::parse(&location(&redirect)).unwrap();
     let code = callback
         .query_pairs()

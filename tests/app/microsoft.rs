@@ -449,6 +449,16 @@ async fn graph_429_passes_on_retry_after_and_is_not_retried() {
     microsoft.fake.server.verify().await;
 }
 
+impl FakeMicrosoft {
+    /// Graph answers `GET /v1.0/me` with the documented profile.
+    async fn answer_graph_me(&self) {
+        let me = self
+            .fake
+            .fixture("microsoft/graph_me_get_200.json", REAL_HOSTS);
+        self.graph("/v1.0/me", 200, me).await;
+    }
+}
+
 /// Graph's `GET /v1.0/me` requests so far.
 async fn graph_me_requests(microsoft: &FakeMicrosoft) -> usize {
     microsoft
@@ -466,10 +476,7 @@ async fn graph_me_requests(microsoft: &FakeMicrosoft) -> usize {
 async fn the_profile_is_read_from_graph_once_and_again_on_refresh_or_sign_in() {
     let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
     microsoft.sign_in("/profile").await;
-    let me = microsoft
-        .fake
-        .fixture("microsoft/graph_me_get_200.json", REAL_HOSTS);
-    microsoft.graph("/v1.0/me", 200, me).await;
+    microsoft.answer_graph_me().await;
 
     // The first view reads it; the next one shows the kept answer.
     for _ in 0..2 {
@@ -490,10 +497,7 @@ async fn the_profile_is_read_from_graph_once_and_again_on_refresh_or_sign_in() {
     // carries a new nonce.)
     microsoft.fake.server.reset().await;
     microsoft.sign_in("/profile").await;
-    let me = microsoft
-        .fake
-        .fixture("microsoft/graph_me_get_200.json", REAL_HOSTS);
-    microsoft.graph("/v1.0/me", 200, me).await;
+    microsoft.answer_graph_me().await;
     let (status, _) = microsoft.get("/profile").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(graph_me_requests(&microsoft).await, 1);
@@ -503,10 +507,7 @@ async fn the_profile_is_read_from_graph_once_and_again_on_refresh_or_sign_in() {
 async fn a_kept_profile_is_dropped_when_graph_stops_accepting_the_token() {
     let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
     microsoft.sign_in("/profile").await;
-    let me = microsoft
-        .fake
-        .fixture("microsoft/graph_me_get_200.json", REAL_HOSTS);
-    microsoft.graph("/v1.0/me", 200, me).await;
+    microsoft.answer_graph_me().await;
     assert_eq!(microsoft.get("/profile").await.0, StatusCode::OK);
 
     // Graph now answers 401 (token revoked); the page that sees it forgets the

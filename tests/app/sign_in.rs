@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use url::Url;
 
-use crate::helpers::{attribute_values, browser, input_value, links, location, spawn_app};
+use crate::helpers::{TestApp, attribute_values, browser, input_value, links, location, spawn_app};
 
 #[tokio::test]
 async fn a_protected_page_sends_a_signed_out_visitor_to_the_chooser_keeping_the_path() {
@@ -154,6 +154,19 @@ async fn a_message_that_does_not_exist_is_a_404_page() {
     assert!(html.contains("We could not find that page."));
 }
 
+/// Signs out as the "Sign out" button does: `POST /logout` with the CSRF token
+/// of a page (`/profile`).
+async fn sign_out(app: &TestApp, browser: &reqwest::Client) -> reqwest::Response {
+    let (_, html) = app.get_html(browser, "/profile").await;
+    let token = input_value(&html, "csrf_token");
+    browser
+        .post(app.url("/logout"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn sign_out_needs_the_csrf_token_and_then_ends_the_session() {
     let app = spawn_app().await;
@@ -174,14 +187,7 @@ async fn sign_out_needs_the_csrf_token_and_then_ends_the_session() {
         "still signed in after a forged sign-out"
     );
 
-    let (_, html) = app.get_html(&browser, "/profile").await;
-    let token = input_value(&html, "csrf_token");
-    let response = browser
-        .post(app.url("/logout"))
-        .form(&[("csrf_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let response = sign_out(&app, &browser).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/");
 
@@ -203,14 +209,7 @@ async fn signing_out_in_one_browser_ends_the_kept_profile_in_another() {
     }
 
     // Signing out on the laptop deletes the person's tokens…
-    let (_, html) = app.get_html(&laptop, "/profile").await;
-    let token = input_value(&html, "csrf_token");
-    let response = laptop
-        .post(app.url("/logout"))
-        .form(&[("csrf_token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let response = sign_out(&app, &laptop).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 
     // …so the phone's next /profile does not show the kept copy: it finds no
