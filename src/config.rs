@@ -37,6 +37,10 @@ pub struct Config {
     /// SESSION_IDLE_TIMEOUT: seconds without a request after which a session ends
     /// (default 1800).
     pub session_idle_timeout: Duration,
+    /// SESSION_MAX_AGE: seconds after sign-in at which a session ends however
+    /// active it is (default 28800, eight hours). Both limits are enforced on
+    /// the server (`db::sessions`), whatever the cookie says.
+    pub session_max_age: Duration,
     /// HTTP_TIMEOUT: seconds allowed for each request to a provider (default 10).
     pub http_timeout: Duration,
     /// The built-in demo provider, unless DEMO_PROVIDER=off (`external`: it is
@@ -244,6 +248,12 @@ impl Config {
             1800,
         )?);
 
+        let session_max_age = Duration::from_secs(parse_seconds(
+            "SESSION_MAX_AGE",
+            var("SESSION_MAX_AGE"),
+            8 * 60 * 60,
+        )?);
+
         let http_timeout =
             Duration::from_secs(parse_seconds("HTTP_TIMEOUT", var("HTTP_TIMEOUT"), 10)?);
 
@@ -395,6 +405,7 @@ impl Config {
             session_key: SessionKey(std::sync::Arc::new(SecretBox::new(Box::new(session_key)))),
             token_key: TokenKey(std::sync::Arc::new(SecretBox::new(Box::new(token_key)))),
             session_idle_timeout,
+            session_max_age,
             http_timeout,
             demo,
             microsoft,

@@ -2,15 +2,15 @@
 //!
 //! The cookie is actix-session's private cookie: encrypted and authenticated with
 //! SESSION_KEY, HttpOnly, SameSite=Lax, Secure over HTTPS (see `startup`). It holds
-//! no provider token: only who is signed in (ids into our database), a random
-//! browser key that binds pending sign-ins to this browser, and the CSRF token
-//! for our forms.
+//! no provider token: only who is signed in (a session id and ids into our
+//! database), a random browser key that binds pending sign-ins to this browser,
+//! and the CSRF token for our forms. Whether a signed-in session is still valid
+//! is decided on the server (`db::sessions`), never by the cookie alone.
 
 use actix_session::Session;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::random_url_safe;
-use crate::db::unix_now;
 
 const USER: &str = "user";
 const BROWSER_KEY: &str = "browser_key";
@@ -18,18 +18,31 @@ const CSRF_TOKEN: &str = "csrf_token";
 /// Set at sign-in until the first API call is recorded for `/flow` (step 7).
 const FIRST_API_CALL_PENDING: &str = "first_api_call_pending";
 
-/// Only refresh `last_seen_at` (and so rewrite the cookie) this often.
-const LAST_SEEN_GRANULARITY_SECS: i64 = 60;
-
-/// The signed-in person, as remembered between requests.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The signed-in person, as the cookie remembers them between requests.
+///
+/// The cookie is not the proof of a sign-in: `session_id` must name a live
+/// row of `db::sessions` (checked by `routes::Visitor` on every request), so a
+/// copy of the cookie stops working when that row is deleted or expires.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SessionUser {
+    /// Random, 256 bits; the server keeps only its hash.
+    pub session_id: String,
     pub user_id: i64,
     pub identity_id: i64,
     pub provider: String,
     pub display_name: String,
     pub signed_in_at: i64,
-    pub last_seen_at: i64,
+}
+
+impl std::fmt::Debug for SessionUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The session id opens the session: never in a log line.
+        f.debug_struct("SessionUser")
+            .field("user_id", &self.user_id)
+            .field("identity_id", &self.identity_id)
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The session's random browser key, created on first use. Its hash is stored
@@ -48,22 +61,22 @@ pub fn existing_browser_key(session: &Session) -> Option<String> {
     session.get::<String>(BROWSER_KEY).ok().flatten()
 }
 
-/// The signed-in user, unless the session has been idle for longer than
-/// `idle_timeout_secs` (then the session is ended). The cookie's own expiry is
-/// refreshed by the browser; this check also holds against a replayed old cookie.
-pub fn signed_in_user(session: &Session, idle_timeout_secs: i64) -> Option<SessionUser> {
-    let mut user = session.get::<SessionUser>(USER).ok().flatten()?;
-    let now = unix_now();
-    if now - user.last_seen_at > idle_timeout_secs {
-        session.purge();
-        return None;
-    }
-    if now - user.last_seen_at > LAST_SEEN_GRANULARITY_SECS {
-        user.last_seen_at = now;
-        // Failing to refresh the timestamp only shortens the session.
-        let _ = session.insert(USER, &user);
-    }
-    Some(user)
+/// Who the cookie says is signed in, not yet checked against the server's
+/// sessions (`routes::Visitor` does that).
+pub fn cookie_user(session: &Session) -> Option<SessionUser> {
+    session.get::<SessionUser>(USER).ok().flatten()
+}
+
+/// Forgets the signed-in person in this cookie (their server-side session has
+/// ended or expired), keeping the cookie itself usable: a browser key written
+/// later in the same request, to sign in again at once, is kept. (`purge`
+/// would drop every later write of the request: actix-session ignores inserts
+/// into a purged session.)
+pub fn forget_user(session: &Session) {
+    session.remove(USER);
+    session.remove(CSRF_TOKEN);
+    session.remove(FIRST_API_CALL_PENDING);
+    session.renew();
 }
 
 /// Starts a signed-in session. The session is renewed first, so a session
@@ -95,7 +108,8 @@ pub fn csrf_token(session: &Session) -> Option<String> {
     session.get::<String>(CSRF_TOKEN).ok().flatten()
 }
 
-/// Ends the session: the cookie is removed.
+/// Ends the session in this browser: the cookie is removed. (The server-side
+/// session is deleted by the caller, `db::sessions::end`.)
 pub fn end(session: &Session) {
     session.purge();
 }

@@ -20,6 +20,7 @@ use url::Url;
 
 use crate::api::profile_cache::ProfileCache;
 use crate::config::Config;
+use crate::db::sessions::SessionLimits;
 use crate::db::{Database, DbError, TokenSealer};
 use crate::demo_provider::{self, DemoProviderSettings, RegisteredClient};
 use crate::oauth::flow::SignInFlow;
@@ -44,16 +45,11 @@ pub struct AppState {
     pub views: Arc<Views>,
     /// Profiles read from the providers' APIs, kept a few minutes.
     pub profiles: Arc<ProfileCache>,
-    idle_timeout_secs: i64,
 }
 
 impl AppState {
     pub fn db(&self) -> &Database {
         &self.flow.db
-    }
-
-    pub fn idle_timeout_secs(&self) -> i64 {
-        self.idle_timeout_secs
     }
 
     /// The same state with another outgoing HTTP client.
@@ -73,7 +69,6 @@ impl AppState {
             http,
             views: Arc::clone(&self.views),
             profiles: Arc::clone(&self.profiles),
-            idle_timeout_secs: self.idle_timeout_secs,
         }
     }
 }
@@ -162,12 +157,14 @@ impl Application {
                 discovery: Arc::default(),
                 base_url: config.base_url.clone(),
                 limits: Default::default(),
+                session_limits: SessionLimits {
+                    idle_timeout_secs: seconds(config.session_idle_timeout),
+                    max_age_secs: seconds(config.session_max_age),
+                },
             },
             http,
             views: Arc::new(Views::load()?),
             profiles: Arc::default(),
-            idle_timeout_secs: i64::try_from(config.session_idle_timeout.as_secs())
-                .unwrap_or(i64::MAX),
         });
 
         let session_key = Key::from(config.session_key.bytes());
@@ -265,6 +262,10 @@ pub fn demo_settings(config: &Config) -> Option<DemoProviderSettings> {
     })
 }
 
+fn seconds(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
 /// The private (encrypted and signed) session cookie.
 fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSessionStore> {
     // `__Host-` makes browsers refuse the cookie unless it is Secure, host-only
@@ -280,8 +281,8 @@ fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSession
         .cookie_http_only(true)
         .cookie_same_site(SameSite::Lax)
         .cookie_content_security(CookieContentSecurity::Private)
-        // The cookie lasts until the browser closes; the idle timeout is checked
-        // on the server (`session::signed_in_user`).
+        // The cookie lasts until the browser closes; the idle timeout and the
+        // absolute lifetime are checked on the server (`db::sessions`).
         .session_lifecycle(BrowserSession::default())
         .build()
 }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use actix_session::SessionExt as _;
-use actix_web::HttpRequest;
+use actix_web::{HttpMessage as _, HttpRequest};
 use serde::Serialize;
 use tera::Tera;
 
@@ -95,12 +95,17 @@ impl Layout {
     /// The layout for a request, from its session.
     pub fn for_request(request: &HttpRequest, state: Option<&AppState>) -> Self {
         let session = request.get_session();
-        match state {
-            Some(state) => {
-                let user = session::signed_in_user(&session, state.idle_timeout_secs());
+        // Only a user whose session was checked in this request (by
+        // `routes::Visitor`); a page that never checked shows no one signed in.
+        let checked = request
+            .extensions()
+            .get::<crate::routes::CheckedUser>()
+            .cloned();
+        match (state, checked) {
+            (Some(state), Some(crate::routes::CheckedUser(user))) => {
                 Layout::for_user(user.as_ref(), &session, state)
             }
-            None => Layout::default(),
+            _ => Layout::default(),
         }
     }
 

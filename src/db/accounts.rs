@@ -32,6 +32,9 @@ pub struct SignedInIds {
 pub struct ProviderTokens {
     pub access_token: SecretString,
     pub refresh_token: Option<SecretString>,
+    /// The ID token as received (a JWT), kept for `id_token_hint` at sign-out
+    /// and to compare a refreshed ID token with (OIDC Core §12.2).
+    pub id_token: Option<SecretString>,
     /// Unix seconds; `None` when the provider did not say.
     pub access_token_expires_at: Option<i64>,
     /// Scopes granted, as the token response listed them (RFC 6749 §5.1).
@@ -49,7 +52,7 @@ pub struct Account {
     pub display_name: String,
     pub email: Option<String>,
     pub last_sign_in_at: i64,
-    pub tokens: Option<ProviderTokens>,
+    pub tokens: Option<StoredTokens>,
 }
 
 /// Creates the user and identity on first sign-in, or updates them.
@@ -125,37 +128,144 @@ fn refresh_context(identity_id: i64) -> String {
     format!("provider_tokens.refresh_token:{identity_id}")
 }
 
-/// Seals and stores (or replaces) the tokens of an identity.
+fn id_token_context(identity_id: i64) -> String {
+    format!("provider_tokens.id_token:{identity_id}")
+}
+
+diesel::define_sql_function! {
+    /// SQL's `COALESCE(a, b)`: `a` unless it is NULL.
+    fn coalesce(
+        a: diesel::sql_types::Nullable<diesel::sql_types::Binary>,
+        b: diesel::sql_types::Nullable<diesel::sql_types::Binary>,
+    ) -> diesel::sql_types::Nullable<diesel::sql_types::Binary>;
+}
+
+/// Seals and stores (or replaces) the tokens of an identity, in one statement.
+///
+/// A new refresh token replaces the old one in the same write as the new
+/// access token (rotation, RFC 9700 §4.14.2). An answer without a refresh token
+/// or ID token keeps the stored one: Google sends a refresh token only at the
+/// first consent, and refresh responses often carry no ID token (RFC 6749 §6,
+/// OIDC Core §12.2). Each store counts one more `generation` and ends any
+/// refresh lease (`token_store::refresh_lease`).
 pub fn store_tokens(
     connection: &mut DbConnection,
     sealer: &TokenSealer,
     identity_id: i64,
     tokens: &ProviderTokens,
 ) -> Result<(), DbError> {
-    let access = sealer.seal(
-        &access_context(identity_id),
-        tokens.access_token.expose_secret().as_bytes(),
-    );
-    let refresh = tokens.refresh_token.as_ref().map(|token| {
-        sealer.seal(
-            &refresh_context(identity_id),
-            token.expose_secret().as_bytes(),
-        )
-    });
-    let values = (
-        provider_tokens::access_token.eq(&access),
-        provider_tokens::refresh_token.eq(&refresh),
-        provider_tokens::access_token_expires_at.eq(tokens.access_token_expires_at),
-        provider_tokens::scopes.eq(tokens.scopes.join(" ")),
-        provider_tokens::updated_at.eq(unix_now()),
-    );
+    use diesel::upsert::excluded;
+    let seal = |context: String, token: &SecretString| {
+        sealer.seal(&context, token.expose_secret().as_bytes())
+    };
+    let access = seal(access_context(identity_id), &tokens.access_token);
+    let refresh = tokens
+        .refresh_token
+        .as_ref()
+        .map(|token| seal(refresh_context(identity_id), token));
+    let id_token = tokens
+        .id_token
+        .as_ref()
+        .map(|token| seal(id_token_context(identity_id), token));
+    let now = unix_now();
     diesel::insert_into(provider_tokens::table)
-        .values((provider_tokens::identity_id.eq(identity_id), values.clone()))
+        .values((
+            provider_tokens::identity_id.eq(identity_id),
+            provider_tokens::access_token.eq(&access),
+            provider_tokens::refresh_token.eq(&refresh),
+            provider_tokens::id_token.eq(&id_token),
+            provider_tokens::access_token_expires_at.eq(tokens.access_token_expires_at),
+            provider_tokens::scopes.eq(tokens.scopes.join(" ")),
+            provider_tokens::updated_at.eq(now),
+        ))
         .on_conflict(provider_tokens::identity_id)
         .do_update()
-        .set(values)
+        .set((
+            provider_tokens::access_token.eq(excluded(provider_tokens::access_token)),
+            provider_tokens::refresh_token.eq(coalesce(
+                excluded(provider_tokens::refresh_token),
+                provider_tokens::refresh_token,
+            )),
+            provider_tokens::id_token.eq(coalesce(
+                excluded(provider_tokens::id_token),
+                provider_tokens::id_token,
+            )),
+            provider_tokens::access_token_expires_at
+                .eq(excluded(provider_tokens::access_token_expires_at)),
+            provider_tokens::scopes.eq(excluded(provider_tokens::scopes)),
+            provider_tokens::updated_at.eq(now),
+            provider_tokens::generation.eq(provider_tokens::generation + 1),
+            provider_tokens::refresh_lease_until.eq(None::<i64>),
+        ))
         .execute(connection)?;
     Ok(())
+}
+
+/// The sealed columns of a `provider_tokens` row, as read.
+type SealedTokens = (
+    Vec<u8>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<i64>,
+    String,
+    i64,
+);
+
+type SealedTokenColumns = (
+    provider_tokens::access_token,
+    provider_tokens::refresh_token,
+    provider_tokens::id_token,
+    provider_tokens::access_token_expires_at,
+    provider_tokens::scopes,
+    provider_tokens::generation,
+);
+
+/// The columns that read [`SealedTokens`].
+pub(crate) const SEALED_TOKEN_COLUMNS: SealedTokenColumns = (
+    provider_tokens::access_token,
+    provider_tokens::refresh_token,
+    provider_tokens::id_token,
+    provider_tokens::access_token_expires_at,
+    provider_tokens::scopes,
+    provider_tokens::generation,
+);
+
+/// Tokens as stored, opened, with the generation they were stored as.
+#[derive(Debug, Clone)]
+pub struct StoredTokens {
+    pub tokens: ProviderTokens,
+    /// Counts the token sets stored for this identity (`store_tokens`).
+    pub generation: i64,
+}
+
+/// Opens a row's sealed tokens (each bound to its column and identity).
+pub(crate) fn open_tokens(
+    sealer: &TokenSealer,
+    identity_id: i64,
+    sealed: SealedTokens,
+) -> Result<StoredTokens, DbError> {
+    let (access, refresh, id_token, expires_at, scopes, generation) = sealed;
+    let open = |context: String, sealed: &[u8]| {
+        sealer
+            .open(&context, sealed)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .map(SecretString::from)
+            .ok_or(DbError::Unseal)
+    };
+    Ok(StoredTokens {
+        tokens: ProviderTokens {
+            access_token: open(access_context(identity_id), &access)?,
+            refresh_token: refresh
+                .map(|sealed| open(refresh_context(identity_id), &sealed))
+                .transpose()?,
+            id_token: id_token
+                .map(|sealed| open(id_token_context(identity_id), &sealed))
+                .transpose()?,
+            access_token_expires_at: expires_at,
+            scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        },
+        generation,
+    })
 }
 
 type AccountRow = (
@@ -166,7 +276,7 @@ type AccountRow = (
     String,
     Option<String>,
     i64,
-    Option<(Vec<u8>, Option<Vec<u8>>, Option<i64>, String)>,
+    Option<SealedTokens>,
 );
 
 /// Loads the account behind a session in a single query (identity, user and
@@ -188,13 +298,7 @@ pub fn load_account(
             identities::display_name,
             identities::email,
             users::last_sign_in_at,
-            (
-                provider_tokens::access_token,
-                provider_tokens::refresh_token,
-                provider_tokens::access_token_expires_at,
-                provider_tokens::scopes,
-            )
-                .nullable(),
+            SEALED_TOKEN_COLUMNS.nullable(),
         ))
         // `get_result`, not `first`: the key is unique, and `first`'s
         // `LIMIT ?` makes SQLite prepare the statement again on every call
@@ -214,24 +318,9 @@ pub fn load_account(
     else {
         return Ok(None);
     };
-    let open = |context: String, sealed: &[u8]| {
-        sealer
-            .open(&context, sealed)
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .map(SecretString::from)
-            .ok_or(DbError::Unseal)
-    };
-    let tokens = match tokens {
-        None => None,
-        Some((access, refresh, expires_at, scopes)) => Some(ProviderTokens {
-            access_token: open(access_context(identity_id), &access)?,
-            refresh_token: refresh
-                .map(|sealed| open(refresh_context(identity_id), &sealed))
-                .transpose()?,
-            access_token_expires_at: expires_at,
-            scopes: scopes.split_whitespace().map(str::to_owned).collect(),
-        }),
-    };
+    let tokens = tokens
+        .map(|sealed| open_tokens(sealer, identity_id, sealed))
+        .transpose()?;
     Ok(Some(Account {
         user_id,
         identity_id,
@@ -269,6 +358,7 @@ mod tests {
         ProviderTokens {
             access_token: SecretString::from(access),
             refresh_token: Some(SecretString::from("refresh-value")),
+            id_token: None,
             access_token_expires_at: Some(1_900_000_000),
             scopes: vec!["openid".into(), "Mail.Read".into()],
         }
@@ -299,7 +389,7 @@ mod tests {
         let account = load_account(&mut connection, &sealer, ids.identity_id)
             .expect("load")
             .expect("present");
-        let loaded = account.tokens.expect("tokens");
+        let loaded = account.tokens.expect("tokens").tokens;
         assert_eq!(loaded.access_token.expose_secret(), "second");
         assert_eq!(loaded.scopes, ["openid", "Mail.Read"]);
         assert_eq!(account.display_name, "Alice");
@@ -309,6 +399,38 @@ mod tests {
             .first(&mut connection)
             .expect("row");
         assert!(!raw.windows(6).any(|window| window == b"second"));
+    }
+
+    #[test]
+    fn an_answer_without_a_refresh_token_keeps_the_stored_one_and_counts_a_generation() {
+        let (mut connection, sealer) = (connection(), sealer());
+        let ids = record_sign_in(&mut connection, &alice()).expect("sign in");
+        store_tokens(&mut connection, &sealer, ids.identity_id, &tokens("first")).expect("store");
+        let without = ProviderTokens {
+            refresh_token: None,
+            ..tokens("second")
+        };
+        store_tokens(&mut connection, &sealer, ids.identity_id, &without).expect("replace");
+        let stored = load_account(&mut connection, &sealer, ids.identity_id)
+            .expect("load")
+            .and_then(|account| account.tokens)
+            .expect("tokens");
+        assert_eq!(stored.tokens.access_token.expose_secret(), "second");
+        let kept = stored.tokens.refresh_token.expect("refresh token kept");
+        assert_eq!(kept.expose_secret(), "refresh-value");
+        assert_eq!(stored.generation, 1, "the second store is generation 1");
+
+        let rotated = ProviderTokens {
+            refresh_token: Some(SecretString::from("rotated")),
+            ..tokens("third")
+        };
+        store_tokens(&mut connection, &sealer, ids.identity_id, &rotated).expect("rotate");
+        let stored = load_account(&mut connection, &sealer, ids.identity_id)
+            .expect("load")
+            .and_then(|account| account.tokens)
+            .expect("tokens");
+        let replaced = stored.tokens.refresh_token.expect("refresh token");
+        assert_eq!(replaced.expose_secret(), "rotated");
     }
 
     #[test]

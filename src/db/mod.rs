@@ -15,6 +15,8 @@ pub mod attempts;
 pub mod pending_sign_ins;
 pub mod schema;
 pub mod seal;
+pub mod sessions;
+pub mod sign_ins;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -32,6 +32,19 @@ diesel::table! {
         access_token_expires_at -> Nullable<BigInt>,
         scopes -> Text,
         updated_at -> BigInt,
+        id_token -> Nullable<Binary>,
+        generation -> BigInt,
+        refresh_lease_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> BigInt,
+        identity_id -> BigInt,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
     }
 }
 
@@ -63,10 +76,13 @@ diesel::table! {
 diesel::joinable!(identities -> users (user_id));
 diesel::joinable!(provider_tokens -> identities (identity_id));
 diesel::joinable!(sign_in_attempts -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(sessions -> identities (identity_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     identities,
     provider_tokens,
     pending_sign_ins,
-    sign_in_attempts
+    sign_in_attempts,
+    sessions
 );

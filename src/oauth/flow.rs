@@ -19,12 +19,13 @@ use super::token::TokenTrace;
 use super::{SignInError, issuer, plain, trace};
 use crate::api::{ApiClient, ApiError};
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
-use crate::db::accounts::{self, SignInRecord, SignedInIds};
+use crate::db::accounts::{SignInRecord, SignedInIds};
 use crate::db::attempts;
 use crate::db::pending_sign_ins::{
-    self, InsertPendingError, NewPendingSignIn, PendingLimits, PendingSignIn,
+    InsertPendingError, NewPendingSignIn, PendingLimits, PendingSignIn,
 };
-use crate::db::{Database, unix_now};
+use crate::db::sessions::SessionLimits;
+use crate::db::{Database, sign_ins, unix_now};
 use crate::providers::{Protocol, Provider, Providers};
 use crate::teaching::record::{FailureRecord, FlowRecord, StepRecord};
 
@@ -48,6 +49,9 @@ pub struct SignedIn {
     pub display_name: String,
     /// Where to send the visitor now: re-checked, same-site path.
     pub return_to: String,
+    /// The new server-side session, recorded with the sign-in (`db::sessions`);
+    /// the caller puts it in the session cookie.
+    pub session_id: SecretString,
 }
 
 /// A failed sign-in, with where the visitor wanted to go (if we got that far),
@@ -77,6 +81,8 @@ pub struct SignInFlow {
     pub discovery: Arc<DiscoveryCache>,
     pub base_url: Url,
     pub limits: PendingLimits,
+    /// SESSION_IDLE_TIMEOUT and SESSION_MAX_AGE, for the session a sign-in creates.
+    pub session_limits: SessionLimits,
 }
 
 impl SignInFlow {
@@ -89,6 +95,7 @@ impl SignInFlow {
             discovery: Arc::clone(&self.discovery),
             base_url: self.base_url.clone(),
             limits: self.limits,
+            session_limits: self.session_limits,
         }
     }
 
@@ -160,19 +167,14 @@ impl SignInFlow {
         let steps_json = serde_json::to_string(&record).unwrap_or_default();
         self.db
             .write(move |connection, sealer| {
-                // One transaction (one commit): the pending sign-in and its
-                // `/flow` record are written together or not at all.
-                Ok(connection.immediate_transaction(|connection| {
-                    pending_sign_ins::insert(connection, sealer, &pending, limits)?;
-                    attempts::insert(
-                        connection,
-                        &pending.state_hash,
-                        &pending.browser_hash,
-                        &pending.provider,
-                        &steps_json,
-                    )?;
-                    Ok(())
-                }))
+                // One transaction: the pending sign-in with its `/flow` record.
+                Ok(sign_ins::begin(
+                    connection,
+                    sealer,
+                    &pending,
+                    limits,
+                    &steps_json,
+                ))
             })
             .await?
             .map_err(|error| match error {
@@ -199,12 +201,7 @@ impl SignInFlow {
         let lookup = state_hash.clone();
         let (pending, recorded) = self
             .db
-            .write(move |connection, sealer| {
-                connection.immediate_transaction(|connection| {
-                    let pending = pending_sign_ins::take(connection, sealer, &lookup)?;
-                    Ok((pending, attempts::steps_of(connection, &lookup)?))
-                })
-            })
+            .write(move |connection, sealer| sign_ins::take(connection, sealer, &lookup))
             .await
             .map_err(SignInError::Storage)?;
         let pending = pending
@@ -353,23 +350,27 @@ impl SignInFlow {
         let tokens = exchange.tokens;
         let steps_json = serde_json::to_string(&record).unwrap_or_default();
         let state_hash = state_hash.to_owned();
+        // A new session id (256 bits, like `state`), known on the server from
+        // now on: the session cookie alone no longer signs anyone in.
+        let session_id = random_url_safe(32);
+        let session_id_hash = sha256_url_safe(&session_id);
+        let session_limits = self.session_limits;
         let ids = self
             .db
             .write(move |connection, sealer| {
-                // One transaction: an identity is never recorded without its
-                // tokens, and the attempt is marked signed in with them.
-                connection.immediate_transaction(|connection| {
-                    let ids = accounts::record_sign_in(connection, &sign_in)?;
-                    accounts::store_tokens(connection, sealer, ids.identity_id, &tokens)?;
-                    attempts::finish(
-                        connection,
-                        &state_hash,
-                        &steps_json,
-                        attempts::SIGNED_IN,
-                        Some(ids.user_id),
-                    )?;
-                    Ok(ids)
-                })
+                // One transaction: identity, tokens, the attempt and the session.
+                sign_ins::complete(
+                    connection,
+                    sealer,
+                    &sign_ins::Completed {
+                        record: &sign_in,
+                        tokens: &tokens,
+                        state_hash: &state_hash,
+                        steps_json: &steps_json,
+                        session_id_hash: &session_id_hash,
+                        session_limits,
+                    },
+                )
             })
             .await
             .map_err(|error| fail(SignInError::Storage(error)))?;
@@ -378,6 +379,7 @@ impl SignInFlow {
             ids,
             display_name,
             return_to: return_to.unwrap_or_else(|| DEFAULT_RETURN_TO.to_owned()),
+            session_id: SecretString::from(session_id),
         })
     }
 

@@ -417,10 +417,13 @@ pub async fn exchange_code(
     };
     trace.id_token_claims = claims;
 
-    Ok(TokenExchange {
-        identity,
-        tokens: provider_tokens(provider, &response),
-    })
+    let mut tokens = provider_tokens(provider, &response);
+    // Kept (sealed) for `id_token_hint` at sign-out and to compare a
+    // refreshed ID token with (OIDC Core §12.2).
+    tokens.id_token = response
+        .id_token()
+        .map(|id_token| SecretString::from(id_token.to_string()));
+    Ok(TokenExchange { identity, tokens })
 }
 
 /// The verifier with our choices: RS256, ES256 or EdDSA only (never `none` or

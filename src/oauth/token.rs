@@ -72,6 +72,8 @@ where
         refresh_token: response
             .refresh_token()
             .map(|token| SecretString::from(token.secret().to_owned())),
+        // Set by the OpenID Connect exchange, which has the ID token's type.
+        id_token: None,
         access_token_expires_at: response.expires_in().map(|lifetime| {
             Utc::now().timestamp() + i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 2)
         }),

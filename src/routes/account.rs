@@ -55,7 +55,8 @@ async fn api_access<'a>(state: &'a AppState, visitor: &Visitor) -> Result<ApiAcc
     let tokens = account
         .tokens
         .take()
-        .ok_or_else(|| sign_in_again(visitor))?;
+        .ok_or_else(|| sign_in_again(visitor))?
+        .tokens;
     Ok(ApiAccess {
         provider,
         account,

@@ -13,13 +13,14 @@ mod learn;
 mod setup;
 mod sign_in;
 
-use std::future::{Ready, ready};
-
 use actix_session::{Session, SessionExt as _};
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, web};
+use futures_util::future::LocalBoxFuture;
 use serde::Serialize;
 
+use crate::crypto::sha256_url_safe;
+use crate::db::{sessions, unix_now};
 use crate::error::AppError;
 use crate::session::{self, SessionUser};
 use crate::startup::AppState;
@@ -40,6 +41,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::get().to(sign_in::finish_sign_in),
         )
         .route("/logout", web::post().to(sign_in::sign_out))
+        .route("/logout/all", web::post().to(sign_in::sign_out_everywhere))
         .route("/profile", web::get().to(account::show_profile))
         .route("/mail", web::get().to(account::show_mail))
         .route("/mail/{id}", web::get().to(account::show_message))
@@ -55,32 +57,98 @@ pub fn configure(config: &mut web::ServiceConfig) {
 /// The visitor of a page: their session and, if signed in, who they are.
 pub struct Visitor {
     pub session: Session,
+    /// The signed-in person, only if their server-side session is live.
     pub user: Option<SessionUser>,
     /// This request's path and query, to come back to after sign-in.
     pub here: String,
 }
 
+/// The signed-in user as checked for this request, kept in the request's
+/// extensions so the error page's layout (`views::Layout::for_request`) shows
+/// the same person without checking again.
+#[derive(Clone)]
+pub struct CheckedUser(pub Option<SessionUser>);
+
 impl FromRequest for Visitor {
     type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let session = request.get_session();
-        let idle_timeout = request
-            .app_data::<web::Data<AppState>>()
-            .map(|state| state.idle_timeout_secs())
-            .unwrap_or(0);
-        let user = session::signed_in_user(&session, idle_timeout);
-        let here = request
-            .uri()
-            .path_and_query()
-            .map(|path| path.as_str().to_owned())
-            .unwrap_or_else(|| "/".into());
-        ready(Ok(Visitor {
-            session,
-            user,
-            here,
-        }))
+        let request = request.clone();
+        Box::pin(async move {
+            let session = request.get_session();
+            let user = match (
+                session::cookie_user(&session),
+                request.app_data::<web::Data<AppState>>(),
+            ) {
+                (Some(user), Some(state)) => live_session_user(state, &session, user).await?,
+                _ => None,
+            };
+            request.extensions_mut().insert(CheckedUser(user.clone()));
+            let here = request
+                .uri()
+                .path_and_query()
+                .map(|path| path.as_str().to_owned())
+                .unwrap_or_else(|| "/".into());
+            Ok(Visitor {
+                session,
+                user,
+                here,
+            })
+        })
+    }
+}
+
+/// The cookie's user if their server-side session is live: one primary-key
+/// read per signed-in request, plus a write at most once a minute for the
+/// idle timeout (`db::sessions`). A session that has ended or expired is
+/// forgotten in the cookie; if it expired, its row goes too (with the user's
+/// tokens, if it was their last session).
+async fn live_session_user(
+    state: &AppState,
+    session: &Session,
+    user: SessionUser,
+) -> Result<Option<SessionUser>, AppError> {
+    let id_hash = sha256_url_safe(&user.session_id);
+    let lookup = id_hash.clone();
+    let stored = state
+        .db()
+        .run(move |connection, _| sessions::find(connection, &lookup))
+        .await?;
+    let now = unix_now();
+    let limits = state.flow.session_limits;
+    match stored {
+        Some(stored)
+            if stored.is_live(now, limits)
+                && stored.user_id == user.user_id
+                && stored.identity_id == user.identity_id =>
+        {
+            if stored.needs_touch(now) {
+                let touched = state
+                    .db()
+                    .write(move |connection, _| sessions::touch(connection, &id_hash, now))
+                    .await;
+                if let Err(error) = touched {
+                    // Only shortens the session; the page can still be shown.
+                    tracing::warn!("could not note the session's last use: {error}");
+                }
+            }
+            Ok(Some(user))
+        }
+        Some(_) => {
+            let user_id = user.user_id;
+            state
+                .db()
+                .write(move |connection, _| sessions::end(connection, &id_hash, user_id))
+                .await?;
+            state.profiles.forget(user.identity_id);
+            session::forget_user(session);
+            Ok(None)
+        }
+        None => {
+            session::forget_user(session);
+            Ok(None)
+        }
     }
 }
 

@@ -2,12 +2,13 @@
 //! the callback (steps 4 to 6) and sign-out.
 
 use actix_web::{HttpResponse, web};
+use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 
 use super::home::provider_buttons;
 use super::{Visitor, see_other};
-use crate::crypto::constant_time_eq;
-use crate::db::accounts;
+use crate::crypto::{constant_time_eq, sha256_url_safe};
+use crate::db::sessions;
 use crate::error::AppError;
 use crate::oauth::flow::CallbackParams;
 use crate::oauth::return_to::return_path_or_default;
@@ -92,16 +93,15 @@ pub async fn finish_sign_in(
         .await?;
     // A new sign-in may have new permissions: read the profile again.
     state.profiles.forget(signed_in.ids.identity_id);
-    let now = crate::db::unix_now();
     session::begin(
         &visitor.session,
         &SessionUser {
+            session_id: signed_in.session_id.expose_secret().to_owned(),
             user_id: signed_in.ids.user_id,
             identity_id: signed_in.ids.identity_id,
             provider: provider.id.to_owned(),
             display_name: signed_in.display_name,
-            signed_in_at: now,
-            last_seen_at: now,
+            signed_in_at: crate::db::unix_now(),
         },
     )
     .map_err(|error| AppError::Internal(format!("session: {error}")))?;
@@ -118,27 +118,63 @@ pub struct SignOutForm {
     csrf_token: String,
 }
 
-/// `POST /logout` (form with the CSRF token): forget the provider's tokens,
-/// end the session, back to the home page.
-pub async fn sign_out(
-    state: web::Data<AppState>,
-    visitor: Visitor,
-    form: web::Form<SignOutForm>,
-) -> Result<HttpResponse, AppError> {
+/// The signed-in user of a sign-out form, once its CSRF token matches; `None`
+/// when nobody is signed in (already signed out, for example in another tab).
+fn signing_out<'v>(
+    visitor: &'v Visitor,
+    form: &SignOutForm,
+) -> Result<Option<&'v SessionUser>, AppError> {
     let Some(user) = &visitor.user else {
-        // Already signed out (for example in another tab): nothing to do.
-        return Ok(see_other("/"));
+        return Ok(None);
     };
     let expected = session::csrf_token(&visitor.session).unwrap_or_default();
     if expected.is_empty() || !constant_time_eq(&expected, &form.csrf_token) {
         return Err(AppError::InvalidCsrfToken);
     }
-    let identity_id = user.identity_id;
-    state
+    Ok(Some(user))
+}
+
+/// `POST /logout` (form with the CSRF token): ends this session, here and on
+/// the server, so a copy of the cookie stops working too. Nothing is asked of
+/// the provider. The person's stored tokens are deleted with their last
+/// session (`db::sessions::end`); other browsers still signed in keep working.
+pub async fn sign_out(
+    state: web::Data<AppState>,
+    visitor: Visitor,
+    form: web::Form<SignOutForm>,
+) -> Result<HttpResponse, AppError> {
+    let Some(user) = signing_out(&visitor, &form)? else {
+        return Ok(see_other("/"));
+    };
+    let (id_hash, user_id) = (sha256_url_safe(&user.session_id), user.user_id);
+    let ended = state
         .db()
-        .write(move |connection, _| accounts::delete_tokens(connection, identity_id))
+        .write(move |connection, _| sessions::end(connection, &id_hash, user_id))
         .await?;
-    state.profiles.forget(identity_id);
+    if ended.tokens_deleted {
+        state.profiles.forget(user.identity_id);
+    }
+    session::end(&visitor.session);
+    Ok(see_other("/"))
+}
+
+/// `POST /logout/all` (CSRF): "Sign out everywhere". Ends every session of
+/// this person, in every browser, and deletes their stored tokens.
+pub async fn sign_out_everywhere(
+    state: web::Data<AppState>,
+    visitor: Visitor,
+    form: web::Form<SignOutForm>,
+) -> Result<HttpResponse, AppError> {
+    let Some(user) = signing_out(&visitor, &form)? else {
+        return Ok(see_other("/"));
+    };
+    let user_id = user.user_id;
+    let ended = state
+        .db()
+        .write(move |connection, _| sessions::end_all(connection, user_id))
+        .await?;
+    state.profiles.forget(user.identity_id);
+    tracing::info!(user_id, sessions = ended.sessions, "signed out everywhere");
     session::end(&visitor.session);
     Ok(see_other("/"))
 }

@@ -30,6 +30,34 @@ pub fn browser() -> reqwest::Client {
         .expect("client")
 }
 
+/// A browser whose cookies the test can read, to replay them from elsewhere
+/// as someone who copied them would.
+pub fn browser_with_jar() -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    (client, jar)
+}
+
+/// Another machine sending a copy of `jar`'s cookies for `app`, as they are now
+/// (it keeps no cookie of its own, so every request replays the same copy).
+pub fn copied_cookie(jar: &reqwest::cookie::Jar, app: &TestApp) -> reqwest::Client {
+    use reqwest::cookie::CookieStore as _;
+    let url = app.address.parse().expect("app URL");
+    let cookie = jar.cookies(&url).expect("the browser has a cookie");
+    reqwest::Client::builder()
+        .default_headers(reqwest::header::HeaderMap::from_iter([(
+            reqwest::header::COOKIE,
+            cookie,
+        )]))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with::<&str>(&[]).await
 }
@@ -183,6 +211,27 @@ impl TestApp {
         let response = browser.get(&callback).send().await.expect("callback");
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "callback failed");
         location(&response)
+    }
+
+    /// Submits a signed-in form as its button does: `POST path` with the CSRF
+    /// token of a page (`/profile`), e.g. "Sign out" (`/logout`).
+    pub async fn post_with_csrf(&self, browser: &reqwest::Client, path: &str) -> reqwest::Response {
+        let (_, html) = self.get_html(browser, "/profile").await;
+        let token = input_value(&html, "csrf_token");
+        browser
+            .post(self.url(path))
+            .form(&[("csrf_token", token.as_str())])
+            .send()
+            .await
+            .expect("post")
+    }
+
+    /// A connection to the app's SQLite file, to arrange what a test needs
+    /// (an old session, an expired pending sign-in) without waiting for it.
+    pub fn database(&self) -> diesel::SqliteConnection {
+        use diesel::Connection as _;
+        diesel::SqliteConnection::establish(self.database_path.to_str().expect("utf-8 path"))
+            .expect("database opens")
     }
 
     pub async fn get_html(&self, browser: &reqwest::Client, path: &str) -> (StatusCode, String) {

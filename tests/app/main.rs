@@ -18,4 +18,5 @@ mod id_token;
 mod learn;
 mod microsoft;
 mod oidc;
+mod sessions;
 mod sign_in;

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use url::Url;
 
-use crate::helpers::{TestApp, attribute_values, browser, input_value, links, location, spawn_app};
+use crate::helpers::{TestApp, attribute_values, browser, links, location, spawn_app};
 
 #[tokio::test]
 async fn a_protected_page_sends_a_signed_out_visitor_to_the_chooser_keeping_the_path() {
@@ -154,17 +154,8 @@ async fn a_message_that_does_not_exist_is_a_404_page() {
     assert!(html.contains("We could not find that page."));
 }
 
-/// Signs out as the "Sign out" button does: `POST /logout` with the CSRF token
-/// of a page (`/profile`).
 async fn sign_out(app: &TestApp, browser: &reqwest::Client) -> reqwest::Response {
-    let (_, html) = app.get_html(browser, "/profile").await;
-    let token = input_value(&html, "csrf_token");
-    browser
-        .post(app.url("/logout"))
-        .form(&[("csrf_token", token.as_str())])
-        .send()
-        .await
-        .unwrap()
+    app.post_with_csrf(browser, "/logout").await
 }
 
 #[tokio::test]
@@ -193,30 +184,6 @@ async fn sign_out_needs_the_csrf_token_and_then_ends_the_session() {
 
     let after = browser.get(app.url("/profile")).send().await.unwrap();
     assert_eq!(after.status(), StatusCode::SEE_OTHER, "signed out");
-}
-
-#[tokio::test]
-async fn signing_out_in_one_browser_ends_the_kept_profile_in_another() {
-    // Two browsers signed in as the same person, both having seen /profile
-    // (so it is kept in memory: api::profile_cache).
-    let app = spawn_app().await;
-    let (laptop, phone) = (browser(), browser());
-    app.sign_in(&laptop, "/profile", "alice").await;
-    app.sign_in(&phone, "/profile", "alice").await;
-    for browser in [&laptop, &phone] {
-        let (status, _) = app.get_html(browser, "/profile").await;
-        assert_eq!(status, StatusCode::OK);
-    }
-
-    // Signing out on the laptop deletes the person's tokens…
-    let response = sign_out(&app, &laptop).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-
-    // …so the phone's next /profile does not show the kept copy: it finds no
-    // tokens and asks to sign in again, coming back to /profile.
-    let after = phone.get(app.url("/profile")).send().await.unwrap();
-    assert_eq!(after.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&after), "/login?return_to=%2Fprofile&expired=1");
 }
 
 #[tokio::test]

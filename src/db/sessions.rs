@@ -1,0 +1,353 @@
+//! Signed-in sessions, known on the server.
+//!
+//! The session cookie carries a random session id; this table holds its
+//! SHA-256 (`id_hash`), the user and identity it signs in, and two times: when
+//! it began (for the absolute lifetime, SESSION_MAX_AGE) and when it was last
+//! used (for the idle timeout, SESSION_IDLE_TIMEOUT). A signed-in request is
+//! honoured only while its row exists and is within both limits, so deleting
+//! the row ("Sign out", "Sign out everywhere", account deletion) or letting it
+//! age out makes every copy of that cookie useless, whatever the cookie says.
+//!
+//! What it must not do: store the session id itself (a copy of this table must
+//! open no session), or decide anything about HTTP or cookies (`session` and
+//! `routes::Visitor` do that with what this returns).
+
+use diesel::prelude::*;
+
+use super::schema::{provider_tokens, sessions};
+use super::{DbConnection, DbError};
+
+/// `last_seen_at` is written at most this often per session, so an active
+/// session costs one indexed read per request and one write per minute.
+pub const LAST_SEEN_GRANULARITY_SECS: i64 = 60;
+
+/// Sessions kept per user; signing in once more ends the least recently used.
+pub const MAX_SESSIONS_PER_USER: usize = 20;
+
+/// How long sessions may live (from `config`).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    /// SESSION_IDLE_TIMEOUT in seconds.
+    pub idle_timeout_secs: i64,
+    /// SESSION_MAX_AGE in seconds.
+    pub max_age_secs: i64,
+}
+
+/// A session's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct StoredSession {
+    pub user_id: i64,
+    pub identity_id: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+impl StoredSession {
+    /// Within both limits at `now`.
+    pub fn is_live(&self, now: i64, limits: SessionLimits) -> bool {
+        now - self.last_seen_at <= limits.idle_timeout_secs
+            && now - self.created_at <= limits.max_age_secs
+    }
+
+    /// Whether `last_seen_at` is old enough to be written again.
+    pub fn needs_touch(&self, now: i64) -> bool {
+        now - self.last_seen_at >= LAST_SEEN_GRANULARITY_SECS
+    }
+}
+
+/// Records a new session at sign-in, and removes what no longer counts:
+/// every expired session (of anyone: the table stays small without a
+/// background job) and, beyond [`MAX_SESSIONS_PER_USER`], this user's least
+/// recently used ones. Runs inside the sign-in's transaction.
+pub fn create(
+    connection: &mut DbConnection,
+    id_hash: &str,
+    user_id: i64,
+    identity_id: i64,
+    now: i64,
+    limits: SessionLimits,
+) -> Result<(), DbError> {
+    diesel::delete(sessions::table)
+        .filter(
+            sessions::last_seen_at
+                .lt(now - limits.idle_timeout_secs)
+                .or(sessions::created_at.lt(now - limits.max_age_secs)),
+        )
+        .execute(connection)?;
+    let newest_first: Vec<String> = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .order(sessions::last_seen_at.desc())
+        .select(sessions::id_hash)
+        .load(connection)?;
+    if let Some(dropped) = newest_first
+        .get(MAX_SESSIONS_PER_USER - 1..)
+        .filter(|rows| !rows.is_empty())
+    {
+        diesel::delete(sessions::table)
+            .filter(sessions::id_hash.eq_any(dropped))
+            .execute(connection)?;
+    }
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::id_hash.eq(id_hash),
+            sessions::user_id.eq(user_id),
+            sessions::identity_id.eq(identity_id),
+            sessions::created_at.eq(now),
+            sessions::last_seen_at.eq(now),
+        ))
+        .execute(connection)?;
+    Ok(())
+}
+
+/// The session with this id hash, if it exists (live or not: see
+/// [`StoredSession::is_live`]). One primary-key read: the price of knowing a
+/// session on the server, paid once per signed-in request.
+pub fn find(
+    connection: &mut DbConnection,
+    id_hash: &str,
+) -> Result<Option<StoredSession>, DbError> {
+    Ok(sessions::table
+        .find(id_hash)
+        .select(StoredSession::as_select())
+        // Unique key: `get_result`, not `first` (docs/PERFORMANCE.md).
+        .get_result(connection)
+        .optional()?)
+}
+
+/// Notes that the session was used at `now` (for the idle timeout).
+pub fn touch(connection: &mut DbConnection, id_hash: &str, now: i64) -> Result<(), DbError> {
+    diesel::update(sessions::table.find(id_hash))
+        .set(sessions::last_seen_at.eq(now))
+        .execute(connection)?;
+    Ok(())
+}
+
+/// What ending sessions left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    /// Sessions deleted.
+    pub sessions: usize,
+    /// Whether the user's stored provider tokens were deleted too: they are
+    /// kept only while some session of the user can use them.
+    pub tokens_deleted: bool,
+}
+
+/// Ends one session ("Sign out"). When it was the user's last one, their
+/// stored provider tokens go with it (nothing can use them any more); other
+/// browsers still signed in keep theirs working.
+pub fn end(connection: &mut DbConnection, id_hash: &str, user_id: i64) -> Result<Ended, DbError> {
+    connection.transaction(|connection| {
+        let sessions = diesel::delete(sessions::table.find(id_hash)).execute(connection)?;
+        let remaining: i64 = sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .count()
+            .get_result(connection)?;
+        let tokens_deleted = remaining == 0 && delete_tokens_of_user(connection, user_id)? > 0;
+        Ok(Ended {
+            sessions,
+            tokens_deleted,
+        })
+    })
+}
+
+/// Ends every session of the user ("Sign out everywhere") and deletes their
+/// stored provider tokens.
+pub fn end_all(connection: &mut DbConnection, user_id: i64) -> Result<Ended, DbError> {
+    connection.transaction(|connection| {
+        let sessions = diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)))
+            .execute(connection)?;
+        let tokens_deleted = delete_tokens_of_user(connection, user_id)? > 0;
+        Ok(Ended {
+            sessions,
+            tokens_deleted,
+        })
+    })
+}
+
+fn delete_tokens_of_user(connection: &mut DbConnection, user_id: i64) -> Result<usize, DbError> {
+    use super::schema::identities;
+    let identity_ids = identities::table
+        .filter(identities::user_id.eq(user_id))
+        .select(identities::id);
+    Ok(diesel::delete(
+        provider_tokens::table.filter(provider_tokens::identity_id.eq_any(identity_ids)),
+    )
+    .execute(connection)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::accounts::{self, ProviderTokens, SignInRecord};
+    use crate::db::test_support::{connection, sealer};
+    use secrecy::SecretString;
+
+    const LIMITS: SessionLimits = SessionLimits {
+        idle_timeout_secs: 1800,
+        max_age_secs: 28_800,
+    };
+
+    fn signed_in(connection: &mut DbConnection) -> accounts::SignedInIds {
+        let ids = accounts::record_sign_in(
+            connection,
+            &SignInRecord {
+                provider: "demo".into(),
+                subject: "sub-alice".into(),
+                email: None,
+                display_name: "Alice".into(),
+            },
+        )
+        .expect("sign in");
+        let tokens = ProviderTokens {
+            access_token: SecretString::from("access"),
+            refresh_token: None,
+            id_token: None,
+            access_token_expires_at: None,
+            scopes: vec![],
+        };
+        accounts::store_tokens(connection, &sealer(), ids.identity_id, &tokens).expect("tokens");
+        ids
+    }
+
+    fn token_rows(connection: &mut DbConnection) -> i64 {
+        provider_tokens::table
+            .count()
+            .get_result(connection)
+            .expect("count")
+    }
+
+    #[test]
+    fn a_session_is_live_within_both_limits_only() {
+        let session = StoredSession {
+            user_id: 1,
+            identity_id: 1,
+            created_at: 1_000,
+            last_seen_at: 1_000,
+        };
+        assert!(session.is_live(1_000 + 1800, LIMITS));
+        assert!(!session.is_live(1_000 + 1801, LIMITS), "idle too long");
+        let active = StoredSession {
+            last_seen_at: 1_000 + 28_801,
+            ..session
+        };
+        assert!(
+            !active.is_live(1_000 + 28_801, LIMITS),
+            "too old, though active"
+        );
+    }
+
+    #[test]
+    fn ending_the_last_session_deletes_the_tokens_but_not_before() {
+        let mut connection = connection();
+        let ids = signed_in(&mut connection);
+        create(
+            &mut connection,
+            "laptop",
+            ids.user_id,
+            ids.identity_id,
+            10,
+            LIMITS,
+        )
+        .expect("one");
+        create(
+            &mut connection,
+            "phone",
+            ids.user_id,
+            ids.identity_id,
+            10,
+            LIMITS,
+        )
+        .expect("two");
+
+        let first = end(&mut connection, "laptop", ids.user_id).expect("end laptop");
+        assert_eq!(
+            first,
+            Ended {
+                sessions: 1,
+                tokens_deleted: false
+            }
+        );
+        assert_eq!(token_rows(&mut connection), 1, "the phone still needs them");
+        assert!(find(&mut connection, "laptop").expect("find").is_none());
+
+        let last = end(&mut connection, "phone", ids.user_id).expect("end phone");
+        assert_eq!(
+            last,
+            Ended {
+                sessions: 1,
+                tokens_deleted: true
+            }
+        );
+        assert_eq!(token_rows(&mut connection), 0);
+    }
+
+    #[test]
+    fn ending_all_sessions_leaves_none_and_no_tokens() {
+        let mut connection = connection();
+        let ids = signed_in(&mut connection);
+        for id in ["a", "b", "c"] {
+            create(
+                &mut connection,
+                id,
+                ids.user_id,
+                ids.identity_id,
+                10,
+                LIMITS,
+            )
+            .expect("create");
+        }
+        let ended = end_all(&mut connection, ids.user_id).expect("end all");
+        assert_eq!(
+            ended,
+            Ended {
+                sessions: 3,
+                tokens_deleted: true
+            }
+        );
+        assert!(find(&mut connection, "b").expect("find").is_none());
+    }
+
+    #[test]
+    fn a_new_session_sweeps_expired_ones_and_keeps_a_bounded_number_per_user() {
+        let mut connection = connection();
+        let ids = signed_in(&mut connection);
+        create(
+            &mut connection,
+            "old",
+            ids.user_id,
+            ids.identity_id,
+            0,
+            LIMITS,
+        )
+        .expect("old");
+        let now = 100_000;
+        for n in 0..MAX_SESSIONS_PER_USER + 3 {
+            let at = now + i64::try_from(n).expect("small");
+            create(
+                &mut connection,
+                &format!("s{n}"),
+                ids.user_id,
+                ids.identity_id,
+                at,
+                LIMITS,
+            )
+            .expect("create");
+        }
+        assert!(
+            find(&mut connection, "old").expect("find").is_none(),
+            "expired, swept"
+        );
+        let count: i64 = sessions::table
+            .count()
+            .get_result(&mut connection)
+            .expect("count");
+        assert_eq!(count, i64::try_from(MAX_SESSIONS_PER_USER).expect("small"));
+        assert!(
+            find(&mut connection, "s0").expect("find").is_none(),
+            "least recent ended"
+        );
+        let newest = format!("s{}", MAX_SESSIONS_PER_USER + 2);
+        assert!(find(&mut connection, &newest).expect("find").is_some());
+    }
+}

@@ -1,0 +1,96 @@
+//! The sign-in's transactions: what `oauth::flow` writes when a sign-in
+//! starts (step 3) and when the browser comes back (steps 4 to 6), each as one
+//! transaction of its own, so the flow never opens a transaction itself.
+//!
+//! SQLite: each is an immediate transaction (`BEGIN IMMEDIATE`), which takes
+//! the write lock at the start instead of upgrading a read lock halfway, where
+//! two writers would deadlock and one would fail with SQLITE_BUSY.
+//!
+//! What it must not do: decide anything about the protocol (the flow checks
+//! state, browser binding and expiry with what `take` returns).
+
+use super::accounts::{self, ProviderTokens, SignInRecord, SignedInIds};
+use super::pending_sign_ins::{
+    self, InsertPendingError, NewPendingSignIn, PendingLimits, PendingSignIn,
+};
+use super::sessions::{self, SessionLimits};
+use super::{DbConnection, DbError, TokenSealer, attempts, unix_now};
+
+/// Step 3: the pending sign-in and its `/flow` record (steps 1 to 3, as JSON),
+/// written together or not at all.
+pub fn begin(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    pending: &NewPendingSignIn,
+    limits: PendingLimits,
+    steps_json: &str,
+) -> Result<(), InsertPendingError> {
+    connection.immediate_transaction(|connection| {
+        pending_sign_ins::insert(connection, sealer, pending, limits)?;
+        attempts::insert(
+            connection,
+            &pending.state_hash,
+            &pending.browser_hash,
+            &pending.provider,
+            steps_json,
+        )?;
+        Ok(())
+    })
+}
+
+/// Step 4: takes (deletes and returns) the pending sign-in for `state_hash`,
+/// with its `/flow` record so far. Single use: a second call finds nothing.
+pub fn take(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    state_hash: &str,
+) -> Result<(Option<PendingSignIn>, Option<String>), DbError> {
+    connection.immediate_transaction(|connection| {
+        let pending = pending_sign_ins::take(connection, sealer, state_hash)?;
+        Ok((pending, attempts::steps_of(connection, state_hash)?))
+    })
+}
+
+/// What a successful sign-in stores.
+#[derive(Debug)]
+pub struct Completed<'a> {
+    pub record: &'a SignInRecord,
+    pub tokens: &'a ProviderTokens,
+    /// The attempt's key and its full `/flow` record.
+    pub state_hash: &'a str,
+    pub steps_json: &'a str,
+    /// SHA-256 of the new session's id (`sessions`).
+    pub session_id_hash: &'a str,
+    pub session_limits: SessionLimits,
+}
+
+/// Steps 5 and 6 done: in one transaction, the user and identity (found or
+/// created), their sealed tokens, the attempt marked signed in, and the new
+/// server-side session. An identity is never recorded without its tokens, nor
+/// a session without its identity.
+pub fn complete(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    completed: &Completed<'_>,
+) -> Result<SignedInIds, DbError> {
+    connection.immediate_transaction(|connection| {
+        let ids = accounts::record_sign_in(connection, completed.record)?;
+        accounts::store_tokens(connection, sealer, ids.identity_id, completed.tokens)?;
+        attempts::finish(
+            connection,
+            completed.state_hash,
+            completed.steps_json,
+            attempts::SIGNED_IN,
+            Some(ids.user_id),
+        )?;
+        sessions::create(
+            connection,
+            completed.session_id_hash,
+            ids.user_id,
+            ids.identity_id,
+            unix_now(),
+            completed.session_limits,
+        )?;
+        Ok(ids)
+    })
+}

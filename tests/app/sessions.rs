@@ -1,0 +1,152 @@
+//! Sessions that really end: a signed-in session is known on the server, so
+//! signing out, "Sign out everywhere" and the two time limits make every copy
+//! of the session cookie useless, not only the one in this browser.
+
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use signin_reference::db::schema::sessions;
+
+use crate::helpers::{TestApp, browser, browser_with_jar, copied_cookie, location, spawn_app};
+
+/// `GET /profile` answered the signed-in way (200) or sent to sign in (303).
+async fn profile_status(app: &TestApp, client: &reqwest::Client) -> StatusCode {
+    client
+        .get(app.url("/profile"))
+        .send()
+        .await
+        .expect("profile")
+        .status()
+}
+
+#[tokio::test]
+async fn a_copied_cookie_stops_working_when_its_session_signs_out() {
+    let app = spawn_app().await;
+    let (browser, jar) = browser_with_jar();
+    app.sign_in(&browser, "/profile", "alice").await;
+    let copy = copied_cookie(&jar, &app);
+    assert_eq!(
+        profile_status(&app, &copy).await,
+        StatusCode::OK,
+        "the copy works at first"
+    );
+
+    let signed_out = app.post_with_csrf(&browser, "/logout").await;
+    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+
+    let replayed = copy.get(app.url("/profile")).send().await.unwrap();
+    assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&replayed), "/login?return_to=%2Fprofile");
+}
+
+#[tokio::test]
+async fn signing_out_in_one_browser_leaves_the_others_signed_in() {
+    let app = spawn_app().await;
+    let (laptop, phone) = (browser(), browser());
+    app.sign_in(&laptop, "/profile", "alice").await;
+    app.sign_in(&phone, "/profile", "alice").await;
+
+    app.post_with_csrf(&laptop, "/logout").await;
+
+    assert_eq!(profile_status(&app, &laptop).await, StatusCode::SEE_OTHER);
+    // The phone's session is its own, and the tokens it needs are kept.
+    let (status, _) = app.get_html(&phone, "/mail").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_ends_every_browser_and_every_copy() {
+    let app = spawn_app().await;
+    let (laptop, laptop_jar) = browser_with_jar();
+    let phone = browser();
+    app.sign_in(&laptop, "/profile", "alice").await;
+    app.sign_in(&phone, "/profile", "alice").await;
+    let copy = copied_cookie(&laptop_jar, &app);
+    // Both have seen /profile, so it is kept in memory (api::profile_cache).
+    assert_eq!(profile_status(&app, &laptop).await, StatusCode::OK);
+
+    let response = app.post_with_csrf(&phone, "/logout/all").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    for client in [&laptop, &phone, &copy] {
+        assert_eq!(profile_status(&app, client).await, StatusCode::SEE_OTHER);
+    }
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_needs_the_csrf_token() {
+    let app = spawn_app().await;
+    let browser = browser();
+    app.sign_in(&browser, "/profile", "alice").await;
+
+    let forged = browser
+        .post(app.url("/logout/all"))
+        .form(&[("csrf_token", "guess")])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(profile_status(&app, &browser).await, StatusCode::OK);
+}
+
+/// Moves every session back in time: its start by `created` seconds, its last use by `last_seen`.
+fn age_sessions(app: &TestApp, created: i64, last_seen: i64) {
+    diesel::update(sessions::table)
+        .set((
+            sessions::created_at.eq(sessions::created_at - created),
+            sessions::last_seen_at.eq(sessions::last_seen_at - last_seen),
+        ))
+        .execute(&mut app.database())
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_session_older_than_session_max_age_ends_even_while_in_use() {
+    let app = crate::helpers::spawn_app_with(&[("SESSION_MAX_AGE", "3600")]).await;
+    let (browser, jar) = browser_with_jar();
+    app.sign_in(&browser, "/profile", "alice").await;
+    let copy = copied_cookie(&jar, &app);
+    // Signed in 3601 s ago, and used a moment ago.
+    age_sessions(&app, 3601, 0);
+
+    assert_eq!(profile_status(&app, &copy).await, StatusCode::SEE_OTHER);
+    assert_eq!(profile_status(&app, &browser).await, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_session_idle_longer_than_the_timeout_ends_whatever_the_cookie_says() {
+    let app = crate::helpers::spawn_app_with(&[("SESSION_IDLE_TIMEOUT", "600")]).await;
+    let browser = browser();
+    app.sign_in(&browser, "/profile", "alice").await;
+    age_sessions(&app, 601, 601);
+
+    assert_eq!(profile_status(&app, &browser).await, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn signing_in_again_right_after_an_idle_expiry_works_at_the_first_try() {
+    let app = crate::helpers::spawn_app_with(&[("SESSION_IDLE_TIMEOUT", "600")]).await;
+    let browser = browser();
+    app.sign_in(&browser, "/profile", "alice").await;
+    age_sessions(&app, 601, 601);
+
+    // The first request after the expiry is the sign-in's start: it must both
+    // forget the old session and keep the browser key it writes for the new one.
+    let landed = app.sign_in(&browser, "/mail", "alice").await;
+
+    assert_eq!(landed, "/mail");
+    assert_eq!(profile_status(&app, &browser).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_active_session_is_kept_alive_on_the_server() {
+    let app = crate::helpers::spawn_app_with(&[("SESSION_IDLE_TIMEOUT", "600")]).await;
+    let browser = browser();
+    app.sign_in(&browser, "/profile", "alice").await;
+    // Last used 590 s ago: still live, and this visit counts as use…
+    age_sessions(&app, 590, 590);
+    assert_eq!(profile_status(&app, &browser).await, StatusCode::OK);
+    // …so another 590 s later it is still live (idle 590 s, not 1180 s).
+    age_sessions(&app, 590, 590);
+    assert_eq!(profile_status(&app, &browser).await, StatusCode::OK);
+}
