@@ -19,16 +19,20 @@ use crate::oauth::SignInError;
 use crate::oauth::flow::SignInFailure;
 use crate::providers::Provider;
 use crate::startup::AppState;
+use crate::tokens::{SignInAgain, TokensError};
 use crate::views::{ErrorPage, Layout, RetryLink};
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// 303 to the provider chooser: the page needs a signed-in visitor, or the
-    /// provider no longer accepts our access token (`expired`). Not an error
-    /// page: the visitor signs in and comes back to `return_to`.
+    /// 303 to the provider chooser: the page needs a signed-in visitor, or
+    /// the tokens stopped working (`why`, which the chooser explains). Not an
+    /// error page: the visitor signs in and comes back to `return_to`.
     #[error("Please sign in to see this page.")]
-    SignInRequired { return_to: String, expired: bool },
+    SignInRequired {
+        return_to: String,
+        why: Option<SignInAgain>,
+    },
     /// 404: no such page, provider or message.
     #[error("We could not find that page.")]
     NotFound,
@@ -79,6 +83,24 @@ fn retry_hint(seconds: &Option<u64>) -> String {
 impl From<DbError> for AppError {
     fn from(error: DbError) -> Self {
         AppError::Internal(format!("{error}: {error:?}"))
+    }
+}
+
+impl AppError {
+    /// No usable tokens for the page at `here`: sign in again (and come back),
+    /// or try again when the provider could not renew them.
+    pub fn from_tokens(error: TokensError, here: &str) -> Self {
+        match error {
+            TokensError::SignInAgain(why) => AppError::SignInRequired {
+                return_to: here.to_owned(),
+                why: Some(why),
+            },
+            TokensError::ProviderUnavailable { detail, timeout } => AppError::ApiUnavailable {
+                detail: format!("refresh: {detail}"),
+                timeout,
+            },
+            TokensError::Storage(error) => error.into(),
+        }
     }
 }
 
@@ -173,10 +195,11 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let AppError::SignInRequired { return_to, expired } = self {
+        if let AppError::SignInRequired { return_to, why } = self {
             let mut location = crate::views::login_link(return_to);
-            if *expired {
-                location.push_str("&expired=1");
+            if let Some(why) = why {
+                location.push_str("&expired=");
+                location.push_str(why.query_value());
             }
             return crate::routes::see_other(&location);
         }

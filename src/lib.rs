@@ -6,7 +6,8 @@
 //!   [`error`] turns every failure into one error page; [`session`] owns the cookie.
 //! - [`oauth`] runs the authorization-code flow (steps 3 to 6) for any provider
 //!   described in [`providers`].
-//! - [`api`] calls the providers' APIs (step 7) with the access token.
+//! - [`api`] calls the providers' APIs (step 7) with the access token, which
+//!   [`tokens`] keeps usable (refreshing it, one refresh at a time).
 //! - [`db`] stores users, identities, sealed tokens and pending sign-ins.
 //! - [`demo_provider`] is a separate authorization server that the app only
 //!   reaches over HTTP, like any real provider.
@@ -35,4 +36,5 @@ pub mod session;
 pub mod startup;
 pub mod teaching;
 pub mod telemetry;
+pub mod tokens;
 pub mod views;

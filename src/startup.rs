@@ -26,6 +26,7 @@ use crate::demo_provider::{self, DemoProviderSettings, RegisteredClient};
 use crate::oauth::flow::SignInFlow;
 use crate::providers::Providers;
 use crate::telemetry::RequestSpan;
+use crate::tokens::TokenKeeper;
 use crate::views::Views;
 
 /// What handlers use, in `web::Data`: one per actix worker thread.
@@ -45,11 +46,24 @@ pub struct AppState {
     pub views: Arc<Views>,
     /// Profiles read from the providers' APIs, kept a few minutes.
     pub profiles: Arc<ProfileCache>,
+    /// How long one token refresh may hold its lease (`tokens`).
+    refresh_lease_secs: i64,
 }
 
 impl AppState {
     pub fn db(&self) -> &Database {
         &self.flow.db
+    }
+
+    /// The keeper of usable tokens, for this request (`tokens`).
+    pub fn tokens(&self) -> TokenKeeper<'_> {
+        TokenKeeper {
+            db: &self.flow.db,
+            discovery: &self.flow.discovery,
+            http: &self.http,
+            profiles: &self.profiles,
+            lease_secs: self.refresh_lease_secs,
+        }
     }
 
     /// The same state with another outgoing HTTP client.
@@ -69,6 +83,7 @@ impl AppState {
             http,
             views: Arc::clone(&self.views),
             profiles: Arc::clone(&self.profiles),
+            refresh_lease_secs: self.refresh_lease_secs,
         }
     }
 }
@@ -165,6 +180,9 @@ impl Application {
             http,
             views: Arc::new(Views::load()?),
             profiles: Arc::default(),
+            // Twice the longest a request to the provider may take, plus a
+            // margin: a refresh still under way is never overtaken.
+            refresh_lease_secs: 2 * seconds(config.http_timeout) + 5,
         });
 
         let session_key = Key::from(config.session_key.bytes());

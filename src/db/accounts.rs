@@ -333,13 +333,6 @@ pub fn load_account(
     }))
 }
 
-/// Forgets an identity's tokens (at sign-out). The provider is not asked to
-/// revoke them yet; they expire on their own.
-pub fn delete_tokens(connection: &mut DbConnection, identity_id: i64) -> Result<(), DbError> {
-    diesel::delete(provider_tokens::table.find(identity_id)).execute(connection)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ pub mod schema;
 pub mod seal;
 pub mod sessions;
 pub mod sign_ins;
+pub mod tokens;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};

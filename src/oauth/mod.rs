@@ -4,7 +4,7 @@
 //! code, call the token endpoint, receive the tokens) with every check the specs
 //! ask for; `oidc` talks to OpenID Connect providers (discovery, ID tokens) and
 //! `plain` to OAuth 2.0 providers without OpenID Connect; `token` holds what
-//! both share; `issuer` says what "the same issuer" means; `return_to` keeps
+//! both share; `refresh` renews tokens (RFC 6749 §6) for either; `issuer` says what "the same issuer" means; `return_to` keeps
 //! post-sign-in redirects on this site.
 //!
 //! This module knows nothing of any particular provider (it reads a
@@ -19,6 +19,7 @@ pub mod issuer;
 pub mod oidc;
 pub mod plain;
 pub mod plain_words;
+pub mod refresh;
 pub mod return_to;
 pub mod token;
 pub mod trace;

@@ -22,8 +22,8 @@ use openidconnect::{
     AccessTokenHash, AdditionalClaims, AuthType, AuthorizationCode, Client, ClientId, ClientSecret,
     CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenClaims,
     JsonWebKey as _, JsonWebKeySet, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, StandardErrorResponse, StandardTokenResponse,
-    TokenResponse as _,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, StandardErrorResponse,
+    StandardTokenResponse, TokenResponse as _,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
@@ -404,7 +404,7 @@ pub async fn exchange_code(
             check,
             document_issuer,
             &response,
-            nonce,
+            Some(nonce),
         )
     };
     let (identity, claims) = match validate(metadata) {
@@ -424,6 +424,48 @@ pub async fn exchange_code(
         .id_token()
         .map(|id_token| SecretString::from(id_token.to_string()));
     Ok(TokenExchange { identity, tokens })
+}
+
+/// A refresh at an OpenID Connect provider (RFC 6749 §6): the refresh token
+/// at the token endpoint, with the same client authentication as the code
+/// exchange. An ID token in the answer is validated as at sign-in (signature,
+/// `aud`, `exp`, `iat`, issuer), except for the nonce (OIDC Core §12.2), and
+/// kept in the tokens; the caller compares who it is about.
+pub async fn refresh(
+    provider: &Provider,
+    cache: &DiscoveryCache,
+    http: &reqwest::Client,
+    refresh_token: &SecretString,
+) -> Result<ProviderTokens, SignInError> {
+    let discovered = cache.metadata(provider, http, false).await?;
+    let check = Issuer::of(provider).map_or(IssuerCheck::Exact, |issuer| issuer.check);
+    let metadata = &discovered.metadata;
+    let observed = Observed::default();
+    let send = |request| send_observed(http, request, &observed);
+    let response: OidcTokenResponse = client(provider, metadata)
+        .exchange_refresh_token(&RefreshToken::new(refresh_token.expose_secret().to_owned()))
+        .map_err(|error| SignInError::ProviderUnavailable {
+            detail: format!("the provider has no token endpoint: {error}"),
+        })?
+        .request_async(&send)
+        .await
+        .map_err(token_request_error)?;
+    if response.id_token().is_some() {
+        let client = client(provider, metadata);
+        validate_id_token(
+            provider,
+            client.id_token_verifier(),
+            check,
+            metadata.issuer().as_str(),
+            &response,
+            None,
+        )?;
+    }
+    let mut tokens = provider_tokens(provider, &response);
+    tokens.id_token = response
+        .id_token()
+        .map(|id_token| SecretString::from(id_token.to_string()));
+    Ok(tokens)
 }
 
 /// The verifier with our choices: RS256, ES256 or EdDSA only (never `none` or
@@ -458,7 +500,7 @@ fn validate_id_token(
     check: IssuerCheck,
     document_issuer: &str,
     response: &OidcTokenResponse,
-    nonce: &str,
+    nonce: Option<&str>,
 ) -> Result<(VerifiedIdentity, Vec<(String, String)>), SignInError> {
     let invalid = |reason: String| SignInError::InvalidIdToken { reason };
     let id_token = response
@@ -468,9 +510,12 @@ fn validate_id_token(
     // documented exceptions it cannot, and the check below does it instead.
     let verifier = id_token_verifier(verifier).require_issuer_match(check == IssuerCheck::Exact);
     // Signature (JWKS), aud, exp, iat and nonce (OIDC Core §3.1.3.7 steps 2-11).
-    let claims: &IdTokenClaims<ProviderClaims, CoreGenderClaim> = id_token
-        .claims(&verifier, &Nonce::new(nonce.to_owned()))
-        .map_err(|error| invalid(error_chain(&error)))?;
+    // A refreshed ID token carries no nonce (OIDC Core §12.2): `None`.
+    let claims: &IdTokenClaims<ProviderClaims, CoreGenderClaim> = match nonce {
+        Some(nonce) => id_token.claims(&verifier, &Nonce::new(nonce.to_owned())),
+        None => id_token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
+    }
+    .map_err(|error| invalid(error_chain(&error)))?;
 
     // Step 2 of §3.1.3.7, for every provider: `iss` is the issuer (see `oauth::issuer`).
     let iss = claims.issuer().as_str();

@@ -9,7 +9,7 @@ use oauth2::http::StatusCode;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
     EndpointSet, HttpClientError, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope, TokenUrl,
+    RedirectUrl, RefreshToken, Scope, TokenUrl,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
@@ -95,6 +95,25 @@ pub async fn exchange_code(
         .await;
     observed.into_trace(trace);
     let response = response.map_err(token_request_error)?;
+    Ok(provider_tokens(provider, &response))
+}
+
+/// A refresh (RFC 6749 §6) at a plain OAuth 2.0 provider. GitHub issues
+/// refresh tokens only to GitHub Apps with expiring user tokens, never to
+/// OAuth apps; both tokens rotate at each refresh.
+pub async fn refresh(
+    provider: &Provider,
+    endpoints: Endpoints<'_>,
+    http: &reqwest::Client,
+    refresh_token: &SecretString,
+) -> Result<ProviderTokens, SignInError> {
+    let observed = Observed::default();
+    let send = |request: HttpRequest| errors_reported_with_200_are_errors(http, request, &observed);
+    let response = client(provider, endpoints)
+        .exchange_refresh_token(&RefreshToken::new(refresh_token.expose_secret().to_owned()))
+        .request_async(&send)
+        .await
+        .map_err(token_request_error)?;
     Ok(provider_tokens(provider, &response))
 }
 

@@ -1,11 +1,12 @@
 //! Pages that show the signed-in person's data from the provider's API (step 7):
 //! profile, mail list and one message.
 //!
-//! Each page reads the account (with its sealed tokens) in one query, then calls
-//! the API; `/profile` does so only when it has no kept copy of what it shows
-//! (`api::profile_cache`). A 401 from the API means the access token is no
-//! longer accepted: the visitor is sent to sign in again and comes back to the
-//! same page.
+//! Each page gets the account with usable tokens from `tokens` (one query;
+//! refreshed first when they are about to expire), then calls the API;
+//! `/profile` does so only when it has no kept copy of what it shows
+//! (`api::profile_cache`). A 401 from the API is answered by one refresh and
+//! one more call; if that fails too, the visitor is sent to sign in again and
+//! comes back to the same page.
 
 use std::time::Instant;
 
@@ -15,53 +16,57 @@ use serde::{Deserialize, Serialize};
 use super::Visitor;
 use crate::api::profile_cache::{PROFILE_TTL, SignInFacts};
 use crate::api::{ApiClient, ApiError, MailPage, Message, Profile};
-use crate::db::DbError;
-use crate::db::accounts::{self, Account, ProviderTokens};
 use crate::error::AppError;
 use crate::oauth::trace;
 use crate::providers::{ProfileApi, Provider};
 use crate::session::{self, SessionUser};
 use crate::startup::AppState;
+use crate::tokens::{SignInAgain, Usable};
 
 /// The account and provider behind the visitor's session, with usable tokens.
 struct ApiAccess<'a> {
     provider: &'a Provider,
-    account: Account,
-    tokens: ProviderTokens,
+    usable: Usable,
 }
 
 impl ApiAccess<'_> {
     /// A client for the provider's API with this account's access token.
     fn client<'c>(&'c self, http: &'c reqwest::Client) -> ApiClient<'c> {
-        ApiClient::new(http, self.provider, &self.tokens.access_token)
+        ApiClient::new(http, self.provider, &self.usable.tokens.access_token)
+    }
+
+    /// Whether to call the API again: after its first 401, once the tokens
+    /// are refreshed (`tokens::TokenKeeper::after_unauthorized`). A second
+    /// 401, or a refresh that fails, becomes "sign in again" or a "try again"
+    /// page.
+    async fn refreshed_after<T>(
+        &mut self,
+        state: &AppState,
+        visitor: &Visitor,
+        result: &Result<T, ApiError>,
+    ) -> Result<bool, AppError> {
+        if !matches!(result, Err(ApiError::Unauthorized)) {
+            return Ok(false);
+        }
+        state
+            .tokens()
+            .after_unauthorized(self.provider, &mut self.usable)
+            .await
+            .map_err(|error| AppError::from_tokens(error, &visitor.here))?;
+        Ok(true)
     }
 }
 
-/// Loads the visitor's account and tokens in one query; anything missing means
-/// "sign in again" (and come back here).
+/// The visitor's account with usable tokens (refreshed first if they are
+/// about to expire); anything missing means "sign in again" (and come back).
 async fn api_access<'a>(state: &'a AppState, visitor: &Visitor) -> Result<ApiAccess<'a>, AppError> {
     let (user, provider) = signed_in_with(state, visitor)?;
-    let identity_id = user.identity_id;
-    let mut account = match state
-        .db()
-        .run(move |connection, sealer| accounts::load_account(connection, sealer, identity_id))
+    let usable = state
+        .tokens()
+        .usable(provider, user.identity_id)
         .await
-    {
-        // Tokens sealed under an older TOKEN_KEY cannot be opened: new ones are
-        // one sign-in away, so that is no reason for an error page.
-        Err(DbError::Unseal) => return Err(sign_in_again(visitor)),
-        other => other?.ok_or_else(|| sign_in_again(visitor))?,
-    };
-    let tokens = account
-        .tokens
-        .take()
-        .ok_or_else(|| sign_in_again(visitor))?
-        .tokens;
-    Ok(ApiAccess {
-        provider,
-        account,
-        tokens,
-    })
+        .map_err(|error| AppError::from_tokens(error, &visitor.here))?;
+    Ok(ApiAccess { provider, usable })
 }
 
 /// The signed-in user and the provider they signed in with (one this app
@@ -74,16 +79,11 @@ fn signed_in_with<'a, 'v>(
     let provider = state
         .providers
         .get(&user.provider)
-        .ok_or_else(|| sign_in_again(visitor))?;
+        .ok_or_else(|| AppError::SignInRequired {
+            return_to: visitor.here.clone(),
+            why: Some(SignInAgain::Expired),
+        })?;
     Ok((user, provider))
-}
-
-/// "Sign in again, then come back here."
-fn sign_in_again(visitor: &Visitor) -> AppError {
-    AppError::SignInRequired {
-        return_to: visitor.here.clone(),
-        expired: true,
-    }
 }
 
 /// Step 7 for `/flow`: the first API call after a sign-in is recorded with
@@ -105,14 +105,14 @@ async fn note_first_api_call<T>(
     }
 }
 
-/// Maps an API error to the response: 401 asks to sign in again (and
-/// forgets the kept profile: it belongs to a sign-in that no longer works).
-fn api_error(state: &AppState, visitor: &Visitor, access: &ApiAccess, error: ApiError) -> AppError {
+/// Maps an API error (other than a 401 answered by a refresh) to the page.
+fn api_error(visitor: &Visitor, access: &ApiAccess, error: ApiError) -> AppError {
     match error {
-        ApiError::Unauthorized => {
-            state.profiles.forget(access.account.identity_id);
-            sign_in_again(visitor)
-        }
+        // A 401 after a refresh: these tokens do not work; sign in again.
+        ApiError::Unauthorized => AppError::SignInRequired {
+            return_to: visitor.here.clone(),
+            why: Some(SignInAgain::Expired),
+        },
         // The request's log line records the error (see `telemetry`).
         other => AppError::from_api(access.provider, other, &visitor.here),
     }
@@ -155,12 +155,12 @@ pub async fn show_profile(
     let kept = match kept {
         Some(kept) => kept,
         None => {
-            let access = api_access(&state, &visitor).await?;
-            let profile = read_profile(&state, &visitor, &access).await?;
+            let mut access = api_access(&state, &visitor).await?;
+            let profile = read_profile(&state, &visitor, &mut access).await?;
             let sign_in = SignInFacts {
-                scopes: access.tokens.scopes,
-                access_token_expires_at: access.tokens.access_token_expires_at,
-                last_sign_in_at: access.account.last_sign_in_at,
+                scopes: access.usable.tokens.scopes,
+                access_token_expires_at: access.usable.tokens.access_token_expires_at,
+                last_sign_in_at: access.usable.account.last_sign_in_at,
             };
             state.profiles.put(user.identity_id, profile, sign_in)
         }
@@ -180,33 +180,39 @@ pub async fn show_profile(
 async fn read_profile(
     state: &AppState,
     visitor: &Visitor,
-    access: &ApiAccess<'_>,
+    access: &mut ApiAccess<'_>,
 ) -> Result<Profile, AppError> {
     let provider = access.provider;
-    let mut client = access.client(&state.http);
-    if let ProfileApi::OpenIdUserInfo = provider.profile_api {
+    let userinfo = match provider.profile_api {
         // From the cached discovery document: no request on the hot path.
-        let endpoint = state
-            .flow
-            .userinfo_endpoint(provider)
-            .await
-            .map_err(|error| AppError::ApiUnavailable {
-                detail: format!("discovery: {error:?}"),
-                timeout: false,
-            })?;
-        client = client.with_userinfo(endpoint, Some(access.account.subject.clone()));
+        ProfileApi::OpenIdUserInfo => {
+            state
+                .flow
+                .userinfo_endpoint(provider)
+                .await
+                .map_err(|error| AppError::ApiUnavailable {
+                    detail: format!("discovery: {error:?}"),
+                    timeout: false,
+                })?
+        }
+        _ => None,
+    };
+    loop {
+        let started = Instant::now();
+        let (profile, description) = {
+            let mut client = access.client(&state.http);
+            if let ProfileApi::OpenIdUserInfo = provider.profile_api {
+                let subject = access.usable.account.subject.clone();
+                client = client.with_userinfo(userinfo.clone(), Some(subject));
+            }
+            (client.profile().await, client.describe_profile_call())
+        };
+        if access.refreshed_after(state, visitor, &profile).await? {
+            continue;
+        }
+        note_first_api_call(state, visitor, description, &profile, started).await;
+        return profile.map_err(|error| api_error(visitor, access, error));
     }
-    let started = Instant::now();
-    let profile = client.profile().await;
-    note_first_api_call(
-        state,
-        visitor,
-        client.describe_profile_call(),
-        &profile,
-        started,
-    )
-    .await;
-    profile.map_err(|error| api_error(state, visitor, access, error))
 }
 
 #[derive(Deserialize)]
@@ -230,25 +236,23 @@ pub async fn show_mail(
     visitor: Visitor,
     query: web::Query<MailQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let access = api_access(&state, &visitor).await?;
+    let mut access = api_access(&state, &visitor).await?;
     let provider = access.provider;
     let cursor = query.cursor.as_deref();
     let mail = match provider.mail_api {
         None => None,
-        Some(_) => {
-            let client = access.client(&state.http);
+        Some(_) => loop {
             let started = Instant::now();
-            let mail = client.mail_page(cursor).await;
-            note_first_api_call(
-                &state,
-                &visitor,
-                client.describe_mail_call(),
-                &mail,
-                started,
-            )
-            .await;
-            Some(mail.map_err(|error| api_error(&state, &visitor, &access, error))?)
-        }
+            let (mail, description) = {
+                let client = access.client(&state.http);
+                (client.mail_page(cursor).await, client.describe_mail_call())
+            };
+            if access.refreshed_after(&state, &visitor, &mail).await? {
+                continue;
+            }
+            note_first_api_call(&state, &visitor, description, &mail, started).await;
+            break Some(mail.map_err(|error| api_error(&visitor, &access, error))?);
+        },
     };
     let page = MailListPage {
         mail,
@@ -275,11 +279,12 @@ pub async fn show_message(
     if id.is_empty() || id.len() > MAX_MESSAGE_ID_LEN {
         return Err(AppError::NotFound);
     }
-    let access = api_access(&state, &visitor).await?;
-    let message = access
-        .client(&state.http)
-        .message(&id)
-        .await
-        .map_err(|error| api_error(&state, &visitor, &access, error))?;
+    let mut access = api_access(&state, &visitor).await?;
+    let message = loop {
+        let message = access.client(&state.http).message(&id).await;
+        if !access.refreshed_after(&state, &visitor, &message).await? {
+            break message.map_err(|error| api_error(&visitor, &access, error))?;
+        }
+    };
     visitor.render(&state, "message.html", &MessagePage { message })
 }

@@ -158,7 +158,7 @@ impl Visitor {
     pub fn require_user(&self) -> Result<&SessionUser, AppError> {
         self.user.as_ref().ok_or_else(|| AppError::SignInRequired {
             return_to: self.here.clone(),
-            expired: false,
+            why: None,
         })
     }
 

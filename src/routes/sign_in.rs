@@ -14,6 +14,7 @@ use crate::oauth::flow::CallbackParams;
 use crate::oauth::return_to::return_path_or_default;
 use crate::session::{self, SessionUser};
 use crate::startup::AppState;
+use crate::tokens::SignInAgain;
 use crate::views::ProviderButton;
 
 #[derive(Deserialize)]
@@ -29,7 +30,8 @@ pub struct ReturnToQuery {
 struct ChooserPage {
     providers: Vec<ProviderButton>,
     return_to: String,
-    expired: bool,
+    /// Why the visitor must sign in again, in plain words (`expired=`).
+    notice: Option<&'static str>,
 }
 
 /// `GET /login?return_to=…`: choose a provider; the return path is kept.
@@ -42,7 +44,10 @@ pub async fn show_provider_chooser(
     let page = ChooserPage {
         providers: provider_buttons(&state, &return_to),
         return_to,
-        expired: query.expired.is_some(),
+        notice: query
+            .expired
+            .as_deref()
+            .map(|value| SignInAgain::from_query_value(value).notice()),
     };
     visitor.render(&state, "login.html", &page)
 }

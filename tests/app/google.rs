@@ -34,19 +34,18 @@ struct FakeGoogle {
 
 impl FakeGoogle {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// The fake and an app configured for it, with `extra` variables.
+    async fn start_with(extra: &[(&str, String)]) -> Self {
         let fake = FakeIssuer::start().await;
         let mut discovery = fake.fixture("google/oidc_discovery.json", REAL_HOSTS);
         discovery["issuer"] = json!(fake.issuer());
         fake.mount_json("GET", "/.well-known/openid-configuration", 200, discovery)
             .await;
         fake.mount_jwks("/oauth2/v3/certs").await;
-        let app = spawn_app_with(&[
-            ("GOOGLE_CLIENT_ID", CLIENT_ID.to_owned()),
-            ("GOOGLE_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
-            ("GOOGLE_ISSUER", fake.issuer()),
-            ("GMAIL_API_URL", fake.issuer()),
-        ])
-        .await;
+        let app = spawn_app_with(&google_env(&fake, extra)).await;
         FakeGoogle {
             fake,
             app,
@@ -59,35 +58,56 @@ impl FakeGoogle {
         start_sign_in(&self.app, &self.browser, "google", return_to, &authorize).await
     }
 
+    /// Another app instance for the same fake, sharing `database`, SESSION_KEY
+    /// and TOKEN_KEY with the first (as `extra` gives them).
+    async fn another_instance(&self, extra: &[(&str, String)]) -> TestApp {
+        spawn_app_with(&google_env(&self.fake, extra)).await
+    }
+
     /// The documented ID-token payload (id_token_claims_doc.json, with its
     /// string `email_verified`), issued now to us for `started`.
     fn id_token(&self, started: &StartedSignIn) -> String {
+        self.fake.id_token(self.claims(started.nonce.as_deref()))
+    }
+
+    /// The ID-token claims, with `nonce` at sign-in and without at a refresh
+    /// (OIDC Core §12.2).
+    fn claims(&self, nonce: Option<&str>) -> Value {
         let mut claims = self
             .fake
             .fixture("google/id_token_claims_doc.json", REAL_HOSTS);
         claims["iss"] = json!(self.fake.issuer());
         claims["aud"] = json!(CLIENT_ID);
         claims["azp"] = json!(CLIENT_ID);
-        claims["nonce"] = json!(started.nonce.clone().unwrap());
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
         claims["name"] = json!("Jane Smith");
         let now = chrono::Utc::now().timestamp();
         claims["iat"] = json!(now);
         claims["exp"] = json!(now + 3600);
         // Its at_hash belongs to the documentation's access token, not ours.
         claims.as_object_mut().unwrap().remove("at_hash");
-        self.fake.id_token(claims)
+        claims
     }
 
     /// A whole sign-in; Google's callback adds `scope`, `authuser` and
     /// `prompt`, which are ignored (quirk 19).
     async fn sign_in(&self, return_to: &str) {
+        self.sign_in_with_lifetime(return_to, 3599).await;
+    }
+
+    /// A whole sign-in whose access token lives `expires_in` seconds.
+    async fn sign_in_with_lifetime(&self, return_to: &str, expires_in: u64) {
         let started = self.start_sign_in(return_to).await;
-        self.fake
-            .answer_token_request_at(
-                "/token",
-                200,
-                token_response(Some(&self.id_token(&started))),
-            )
+        let mut answer = token_response(Some(&self.id_token(&started)));
+        answer["expires_in"] = json!(expires_in);
+        // Once: a later sign-in gets its own answer (its own nonce).
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .up_to_n_times(1)
+            .mount(&self.fake.server)
             .await;
         let response = self
             .browser
@@ -127,6 +147,18 @@ impl FakeGoogle {
             .mount(&self.fake.server)
             .await;
     }
+}
+
+/// The app's variables for the fake, plus `extra` (which win).
+fn google_env<'a>(fake: &FakeIssuer, extra: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+    let mut env = vec![
+        ("GOOGLE_CLIENT_ID", CLIENT_ID.to_owned()),
+        ("GOOGLE_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+        ("GOOGLE_ISSUER", fake.issuer()),
+        ("GMAIL_API_URL", fake.issuer()),
+    ];
+    env.extend_from_slice(extra);
+    env
 }
 
 #[tokio::test]
@@ -329,7 +361,7 @@ async fn a_reused_code_gets_a_clear_page() {
 }
 
 #[tokio::test]
-async fn gmail_rate_limits_and_expired_tokens_are_handled() {
+async fn gmail_rate_limits_and_a_token_refused_even_after_a_refresh_are_handled() {
     let google = FakeGoogle::start().await;
     google.sign_in("/mail").await;
     let limited = google
@@ -349,6 +381,16 @@ async fn gmail_rate_limits_and_expired_tokens_are_handled() {
         .fake
         .fixture("google/gmail_error_401_captured.json", REAL_HOSTS);
     google.fake.mount_json("GET", MESSAGES, 401, expired).await;
+    // A 401 gets one refresh and one more call; Gmail still refuses, so the
+    // visitor signs in again (and no second refresh is tried).
+    refresh_request("fake-refresh-token")
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(google.refresh_answer(&google.subject())),
+        )
+        .with_priority(1)
+        .expect(1)
+        .mount(&google.fake.server)
+        .await;
     let response = google
         .browser
         .get(google.app.url("/mail"))
@@ -357,4 +399,223 @@ async fn gmail_rate_limits_and_expired_tokens_are_handled() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/login?return_to=%2Fmail&expired=1");
+}
+
+// --- Refresh (RFC 6749 §6) in Google's shapes -----------------------------
+
+/// The refresh request the app sends with the sign-in's refresh token
+/// (fixture token_request_refresh.txt: form body, grant_type=refresh_token).
+fn refresh_request(refresh_token: &str) -> wiremock::MockBuilder {
+    use wiremock::matchers::body_string_contains;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains(format!(
+            "refresh_token={refresh_token}"
+        )))
+}
+
+impl FakeGoogle {
+    /// Google's documented refresh answer (token_success_refresh_200.json:
+    /// no `refresh_token`), with a new ID token about `sub`, as Google sends
+    /// when `openid` was granted.
+    fn refresh_answer(&self, sub: &str) -> Value {
+        let mut answer = self
+            .fake
+            .fixture("google/token_success_refresh_200.json", REAL_HOSTS);
+        let mut claims = self.claims(None);
+        claims["sub"] = json!(sub);
+        answer["id_token"] = json!(self.fake.id_token(claims));
+        answer
+    }
+
+    /// The documented `sub` of the ID-token fixture (the person who signs in).
+    fn subject(&self) -> String {
+        self.claims(None)["sub"].as_str().unwrap().to_owned()
+    }
+
+    /// Userinfo for whoever the access token belongs to.
+    async fn answer_userinfo(&self) {
+        let userinfo = self
+            .fake
+            .fixture("google/userinfo_oidc_200.json", REAL_HOSTS);
+        self.fake
+            .mount_json("GET", "/v1/userinfo", 200, userinfo)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_about_to_expire_is_refreshed_first_and_googles_refresh_token_is_kept() {
+    let google = FakeGoogle::start().await;
+    google.answer_userinfo().await;
+    // Expires in 30 s: within the app's 60 s margin, so the next API call
+    // refreshes first.
+    google.sign_in_with_lifetime("/profile", 30).await;
+    // Google answers without a refresh token; both refreshes must therefore
+    // send the one from sign-in.
+    refresh_request("fake-refresh-token")
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(google.refresh_answer(&google.subject())),
+        )
+        .with_priority(1)
+        .expect(2)
+        .mount(&google.fake.server)
+        .await;
+
+    let (status, page) = google.get("/profile").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // The new access token (3920 s) needs no refresh; an expired one does.
+    let (status, _) = google.get("/profile?refresh=1").await;
+    assert_eq!(status, StatusCode::OK);
+    google.app.expire_access_tokens();
+    let (status, _) = google.get("/profile?refresh=1").await;
+    assert_eq!(status, StatusCode::OK);
+    // `expect(2)` is checked when the fake server is dropped.
+}
+
+#[tokio::test]
+async fn a_refreshed_id_token_about_someone_else_ends_the_tokens() {
+    let google = FakeGoogle::start().await;
+    google.answer_userinfo().await;
+    google.sign_in_with_lifetime("/profile", 30).await;
+    refresh_request("fake-refresh-token")
+        .respond_with(ResponseTemplate::new(200).set_body_json(google.refresh_answer("mallory")))
+        .with_priority(1)
+        .mount(&google.fake.server)
+        .await;
+
+    let response = google
+        .browser
+        .get(google.app.url("/profile"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&response),
+        "/login?return_to=%2Fprofile&expired=changed"
+    );
+    assert_eq!(google.app.stored_token_rows(), 0, "the tokens are deleted");
+    let (_, chooser) = google.get(&location(&response)).await;
+    assert!(chooser.contains("for a different account"), "{chooser}");
+}
+
+#[tokio::test]
+async fn googles_invalid_grant_at_refresh_asks_to_sign_in_again_and_comes_back() {
+    let google = FakeGoogle::start().await;
+    google.answer_userinfo().await;
+    google.sign_in_with_lifetime("/mail", 30).await;
+    let refused = google
+        .fake
+        .fixture("google/token_error_refresh_revoked_400.json", REAL_HOSTS);
+    refresh_request("fake-refresh-token")
+        .respond_with(ResponseTemplate::new(400).set_body_json(refused))
+        .with_priority(1)
+        .expect(1)
+        .mount(&google.fake.server)
+        .await;
+
+    let response = google
+        .browser
+        .get(google.app.url("/profile"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        location(&response),
+        "/login?return_to=%2Fprofile&expired=refused"
+    );
+    assert_eq!(google.app.stored_token_rows(), 0);
+    // The chooser is a page, not another redirect: no loop; and a new sign-in
+    // comes back to the page.
+    let (status, chooser) = google.get(&location(&response)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(chooser.contains("could not be renewed"), "{chooser}");
+    google.sign_in("/profile").await;
+    assert_eq!(google.get("/profile").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_provider_down_at_refresh_keeps_the_tokens_and_says_try_again() {
+    let google = FakeGoogle::start().await;
+    google.answer_userinfo().await;
+    google.sign_in_with_lifetime("/profile", 30).await;
+    refresh_request("fake-refresh-token")
+        .respond_with(ResponseTemplate::new(503).set_body_string("<html>down</html>"))
+        .with_priority(1)
+        .up_to_n_times(1)
+        .mount(&google.fake.server)
+        .await;
+    refresh_request("fake-refresh-token")
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(google.refresh_answer(&google.subject())),
+        )
+        .with_priority(2)
+        .mount(&google.fake.server)
+        .await;
+
+    let (status, page) = google.get("/profile").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(page.contains("try again"), "{page}");
+    assert_eq!(google.app.stored_token_rows(), 1, "the tokens are kept");
+
+    let (status, _) = google.get("/profile").await;
+    assert_eq!(status, StatusCode::OK, "the next request refreshes");
+}
+
+/// Several requests needing a refresh at once, on `apps` (one or more app
+/// instances sharing one database), each with `per_app` requests at the same
+/// moment. Exactly one refresh request may reach the provider.
+async fn concurrent_requests_refresh_once(google: &FakeGoogle, apps: &[&TestApp], per_app: usize) {
+    google.answer_userinfo().await;
+    google.sign_in_with_lifetime("/profile", 30).await;
+    refresh_request("fake-refresh-token")
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(google.refresh_answer(&google.subject()))
+                // Long enough for every other request to arrive meanwhile.
+                .set_delay(std::time::Duration::from_millis(300)),
+        )
+        .with_priority(1)
+        .expect(1)
+        .mount(&google.fake.server)
+        .await;
+
+    let requests = apps.iter().flat_map(|app| {
+        (0..per_app).map(|_| google.browser.get(app.url("/profile?refresh=1")).send())
+    });
+    for response in futures_util::future::join_all(requests).await {
+        assert_eq!(response.unwrap().status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn ten_requests_needing_a_refresh_at_once_send_one_refresh_request() {
+    let google = FakeGoogle::start().await;
+    concurrent_requests_refresh_once(&google, &[&google.app], 10).await;
+}
+
+#[tokio::test]
+async fn two_app_instances_on_one_database_send_one_refresh_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = |len: usize| {
+        base64::engine::general_purpose::STANDARD
+            .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
+    };
+    let shared = [
+        (
+            "DATABASE_URL",
+            dir.path().join("shared.db").display().to_string(),
+        ),
+        ("SESSION_KEY", key(64)),
+        ("TOKEN_KEY", key(32)),
+    ];
+    let google = FakeGoogle::start_with(&shared).await;
+    let other = google.another_instance(&shared).await;
+    // The browser's cookie is for 127.0.0.1, whichever port: both instances
+    // see the same session.
+    concurrent_requests_refresh_once(&google, &[&google.app, &other], 5).await;
 }

@@ -234,6 +234,26 @@ impl TestApp {
             .expect("database opens")
     }
 
+    /// Makes every stored access token expire now, as if its hour had passed.
+    pub fn expire_access_tokens(&self) {
+        use diesel::prelude::*;
+        use signin_reference::db::schema::provider_tokens;
+        diesel::update(provider_tokens::table)
+            .set(provider_tokens::access_token_expires_at.eq(chrono::Utc::now().timestamp()))
+            .execute(&mut self.database())
+            .unwrap();
+    }
+
+    /// How many identities have stored tokens.
+    pub fn stored_token_rows(&self) -> i64 {
+        use diesel::prelude::*;
+        use signin_reference::db::schema::provider_tokens;
+        provider_tokens::table
+            .count()
+            .get_result(&mut self.database())
+            .unwrap()
+    }
+
     pub async fn get_html(&self, browser: &reqwest::Client, path: &str) -> (StatusCode, String) {
         let response = browser.get(self.url(path)).send().await.expect("request");
         let status = response.status();

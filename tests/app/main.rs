@@ -18,5 +18,6 @@ mod id_token;
 mod learn;
 mod microsoft;
 mod oidc;
+mod refresh;
 mod sessions;
 mod sign_in;

@@ -80,6 +80,19 @@ impl FakeMicrosoft {
         })
     }
 
+    /// The sign-in's ID-token claims as a refresh repeats them: same `iss`,
+    /// `sub`, `aud`; no nonce (OIDC Core §12.2).
+    fn claims_without_nonce(&self) -> Value {
+        json!({
+            "ver": "2.0",
+            "iss": format!("{}/{TENANT}/v2.0", self.fake.issuer()),
+            "sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ",
+            "aud": CLIENT_ID,
+            "name": "Adele Vance",
+            "tid": TENANT,
+        })
+    }
+
     /// Steps 5 and 6: the token endpoint answers `status` with `body`.
     async fn answer_token_request(&self, tenant: &str, status: u16, body: Value) {
         self.fake
@@ -504,14 +517,14 @@ async fn the_profile_is_read_from_graph_once_and_again_on_refresh_or_sign_in() {
 }
 
 #[tokio::test]
-async fn a_kept_profile_is_dropped_when_graph_stops_accepting_the_token() {
+async fn a_grant_revoked_at_microsoft_deletes_the_tokens_and_asks_to_sign_in_again() {
     let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
     microsoft.sign_in("/profile").await;
     microsoft.answer_graph_me().await;
     assert_eq!(microsoft.get("/profile").await.0, StatusCode::OK);
 
-    // Graph now answers 401 (token revoked); the page that sees it forgets the
-    // kept profile, so /profile does not go on showing it.
+    // Graph now answers 401 (the grant was revoked: the person changed their
+    // password), and so does the refresh the app tries once (AADSTS50173).
     microsoft.fake.server.reset().await;
     let expired = microsoft
         .fake
@@ -520,13 +533,19 @@ async fn a_kept_profile_is_dropped_when_graph_stops_accepting_the_token() {
         .graph("/v1.0/me/messages", 401, expired.clone())
         .await;
     microsoft.graph("/v1.0/me", 401, expired).await;
+    let revoked = microsoft.fake.fixture(
+        "microsoft/identity_token_error_refresh_revoked_50173_captured.json",
+        REAL_HOSTS,
+    );
+    microsoft.answer_token_request("common", 400, revoked).await;
     let mail = microsoft
         .browser
         .get(microsoft.app.url("/mail"))
         .send()
         .await
         .unwrap();
-    assert_eq!(location(&mail), "/login?return_to=%2Fmail&expired=1");
+    assert_eq!(location(&mail), "/login?return_to=%2Fmail&expired=refused");
+    // The kept profile went with the tokens: /profile asks to sign in too.
     let profile = microsoft
         .browser
         .get(microsoft.app.url("/profile"))
@@ -535,4 +554,64 @@ async fn a_kept_profile_is_dropped_when_graph_stops_accepting_the_token() {
         .unwrap();
     assert_eq!(profile.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&profile), "/login?return_to=%2Fprofile&expired=1");
+}
+
+#[tokio::test]
+async fn a_401_from_graph_is_answered_by_one_refresh_and_the_rotated_token_is_used_next() {
+    use wiremock::matchers::body_string_contains;
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    microsoft.sign_in("/mail").await;
+    let page = microsoft.fake.fixture(
+        "microsoft/graph_me_messages_list_last_page_200.json",
+        REAL_HOSTS,
+    );
+    // The access token was revoked early: Graph answers 401 once, then the
+    // refreshed token works.
+    let expired = microsoft
+        .fake
+        .fixture("microsoft/graph_error_401_expired_token.json", REAL_HOSTS);
+    Mock::given(method("GET"))
+        .and(path("/v1.0/me/messages"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(expired))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&microsoft.fake.server)
+        .await;
+    microsoft.graph("/v1.0/me/messages", 200, page).await;
+    // Microsoft's refresh answer (identity_token_refresh_success_200.json)
+    // rotates the refresh token; its ID token is replaced by one this fake
+    // signs for the same person (the fixture's is truncated).
+    let mut refreshed = microsoft.fake.fixture(
+        "microsoft/identity_token_refresh_success_200.json",
+        REAL_HOSTS,
+    );
+    let mut claims = microsoft.claims_without_nonce();
+    claims["aud"] = json!(CLIENT_ID);
+    refreshed["id_token"] = json!(microsoft.fake.id_token(claims));
+    let rotated = refreshed["refresh_token"].as_str().unwrap().to_owned();
+    let token_path = "/common/oauth2/v2.0/token";
+    Mock::given(method("POST"))
+        .and(path(token_path))
+        .and(body_string_contains("refresh_token=fake-refresh-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(refreshed.clone()))
+        .with_priority(1)
+        .expect(1)
+        .mount(&microsoft.fake.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(token_path))
+        .and(body_string_contains(format!("refresh_token={rotated}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(refreshed))
+        .with_priority(1)
+        .expect(1)
+        .mount(&microsoft.fake.server)
+        .await;
+
+    let (status, html) = microsoft.get("/mail").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+
+    // The next refresh sends the rotated refresh token, not the first one.
+    microsoft.app.expire_access_tokens();
+    let (status, _) = microsoft.get("/mail").await;
+    assert_eq!(status, StatusCode::OK);
 }

@@ -194,19 +194,6 @@ async fn sign_out_by_get_is_not_possible() {
 }
 
 #[tokio::test]
-async fn an_expired_access_token_asks_to_sign_in_again_and_comes_back() {
-    let app = crate::helpers::spawn_app_with(&[("DEMO_TOKEN_TTL", "1")]).await;
-    let browser = browser();
-    app.sign_in(&browser, "/profile", "alice").await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-
-    let response = browser.get(app.url("/mail")).send().await.unwrap();
-
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&response), "/login?return_to=%2Fmail&expired=1");
-}
-
-#[tokio::test]
 async fn the_health_check_reports_the_database() {
     let app = spawn_app().await;
     let response = browser().get(app.url("/healthz")).send().await.unwrap();

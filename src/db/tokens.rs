@@ -1,0 +1,219 @@
+//! An identity's stored tokens between sign-ins: reading them, the refresh
+//! lease, storing a refresh's result, and forgetting them.
+//!
+//! The lease is how one refresh at a time is guaranteed across threads and
+//! processes sharing this database: whoever moves `refresh_lease_until` into
+//! the future (one conditional UPDATE, so only one can) refreshes; everyone
+//! else waits for `generation` to change and uses the result. A rotating
+//! provider revokes the whole token family when a used refresh token comes
+//! back (RFC 9700 §4.14.2), so two refreshes with the same token would sign
+//! the person out.
+//!
+//! What it must not do: talk to a provider or decide when to refresh
+//! (`tokens`, the module above it, does).
+
+use diesel::prelude::*;
+
+use super::accounts::{ProviderTokens, SEALED_TOKEN_COLUMNS, StoredTokens, open_tokens};
+use super::schema::provider_tokens;
+use super::{DbConnection, DbError, TokenSealer, unix_now};
+
+/// The identity's tokens as stored now, with their generation; `None` when
+/// there are none (signed out, or deleted after a refused refresh).
+pub fn load(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    identity_id: i64,
+) -> Result<Option<StoredTokens>, DbError> {
+    let sealed = provider_tokens::table
+        .find(identity_id)
+        .select(SEALED_TOKEN_COLUMNS)
+        .get_result(connection)
+        .optional()?;
+    sealed
+        .map(|sealed| open_tokens(sealer, identity_id, sealed))
+        .transpose()
+}
+
+/// Takes the refresh lease for `lease_secs` if the tokens are still at
+/// `generation` and nobody holds an unexpired lease. True when taken: the
+/// caller, and only the caller, may now use the refresh token.
+pub fn take_refresh_lease(
+    connection: &mut DbConnection,
+    identity_id: i64,
+    generation: i64,
+    lease_secs: i64,
+) -> Result<bool, DbError> {
+    let now = unix_now();
+    let taken = diesel::update(
+        provider_tokens::table
+            .find(identity_id)
+            .filter(provider_tokens::generation.eq(generation))
+            .filter(
+                provider_tokens::refresh_lease_until
+                    .is_null()
+                    .or(provider_tokens::refresh_lease_until.lt(now)),
+            ),
+    )
+    .set(provider_tokens::refresh_lease_until.eq(now + lease_secs))
+    .execute(connection)?;
+    Ok(taken == 1)
+}
+
+/// Gives the lease back without a result (the provider could not be reached:
+/// the tokens stay, and the next request may try again).
+pub fn release_refresh_lease(
+    connection: &mut DbConnection,
+    identity_id: i64,
+    generation: i64,
+) -> Result<(), DbError> {
+    diesel::update(
+        provider_tokens::table
+            .find(identity_id)
+            .filter(provider_tokens::generation.eq(generation)),
+    )
+    .set(provider_tokens::refresh_lease_until.eq(None::<i64>))
+    .execute(connection)?;
+    Ok(())
+}
+
+/// Stores a refresh's result, which ends the lease (`accounts::store_tokens`:
+/// a new refresh token replaces the old one in the same write; an answer
+/// without one keeps it). Only if the tokens are still at `generation`: a
+/// sign-in that stored newer ones meanwhile wins. True when stored.
+pub fn store_refreshed(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    identity_id: i64,
+    generation: i64,
+    tokens: &ProviderTokens,
+) -> Result<bool, DbError> {
+    connection.transaction(|connection| {
+        let current: Option<i64> = provider_tokens::table
+            .find(identity_id)
+            .select(provider_tokens::generation)
+            .get_result(connection)
+            .optional()?;
+        if current != Some(generation) {
+            return Ok(false);
+        }
+        super::accounts::store_tokens(connection, sealer, identity_id, tokens)?;
+        Ok(true)
+    })
+}
+
+/// Forgets an identity's tokens: the provider refused to refresh them, or
+/// they were revoked at sign-out.
+pub fn delete(connection: &mut DbConnection, identity_id: i64) -> Result<(), DbError> {
+    diesel::delete(provider_tokens::table.find(identity_id)).execute(connection)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::accounts::{self, SignInRecord};
+    use crate::db::test_support::{connection, sealer};
+    use secrecy::{ExposeSecret as _, SecretString};
+
+    fn tokens(access: &str, refresh: Option<&str>) -> ProviderTokens {
+        ProviderTokens {
+            access_token: SecretString::from(access),
+            refresh_token: refresh.map(SecretString::from),
+            id_token: None,
+            access_token_expires_at: Some(1),
+            scopes: vec!["openid".into()],
+        }
+    }
+
+    fn identity_with_tokens(connection: &mut DbConnection) -> i64 {
+        let ids = accounts::record_sign_in(
+            connection,
+            &SignInRecord {
+                provider: "demo".into(),
+                subject: "sub".into(),
+                email: None,
+                display_name: "Alice".into(),
+            },
+        )
+        .expect("sign in");
+        accounts::store_tokens(
+            connection,
+            &sealer(),
+            ids.identity_id,
+            &tokens("a1", Some("r1")),
+        )
+        .expect("store");
+        ids.identity_id
+    }
+
+    #[test]
+    fn only_one_caller_gets_the_lease_until_it_stores_or_releases() {
+        let mut connection = connection();
+        let identity = identity_with_tokens(&mut connection);
+        assert!(take_refresh_lease(&mut connection, identity, 0, 30).expect("take"));
+        assert!(
+            !take_refresh_lease(&mut connection, identity, 0, 30).expect("again"),
+            "a second caller must wait"
+        );
+        release_refresh_lease(&mut connection, identity, 0).expect("release");
+        assert!(take_refresh_lease(&mut connection, identity, 0, 30).expect("after release"));
+    }
+
+    #[test]
+    fn an_expired_lease_can_be_taken_over() {
+        let mut connection = connection();
+        let identity = identity_with_tokens(&mut connection);
+        assert!(take_refresh_lease(&mut connection, identity, 0, -5).expect("take"));
+        assert!(take_refresh_lease(&mut connection, identity, 0, 30).expect("take over"));
+    }
+
+    #[test]
+    fn a_stored_refresh_ends_the_lease_rotates_and_moves_the_generation() {
+        let (mut connection, sealer) = (connection(), sealer());
+        let identity = identity_with_tokens(&mut connection);
+        assert!(take_refresh_lease(&mut connection, identity, 0, 30).expect("take"));
+        let stored = store_refreshed(
+            &mut connection,
+            &sealer,
+            identity,
+            0,
+            &tokens("a2", Some("r2")),
+        )
+        .expect("store");
+        assert!(stored);
+        let now = load(&mut connection, &sealer, identity)
+            .expect("load")
+            .expect("tokens");
+        assert_eq!(now.generation, 1);
+        assert_eq!(now.tokens.access_token.expose_secret(), "a2");
+        let refresh = now.tokens.refresh_token.expect("rotated");
+        assert_eq!(refresh.expose_secret(), "r2");
+        assert!(
+            !take_refresh_lease(&mut connection, identity, 0, 30).expect("stale"),
+            "the old generation cannot be refreshed again"
+        );
+        assert!(take_refresh_lease(&mut connection, identity, 1, 30).expect("new lease"));
+    }
+
+    #[test]
+    fn a_refresh_result_older_than_the_stored_tokens_is_dropped() {
+        let (mut connection, sealer) = (connection(), sealer());
+        let identity = identity_with_tokens(&mut connection);
+        // A sign-in stores generation 1 while a refresh from 0 is under way.
+        accounts::store_tokens(
+            &mut connection,
+            &sealer,
+            identity,
+            &tokens("signed-in", None),
+        )
+        .expect("sign-in");
+        let stored = store_refreshed(&mut connection, &sealer, identity, 0, &tokens("late", None))
+            .expect("store");
+        assert!(!stored);
+        let now = load(&mut connection, &sealer, identity)
+            .expect("load")
+            .expect("tokens");
+        assert_eq!(now.tokens.access_token.expose_secret(), "signed-in");
+    }
+}
