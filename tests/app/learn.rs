@@ -37,6 +37,7 @@ async fn learn_shows_the_seven_steps_in_order_a_diagram_and_the_glossary() {
         "Authorization code",
         "Access token",
         "PKCE",
+        "Nonce",
         "ID token",
         "State",
     ] {
