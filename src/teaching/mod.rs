@@ -12,7 +12,7 @@ pub mod record;
 use serde::Serialize;
 
 /// One step of the flow, as the pages, docs and code comments number it.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Step {
     /// 1 to 7.
     pub number: u8,
