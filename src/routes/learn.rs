@@ -1,5 +1,6 @@
 //! `/learn`: how the flow works (the seven steps with a sequence diagram, the
-//! glossary, why OAuth) and the ordering exercise, checked on the server.
+//! glossary, the attacks and their defences, the topics around the flow) and
+//! the ordering exercise, checked on the server.
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -7,14 +8,18 @@ use serde::Serialize;
 use super::Visitor;
 use crate::error::AppError;
 use crate::startup::AppState;
+use crate::teaching::attacks::{self, AttackRow};
 use crate::teaching::exercise::{self, Feedback, Refusal, Row};
 use crate::teaching::glossary::{TERMS, Term};
+use crate::teaching::topics::{TOPICS, Topic};
 use crate::teaching::{STEPS, Step};
 
 #[derive(Serialize)]
 struct LearnPage {
     steps: &'static [Step],
     terms: &'static [Term],
+    attacks: Vec<AttackRow>,
+    topics: &'static [Topic],
 }
 
 /// `GET /learn`
@@ -25,6 +30,8 @@ pub async fn show_learn(
     let page = LearnPage {
         steps: &STEPS,
         terms: &TERMS,
+        attacks: attacks::table(),
+        topics: &TOPICS,
     };
     visitor.render(&state, "learn.html", &page)
 }

@@ -2,12 +2,16 @@
 //! words for what the learner sees, written once as data.
 //!
 //! The home page, `/learn` and the ordering exercise all read from here, so a
-//! step has one name and one explanation everywhere. This module holds text and
-//! the exercise's checking only: it must not run any part of the flow.
+//! step has one name and one explanation everywhere. The glossary, the table
+//! of attacks and the longer topics of `/learn` live in the submodules. This
+//! module holds text and the exercise's checking only: it must not run any
+//! part of the flow.
 
+pub mod attacks;
 pub mod exercise;
 pub mod glossary;
 pub mod record;
+pub mod topics;
 
 use serde::Serialize;
 

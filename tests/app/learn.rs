@@ -115,6 +115,33 @@ async fn the_exercise_checks_each_step_and_explains_the_wrong_ones() {
     assert!(html.contains("The code exists only after"));
 }
 
+#[tokio::test]
+async fn every_link_within_learn_leads_to_a_part_of_the_page() {
+    let app = spawn_app().await;
+    let (status, html) = app.get_html(&browser(), "/learn").await;
+    assert_eq!(status, StatusCode::OK);
+    let ids = attribute_values(&html, "[id]", "id");
+    let in_page: Vec<String> = attribute_values(&html, "a[href^='#']", "href");
+    assert!(!in_page.is_empty());
+    for href in &in_page {
+        let target = href.trim_start_matches('#');
+        assert!(ids.iter().any(|id| id == target), "{href} leads nowhere");
+    }
+    // Each attack in the table links to the glossary entry of its defence.
+    let document = scraper::Html::parse_document(&html);
+    let rows = scraper::Selector::parse("#attacks tbody tr").unwrap();
+    let glossary_links = scraper::Selector::parse("a[href^='#term-']").unwrap();
+    let rows: Vec<_> = document.select(&rows).collect();
+    assert!(rows.len() >= 5, "the attacks table");
+    for row in rows {
+        assert!(
+            row.select(&glossary_links).next().is_some(),
+            "{} links no defence",
+            row.value().attr("id").unwrap_or_default()
+        );
+    }
+}
+
 /// Posts positions for the steps in the order the exercise showed them:
 /// `place(n)` is the position given to step n.
 async fn answer_exercise(
