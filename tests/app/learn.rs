@@ -37,6 +37,7 @@ async fn learn_shows_the_seven_steps_in_order_a_diagram_and_the_glossary() {
         "Authorization code",
         "Access token",
         "PKCE",
+        "Nonce",
         "ID token",
         "State",
     ] {
@@ -112,6 +113,101 @@ async fn the_exercise_checks_each_step_and_explains_the_wrong_ones() {
     assert_eq!(html.matches("<strong>Right:</strong>").count(), 5);
     assert!(html.contains("(you said 4)"));
     assert!(html.contains("The code exists only after"));
+}
+
+#[tokio::test]
+async fn every_link_within_learn_leads_to_a_part_of_the_page() {
+    let app = spawn_app().await;
+    let (status, html) = app.get_html(&browser(), "/learn").await;
+    assert_eq!(status, StatusCode::OK);
+    let ids = attribute_values(&html, "[id]", "id");
+    let in_page: Vec<String> = attribute_values(&html, "a[href^='#']", "href");
+    assert!(!in_page.is_empty());
+    for href in &in_page {
+        let target = href.trim_start_matches('#');
+        assert!(ids.iter().any(|id| id == target), "{href} leads nowhere");
+    }
+    // Each attack in the table links to the glossary entry of its defence.
+    let document = scraper::Html::parse_document(&html);
+    let rows = scraper::Selector::parse("#attacks tbody tr").unwrap();
+    let glossary_links = scraper::Selector::parse("a[href^='#term-']").unwrap();
+    let rows: Vec<_> = document.select(&rows).collect();
+    assert!(rows.len() >= 5, "the attacks table");
+    for row in rows {
+        assert!(
+            row.select(&glossary_links).next().is_some(),
+            "{} links no defence",
+            row.value().attr("id").unwrap_or_default()
+        );
+    }
+}
+
+/// Posts positions for the steps in the order the exercise showed them:
+/// `place(n)` is the position given to step n.
+async fn answer_exercise(
+    app: &crate::helpers::TestApp,
+    browser: &reqwest::Client,
+    place: impl Fn(u8) -> u8,
+) -> (Vec<(String, String)>, String) {
+    let (_, html) = app.get_html(browser, "/learn/exercise").await;
+    let answers: Vec<(String, String)> = attribute_values(&html, "select", "name")
+        .into_iter()
+        .map(|name| {
+            let step: u8 = name.trim_start_matches("step_").parse().unwrap();
+            (name, place(step).to_string())
+        })
+        .collect();
+    let response = browser
+        .post(app.url("/learn/exercise"))
+        .form(&answers)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    (answers, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn moving_one_step_early_marks_only_the_two_steps_out_of_order() {
+    let app = spawn_app().await;
+    // The learner's order: 1, 6, 2, 3, 4, 5, 7. Judged by absolute position,
+    // steps 2 to 6 would all be wrong.
+    let order = [1, 6, 2, 3, 4, 5, 7];
+    let position_of = |step: u8| {
+        let index = order.iter().position(|&placed| placed == step).unwrap();
+        u8::try_from(index + 1).unwrap()
+    };
+    let (_, html) = answer_exercise(&app, &browser(), position_of).await;
+    assert_eq!(
+        html.matches("<strong>Not yet:</strong>").count(),
+        2,
+        "{html}"
+    );
+    assert_eq!(html.matches("<strong>Right:</strong>").count(), 5);
+    assert!(
+        html.contains("It comes before “Receive the access token”, which you put right before it.")
+    );
+}
+
+#[tokio::test]
+async fn a_number_given_to_two_steps_is_refused_and_the_choices_are_kept() {
+    let app = spawn_app().await;
+    // Steps 3 and 4 both numbered 3; nothing numbered 4.
+    let (answers, html) =
+        answer_exercise(&app, &browser(), |step| if step == 4 { 3 } else { step }).await;
+    assert!(
+        html.contains("You gave the number 3 to two steps"),
+        "{html}"
+    );
+    assert!(html.contains(STEP_NAMES[2]) && html.contains(STEP_NAMES[3]));
+    assert!(!html.contains("<strong>Right:</strong>"), "not checked");
+    // The form comes back in the same order, every choice still selected.
+    let shown = attribute_values(&html, "select", "name");
+    let selected = attribute_values(&html, "option[selected]", "value");
+    let posted_names: Vec<String> = answers.iter().map(|(name, _)| name.clone()).collect();
+    let posted_values: Vec<String> = answers.iter().map(|(_, value)| value.clone()).collect();
+    assert_eq!(shown, posted_names);
+    assert_eq!(selected, posted_values);
 }
 
 #[tokio::test]
