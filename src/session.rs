@@ -15,6 +15,8 @@ use crate::crypto::random_url_safe;
 const USER: &str = "user";
 const BROWSER_KEY: &str = "browser_key";
 const CSRF_TOKEN: &str = "csrf_token";
+/// What the sign-out did, for the `/signed-out` page after it.
+const SIGN_OUT_NOTE: &str = "sign_out_note";
 /// Set at sign-in until the first API call is recorded for `/flow` (step 7).
 const FIRST_API_CALL_PENDING: &str = "first_api_call_pending";
 
@@ -112,4 +114,20 @@ pub fn csrf_token(session: &Session) -> Option<String> {
 /// session is deleted by the caller, `db::sessions::end`.)
 pub fn end(session: &Session) {
     session.purge();
+}
+
+/// Ends the signed-in session in this browser like [`end`], but keeps `note`
+/// (what the sign-out did) for the next page, `/signed-out`, to report.
+pub fn end_with_note(
+    session: &Session,
+    note: &impl Serialize,
+) -> Result<(), actix_session::SessionInsertError> {
+    forget_user(session);
+    session.remove(BROWSER_KEY);
+    session.insert(SIGN_OUT_NOTE, note)
+}
+
+/// The note [`end_with_note`] kept, once.
+pub fn take_sign_out_note<T: serde::de::DeserializeOwned>(session: &Session) -> Option<T> {
+    session.remove_as::<T>(SIGN_OUT_NOTE).and_then(Result::ok)
 }

@@ -274,7 +274,13 @@ pub fn demo_settings(config: &Config) -> Option<DemoProviderSettings> {
                 config.redirect_uri(crate::providers::demo::ID).to_string(),
                 config.redirect_uri(crate::providers::oidc::ID).to_string(),
             ],
-            post_logout_redirect_uris: vec![config.base_url.to_string()],
+            post_logout_redirect_uris: vec![
+                config.base_url.to_string(),
+                config
+                    .base_url
+                    .join("/signed-out")
+                    .map_or_else(|_| config.base_url.to_string(), |url| url.to_string()),
+            ],
         },
         access_token_ttl: demo.token_ttl,
     })

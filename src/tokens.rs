@@ -5,7 +5,9 @@
 //!
 //! Handlers ask [`TokenKeeper::usable`] and get tokens to call the API with;
 //! after a 401 they ask [`TokenKeeper::after_unauthorized`] once and retry the
-//! call once. They never unseal, refresh or delete tokens themselves.
+//! call once; signing out at the provider and deleting an account ask
+//! [`TokenKeeper::revoke_and_forget`]. They never unseal, refresh or delete
+//! tokens themselves.
 //!
 //! Single flight: a refresh first takes the lease in the database
 //! (`db::tokens::take_refresh_lease`), so exactly one request, in one thread
@@ -21,11 +23,14 @@
 
 use std::time::{Duration, Instant};
 
+use secrecy::SecretString;
+
 use crate::api::profile_cache::ProfileCache;
 use crate::db::accounts::{self, Account, ProviderTokens, StoredTokens};
 use crate::db::{Database, DbError, tokens, unix_now};
 use crate::oauth::oidc::DiscoveryCache;
 use crate::oauth::refresh::{self, RefreshError};
+use crate::oauth::sign_out::{self, TokensAtProvider};
 use crate::providers::Provider;
 
 /// Refresh this long before the access token expires, so that it does not
@@ -191,6 +196,40 @@ impl TokenKeeper<'_> {
         usable.generation = stored.generation;
         usable.refreshed_after_401 = true;
         Ok(())
+    }
+
+    /// Revokes the identity's tokens at the provider where it allows (RFC
+    /// 7009, GitHub's grant deletion) and deletes them here whatever the
+    /// provider answered: a sign-out never fails because the provider is
+    /// down. Returns what the provider did and the ID token (for the
+    /// end-session request's `id_token_hint`).
+    pub async fn revoke_and_forget(
+        &self,
+        provider: Option<&Provider>,
+        identity_id: i64,
+    ) -> Result<(TokensAtProvider, Option<SecretString>), DbError> {
+        let stored = match self
+            .db
+            .run(move |connection, sealer| tokens::load(connection, sealer, identity_id))
+            .await
+        {
+            // Unreadable (an older TOKEN_KEY) is as good as none: delete them.
+            Err(DbError::Unseal) => None,
+            other => other?,
+        };
+        let held = stored.map(|stored| stored.tokens);
+        let outcome = match provider {
+            Some(provider) => {
+                sign_out::revoke(provider, self.discovery, self.http, held.as_ref()).await
+            }
+            None if held.is_some() => TokensAtProvider::NotOffered,
+            None => TokensAtProvider::NoneHeld,
+        };
+        self.db
+            .write(move |connection, _| tokens::delete(connection, identity_id))
+            .await?;
+        self.profiles.forget(identity_id);
+        Ok((outcome, held.and_then(|tokens| tokens.id_token)))
     }
 
     /// New tokens for `stored`: refreshed by this request if it gets the

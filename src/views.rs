@@ -32,6 +32,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("setup.html", include_str!("../templates/setup.html")),
     ("exercise.html", include_str!("../templates/exercise.html")),
     (
+        "signed_out.html",
+        include_str!("../templates/signed_out.html"),
+    ),
+    (
+        "delete_account.html",
+        include_str!("../templates/delete_account.html"),
+    ),
+    (
         "partials/sequence_diagram.html",
         include_str!("../templates/partials/sequence_diagram.html"),
     ),

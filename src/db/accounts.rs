@@ -333,6 +333,79 @@ pub fn load_account(
     }))
 }
 
+/// One of a user's identities, as the account-deletion page lists it.
+#[derive(Debug, Clone, Queryable, serde::Serialize)]
+pub struct IdentitySummary {
+    pub identity_id: i64,
+    pub provider: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub created_at: i64,
+}
+
+/// What deleting a user would delete, for the confirmation page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeletionSummary {
+    pub identities: Vec<IdentitySummary>,
+    pub identities_with_tokens: i64,
+    pub sessions: i64,
+    pub sign_in_attempts: i64,
+}
+
+/// The user's identities, oldest first.
+pub fn identities_of(
+    connection: &mut DbConnection,
+    user_id: i64,
+) -> Result<Vec<IdentitySummary>, DbError> {
+    Ok(identities::table
+        .filter(identities::user_id.eq(user_id))
+        .order(identities::created_at.asc())
+        .select((
+            identities::id,
+            identities::provider,
+            identities::display_name,
+            identities::email,
+            identities::created_at,
+        ))
+        .load(connection)?)
+}
+
+/// Everything stored about the user, counted (one read transaction).
+pub fn deletion_summary(
+    connection: &mut DbConnection,
+    user_id: i64,
+) -> Result<DeletionSummary, DbError> {
+    use super::schema::{sessions, sign_in_attempts};
+    connection.transaction(|connection| {
+        let identities = identities_of(connection, user_id)?;
+        let ids: Vec<i64> = identities
+            .iter()
+            .map(|identity| identity.identity_id)
+            .collect();
+        Ok(DeletionSummary {
+            identities_with_tokens: provider_tokens::table
+                .filter(provider_tokens::identity_id.eq_any(&ids))
+                .count()
+                .get_result(connection)?,
+            sessions: sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .count()
+                .get_result(connection)?,
+            sign_in_attempts: sign_in_attempts::table
+                .filter(sign_in_attempts::user_id.eq(user_id))
+                .count()
+                .get_result(connection)?,
+            identities,
+        })
+    })
+}
+
+/// Deletes the user and, by the foreign keys' `ON DELETE CASCADE`, their
+/// identities, tokens, sessions and sign-in attempts. True if they existed.
+pub fn delete_user(connection: &mut DbConnection, user_id: i64) -> Result<bool, DbError> {
+    Ok(diesel::delete(users::table.find(user_id)).execute(connection)? == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,8 @@
 //! code, call the token endpoint, receive the tokens) with every check the specs
 //! ask for; `oidc` talks to OpenID Connect providers (discovery, ID tokens) and
 //! `plain` to OAuth 2.0 providers without OpenID Connect; `token` holds what
-//! both share; `refresh` renews tokens (RFC 6749 §6) for either; `issuer` says what "the same issuer" means; `return_to` keeps
+//! both share; `refresh` renews tokens (RFC 6749 §6) for either; `sign_out`
+//! revokes them and ends the session at the provider; `issuer` says what "the same issuer" means; `return_to` keeps
 //! post-sign-in redirects on this site.
 //!
 //! This module knows nothing of any particular provider (it reads a
@@ -21,6 +22,7 @@ pub mod plain;
 pub mod plain_words;
 pub mod refresh;
 pub mod return_to;
+pub mod sign_out;
 pub mod token;
 pub mod trace;
 

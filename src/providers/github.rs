@@ -3,7 +3,7 @@
 //!
 //! Registration and settings: docs/providers/github.md.
 
-use super::{ClientAuth, ProfileApi, Protocol, Provider, join_path};
+use super::{ClientAuth, ProfileApi, Protocol, Provider, Revocation, join_path};
 use crate::config::{Config, GitHubConfig};
 
 pub const ID: &str = "github";
@@ -21,6 +21,13 @@ pub fn provider(github: &GitHubConfig, config: &Config) -> Provider {
         scopes: super::scopes(&SCOPES),
         // GitHub documents client_id and client_secret as form parameters.
         client_auth: ClientAuth::RequestBody,
+        revocation: Revocation::GitHubGrant {
+            api_url: github.api_url.clone(),
+        },
+        // GitHub has no end-session endpoint for apps.
+        sign_out_advice: Some(
+            "GitHub keeps you signed in to github.com: sign out there too if this is a shared computer. You can review the apps you authorized in GitHub's Settings → Applications.",
+        ),
         ..Provider::registered(
             ID,
             "GitHub",

@@ -24,6 +24,11 @@ pub fn provider(google: &GoogleConfig, config: &Config) -> Provider {
         scopes: super::scopes(&SCOPES),
         // Without it Google sends no refresh token.
         extra_authorization_params: vec![("access_type", "offline")],
+        // Google revokes (RFC 7009 at its discovery's revocation_endpoint) but
+        // has no end-session endpoint.
+        sign_out_advice: Some(
+            "Google keeps you signed in to your Google account: sign out at google.com too if this is a shared computer. You can review the apps with access at myaccount.google.com/permissions.",
+        ),
         mail_api: Some(MailApi::Gmail {
             base_url: google.gmail_url.clone(),
         }),

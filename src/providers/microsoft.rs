@@ -33,6 +33,12 @@ pub fn provider(microsoft: &MicrosoftConfig, config: &Config) -> Provider {
         mail_api: Some(MailApi::MicrosoftGraph {
             base_url: graph.clone(),
         }),
+        // Microsoft lists no revocation endpoint for apps: signing out ends
+        // the Microsoft session (end_session_endpoint), and the stored tokens
+        // are deleted here; the grant itself stays until the person removes it.
+        sign_out_advice: Some(
+            "Microsoft offers apps no way to revoke their access. To remove this app's access, go to myapps.microsoft.com (work or school account) or account.live.com/consent/Manage (personal account).",
+        ),
         ..Provider::registered(
             ID,
             "Microsoft",

@@ -44,6 +44,28 @@ pub struct Provider {
     pub profile_api: ProfileApi,
     /// The provider's mail API, if it has one (step 7).
     pub mail_api: Option<MailApi>,
+    /// How the app can revoke what the person granted it ("Sign out of
+    /// {provider} too", account deletion).
+    pub revocation: Revocation,
+    /// What the person can do themselves at the provider after signing out
+    /// here (shown on `/signed-out`), if anything is worth saying.
+    pub sign_out_advice: Option<&'static str>,
+}
+
+/// How an app revokes its grant at the provider.
+#[derive(Debug, Clone)]
+pub enum Revocation {
+    /// OAuth 2.0 Token Revocation (RFC 7009) at the discovery document's
+    /// `revocation_endpoint`, if it lists one (the demo provider and Google
+    /// do; Microsoft does not). The refresh token first, then the access
+    /// token (RFC 7009 §2.1: revoking a refresh token may also revoke the
+    /// access tokens of the same grant).
+    Discovered,
+    /// GitHub's "Delete an app authorization": `DELETE
+    /// {api}/applications/{client_id}/grant` with the app's credentials as
+    /// HTTP Basic and the access token in the JSON body. It revokes every
+    /// token of the grant (tests/fixtures/github/lifecycle_notes.txt).
+    GitHubGrant { api_url: Url },
 }
 
 /// How we authenticate to the token endpoint with the client secret.
@@ -139,6 +161,8 @@ impl Provider {
             extra_authorization_params: Vec::new(),
             profile_api,
             mail_api: None,
+            revocation: Revocation::Discovered,
+            sign_out_advice: None,
         }
     }
 

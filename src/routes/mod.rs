@@ -12,6 +12,7 @@ mod home;
 mod learn;
 mod setup;
 mod sign_in;
+mod sign_out;
 
 use actix_session::{Session, SessionExt as _};
 use actix_web::http::header;
@@ -40,8 +41,18 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/auth/{provider}/callback",
             web::get().to(sign_in::finish_sign_in),
         )
-        .route("/logout", web::post().to(sign_in::sign_out))
-        .route("/logout/all", web::post().to(sign_in::sign_out_everywhere))
+        .route("/logout", web::post().to(sign_out::sign_out))
+        .route("/logout/all", web::post().to(sign_out::sign_out_everywhere))
+        .route(
+            "/logout/provider",
+            web::post().to(sign_out::sign_out_at_provider),
+        )
+        .route("/signed-out", web::get().to(sign_out::show_signed_out))
+        .route(
+            "/account/delete",
+            web::get().to(sign_out::confirm_account_deletion),
+        )
+        .route("/account/delete", web::post().to(sign_out::delete_account))
         .route("/profile", web::get().to(account::show_profile))
         .route("/mail", web::get().to(account::show_mail))
         .route("/mail/{id}", web::get().to(account::show_message))

@@ -1,5 +1,5 @@
-//! Signing in and out: the provider chooser, the start of the flow (step 3),
-//! the callback (steps 4 to 6) and sign-out.
+//! Signing in: the provider chooser, the start of the flow (step 3) and the
+//! callback (steps 4 to 6). Signing out is in `sign_out`.
 
 use actix_web::{HttpResponse, web};
 use secrecy::ExposeSecret as _;
@@ -7,8 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use super::home::provider_buttons;
 use super::{Visitor, see_other};
-use crate::crypto::{constant_time_eq, sha256_url_safe};
-use crate::db::sessions;
 use crate::error::AppError;
 use crate::oauth::flow::CallbackParams;
 use crate::oauth::return_to::return_path_or_default;
@@ -116,70 +114,4 @@ pub async fn finish_sign_in(
         "signed in"
     );
     Ok(see_other(&signed_in.return_to))
-}
-
-#[derive(Deserialize)]
-pub struct SignOutForm {
-    csrf_token: String,
-}
-
-/// The signed-in user of a sign-out form, once its CSRF token matches; `None`
-/// when nobody is signed in (already signed out, for example in another tab).
-fn signing_out<'v>(
-    visitor: &'v Visitor,
-    form: &SignOutForm,
-) -> Result<Option<&'v SessionUser>, AppError> {
-    let Some(user) = &visitor.user else {
-        return Ok(None);
-    };
-    let expected = session::csrf_token(&visitor.session).unwrap_or_default();
-    if expected.is_empty() || !constant_time_eq(&expected, &form.csrf_token) {
-        return Err(AppError::InvalidCsrfToken);
-    }
-    Ok(Some(user))
-}
-
-/// `POST /logout` (form with the CSRF token): ends this session, here and on
-/// the server, so a copy of the cookie stops working too. Nothing is asked of
-/// the provider. The person's stored tokens are deleted with their last
-/// session (`db::sessions::end`); other browsers still signed in keep working.
-pub async fn sign_out(
-    state: web::Data<AppState>,
-    visitor: Visitor,
-    form: web::Form<SignOutForm>,
-) -> Result<HttpResponse, AppError> {
-    let Some(user) = signing_out(&visitor, &form)? else {
-        return Ok(see_other("/"));
-    };
-    let (id_hash, user_id) = (sha256_url_safe(&user.session_id), user.user_id);
-    let ended = state
-        .db()
-        .write(move |connection, _| sessions::end(connection, &id_hash, user_id))
-        .await?;
-    if ended.tokens_deleted {
-        state.profiles.forget(user.identity_id);
-    }
-    session::end(&visitor.session);
-    Ok(see_other("/"))
-}
-
-/// `POST /logout/all` (CSRF): "Sign out everywhere". Ends every session of
-/// this person, in every browser, and deletes their stored tokens.
-pub async fn sign_out_everywhere(
-    state: web::Data<AppState>,
-    visitor: Visitor,
-    form: web::Form<SignOutForm>,
-) -> Result<HttpResponse, AppError> {
-    let Some(user) = signing_out(&visitor, &form)? else {
-        return Ok(see_other("/"));
-    };
-    let user_id = user.user_id;
-    let ended = state
-        .db()
-        .write(move |connection, _| sessions::end_all(connection, user_id))
-        .await?;
-    state.profiles.forget(user.identity_id);
-    tracing::info!(user_id, sessions = ended.sessions, "signed out everywhere");
-    session::end(&visitor.session);
-    Ok(see_other("/"))
 }

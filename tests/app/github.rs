@@ -184,3 +184,47 @@ async fn a_revoked_github_token_asks_to_sign_in_again() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/login?return_to=%2Fprofile&expired=1");
 }
+
+#[tokio::test]
+async fn signing_out_of_github_too_deletes_the_grant_with_the_apps_credentials() {
+    use base64::Engine as _;
+    let github = FakeGitHub::start().await;
+    let started = github.start_sign_in("/profile").await;
+    github
+        .answer_token_request_with("github/oauth_access_token_success_json_200.json")
+        .await;
+    github
+        .mount_api("/user", "github/user_get_private_200.json")
+        .await;
+    github
+        .mount_api("/user/emails", "github/user_emails_list_200.json")
+        .await;
+    come_back_with_code(&github.app, &github.browser, "github", &started).await;
+    // "Delete an app authorization" (fixture api_delete_grant_request.txt):
+    // HTTP Basic with the app's id and secret, the user's token in the body.
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
+    Mock::given(method("DELETE"))
+        .and(path(format!("/applications/{CLIENT_ID}/grant")))
+        .and(header("authorization", format!("Basic {basic}").as_str()))
+        .and(body_string_contains(
+            "gho_16C7e42F292c6912E7710c838347Ae178B4a",
+        ))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&github.fake.server)
+        .await;
+
+    let response = github
+        .app
+        .post_with_csrf(&github.browser, "/logout/provider")
+        .await;
+
+    assert_eq!(location(&response), "/signed-out");
+    let (_, page) = github.app.get_html(&github.browser, "/signed-out").await;
+    assert!(page.contains("GitHub confirmed"), "{page}");
+    assert!(
+        page.contains("GitHub keeps you signed in to github.com"),
+        "{page}"
+    );
+}

@@ -619,3 +619,69 @@ async fn two_app_instances_on_one_database_send_one_refresh_request() {
     // see the same session.
     concurrent_requests_refresh_once(&google, &[&google.app, &other], 5).await;
 }
+
+// --- Sign-out at Google: RFC 7009 revocation, no end-session endpoint ------
+
+/// Google's revocation endpoint (discovery `revocation_endpoint`, fixture
+/// revoke_request.txt) answering `status` to a request for `token`.
+fn revocation_of(token: &str) -> wiremock::MockBuilder {
+    use wiremock::matchers::body_string_contains;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .and(body_string_contains(format!("token={token}")))
+}
+
+#[tokio::test]
+async fn signing_out_of_google_too_revokes_the_refresh_token_then_the_access_token() {
+    let google = FakeGoogle::start().await;
+    google.sign_in("/profile").await;
+    revocation_of("fake-refresh-token")
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&google.fake.server)
+        .await;
+    revocation_of("fake-access-token")
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&google.fake.server)
+        .await;
+
+    let response = google
+        .app
+        .post_with_csrf(&google.browser, "/logout/provider")
+        .await;
+
+    // Google has no end-session endpoint: straight to our page, which says so
+    // and what the person can do at Google themselves.
+    assert_eq!(location(&response), "/signed-out");
+    let (_, page) = google.get("/signed-out").await;
+    assert!(page.contains("Google confirmed"), "{page}");
+    assert!(
+        page.contains("gives apps no way to end your session"),
+        "{page}"
+    );
+    assert!(page.contains("sign out at google.com too"), "{page}");
+    assert_eq!(google.app.stored_token_rows(), 0);
+}
+
+#[tokio::test]
+async fn a_sign_out_clears_everything_here_even_when_google_cannot_revoke() {
+    let google = FakeGoogle::start().await;
+    google.sign_in("/profile").await;
+    Mock::given(method("POST"))
+        .and(path("/revoke"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("<html>oops</html>"))
+        .mount(&google.fake.server)
+        .await;
+
+    let response = google
+        .app
+        .post_with_csrf(&google.browser, "/logout/provider")
+        .await;
+
+    assert_eq!(location(&response), "/signed-out");
+    let (_, page) = google.get("/signed-out").await;
+    assert!(page.contains("did not confirm"), "{page}");
+    assert_eq!(google.app.stored_token_rows(), 0, "deleted anyway");
+    assert_eq!(google.get("/profile").await.0, StatusCode::SEE_OTHER);
+}

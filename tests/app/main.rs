@@ -21,3 +21,4 @@ mod oidc;
 mod refresh;
 mod sessions;
 mod sign_in;
+mod sign_out;

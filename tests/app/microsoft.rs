@@ -615,3 +615,35 @@ async fn a_401_from_graph_is_answered_by_one_refresh_and_the_rotated_token_is_us
     let (status, _) = microsoft.get("/mail").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn signing_out_of_microsoft_too_ends_the_session_there_with_the_id_token_as_hint() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    microsoft.sign_in("/profile").await;
+    microsoft.answer_graph_me().await;
+
+    let response = microsoft
+        .app
+        .post_with_csrf(&microsoft.browser, "/logout/provider")
+        .await;
+
+    // Microsoft lists no revocation endpoint; its end_session_endpoint
+    // (fixture identity_logout_request.txt) gets the sign-in's ID token.
+    let logout = location(&response);
+    let expected = format!("{}/common/oauth2/v2.0/logout?", microsoft.fake.issuer());
+    assert!(logout.starts_with(&expected), "{logout}");
+    let hint = crate::helpers::query_value(&logout, "id_token_hint");
+    assert_eq!(hint.split('.').count(), 3, "a JWT: {hint}");
+    let state = crate::helpers::query_value(&logout, "state");
+    // Microsoft sends the browser back with the state (quirk in SOURCES.md).
+    let (_, page) = microsoft.get(&format!("/signed-out?state={state}")).await;
+    assert!(
+        page.contains("Microsoft offers apps no way to revoke"),
+        "{page}"
+    );
+    assert!(
+        page.contains("You were signed out at Microsoft too"),
+        "{page}"
+    );
+    assert_eq!(microsoft.app.stored_token_rows(), 0);
+}
