@@ -27,11 +27,14 @@ use secrecy::SecretString;
 
 use crate::api::profile_cache::ProfileCache;
 use crate::db::accounts::{self, Account, ProviderTokens, StoredTokens};
-use crate::db::{Database, DbError, tokens, unix_now};
+use crate::db::{Database, DbError, attempts, tokens, unix_now};
 use crate::oauth::oidc::DiscoveryCache;
 use crate::oauth::refresh::{self, RefreshError};
 use crate::oauth::sign_out::{self, TokensAtProvider};
+use crate::oauth::token::TokenTrace;
+use crate::oauth::trace;
 use crate::providers::Provider;
+use crate::teaching::record::{EventRecord, FlowRecord};
 
 /// Refresh this long before the access token expires, so that it does not
 /// expire between our check and the API's (clock difference, slow requests).
@@ -160,7 +163,8 @@ impl TokenKeeper<'_> {
             .access_token_expires_at
             .is_some_and(|expires_at| expires_at - unix_now() <= REFRESH_AHEAD_SECS);
         let stored = if expires_soon && stored.tokens.refresh_token.is_some() {
-            self.refresh(provider, identity_id, stored).await?
+            self.refresh(provider, account.user_id, identity_id, stored)
+                .await?
         } else {
             stored
         };
@@ -191,7 +195,9 @@ impl TokenKeeper<'_> {
             tokens: usable.tokens.clone(),
             generation: usable.generation,
         };
-        let stored = self.refresh(provider, identity_id, stored).await?;
+        let stored = self
+            .refresh(provider, usable.account.user_id, identity_id, stored)
+            .await?;
         usable.tokens = stored.tokens;
         usable.generation = stored.generation;
         usable.refreshed_after_401 = true;
@@ -237,6 +243,7 @@ impl TokenKeeper<'_> {
     async fn refresh(
         &self,
         provider: &Provider,
+        user_id: i64,
         identity_id: i64,
         stored: StoredTokens,
     ) -> Result<StoredTokens, TokensError> {
@@ -251,7 +258,7 @@ impl TokenKeeper<'_> {
                 .await?;
             if ours {
                 return self
-                    .refresh_holding_lease(provider, identity_id, stored)
+                    .refresh_holding_lease(provider, user_id, identity_id, stored)
                     .await;
             }
             // Someone else is refreshing these tokens, or already has.
@@ -274,16 +281,43 @@ impl TokenKeeper<'_> {
         }
     }
 
+    /// Adds `event` to the person's latest sign-in for `/flow`. A failure to
+    /// record is logged; it does not change the page.
+    async fn record(&self, user_id: i64, event: EventRecord) {
+        let stored = self
+            .db
+            .write(move |connection, _| {
+                attempts::amend_latest_for_user(connection, user_id, |json| {
+                    FlowRecord::with_event(json, event)
+                })
+            })
+            .await;
+        if let Err(error) = stored {
+            tracing::warn!("could not record the refresh for /flow: {error}");
+        }
+    }
+
     /// The refresh itself, by the lease's holder: store the result (which ends
     /// the lease), or forget dead tokens, or give the lease back.
     async fn refresh_holding_lease(
         &self,
         provider: &Provider,
+        user_id: i64,
         identity_id: i64,
         stored: StoredTokens,
     ) -> Result<StoredTokens, TokensError> {
         let generation = stored.generation;
-        let result = refresh::refresh(provider, self.discovery, self.http, &stored.tokens).await;
+        let mut trace = TokenTrace::default();
+        let result = refresh::refresh(
+            provider,
+            self.discovery,
+            self.http,
+            &stored.tokens,
+            &mut trace,
+        )
+        .await;
+        let event = trace::refresh(&stored.tokens, result.as_ref(), &trace);
+        self.record(user_id, event).await;
         match result {
             Ok(fresh) => {
                 self.db

@@ -156,6 +156,24 @@ const COLUMNS: (
 );
 
 /// The newest attempt of a signed-in user.
+/// Changes the user's latest attempt's record with `change` (which gets the
+/// stored JSON and returns the new one, or `None` to leave it), in one
+/// transaction. For what is recorded after the callback: step 7, refreshes.
+pub fn amend_latest_for_user(
+    connection: &mut DbConnection,
+    user_id: i64,
+    change: impl FnOnce(&str) -> Option<String>,
+) -> Result<(), DbError> {
+    connection.transaction(|connection| {
+        if let Some(attempt) = latest_for_user(connection, user_id)?
+            && let Some(json) = change(&attempt.steps)
+        {
+            update_steps(connection, attempt.id, &json)?;
+        }
+        Ok(())
+    })
+}
+
 pub fn latest_for_user(
     connection: &mut DbConnection,
     user_id: i64,

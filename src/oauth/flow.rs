@@ -153,7 +153,7 @@ impl SignInFlow {
                 trace::choice(provider, &return_to),
                 trace::authorization_request(&url, started),
             ],
-            failure: None,
+            ..FlowRecord::default()
         };
         let pending = NewPendingSignIn {
             state_hash: sha256_url_safe(&state),
@@ -416,12 +416,9 @@ impl SignInFlow {
         let stored = self
             .db
             .write(move |connection, _| {
-                if let Some(attempt) = attempts::latest_for_user(connection, user_id)?
-                    && let Some(json) = FlowRecord::with_first_api_call(&attempt.steps, step)
-                {
-                    attempts::update_steps(connection, attempt.id, &json)?;
-                }
-                Ok(())
+                attempts::amend_latest_for_user(connection, user_id, |json| {
+                    FlowRecord::with_first_api_call(json, step)
+                })
             })
             .await;
         if let Err(error) = stored {

@@ -372,10 +372,7 @@ pub async fn exchange_code(
     let metadata = &discovered.metadata;
     let client = client(provider, metadata);
     trace.token_endpoint = metadata.token_endpoint().map(|url| url.url().clone());
-    trace.client_auth = match client.auth_type() {
-        AuthType::RequestBody => "form body (client_secret_post)",
-        _ => "HTTP Basic (client_secret_basic)",
-    };
+    trace.client_auth = client_auth_name(&client);
 
     // Step 5: POST to the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.5).
     let observed = Observed::default();
@@ -436,22 +433,26 @@ pub async fn refresh(
     cache: &DiscoveryCache,
     http: &reqwest::Client,
     refresh_token: &SecretString,
+    trace: &mut TokenTrace,
 ) -> Result<ProviderTokens, SignInError> {
     let discovered = cache.metadata(provider, http, false).await?;
     let check = Issuer::of(provider).map_or(IssuerCheck::Exact, |issuer| issuer.check);
     let metadata = &discovered.metadata;
+    let client = client(provider, metadata);
+    trace.token_endpoint = metadata.token_endpoint().map(|url| url.url().clone());
+    trace.client_auth = client_auth_name(&client);
     let observed = Observed::default();
     let send = |request| send_observed(http, request, &observed);
-    let response: OidcTokenResponse = client(provider, metadata)
+    let response = client
         .exchange_refresh_token(&RefreshToken::new(refresh_token.expose_secret().to_owned()))
         .map_err(|error| SignInError::ProviderUnavailable {
             detail: format!("the provider has no token endpoint: {error}"),
         })?
         .request_async(&send)
-        .await
-        .map_err(token_request_error)?;
+        .await;
+    observed.into_trace(trace);
+    let response: OidcTokenResponse = response.map_err(token_request_error)?;
     if response.id_token().is_some() {
-        let client = client(provider, metadata);
         validate_id_token(
             provider,
             client.id_token_verifier(),
@@ -466,6 +467,14 @@ pub async fn refresh(
         .id_token()
         .map(|id_token| SecretString::from(id_token.to_string()));
     Ok(tokens)
+}
+
+/// How the client authenticates at the token endpoint, for `/flow`.
+fn client_auth_name(client: &DiscoveredClient) -> &'static str {
+    match client.auth_type() {
+        AuthType::RequestBody => "form body (client_secret_post)",
+        _ => "HTTP Basic (client_secret_basic)",
+    }
 }
 
 /// The verifier with our choices: RS256, ES256 or EdDSA only (never `none` or

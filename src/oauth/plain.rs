@@ -80,10 +80,7 @@ pub async fn exchange_code(
     trace: &mut TokenTrace,
 ) -> Result<ProviderTokens, SignInError> {
     trace.token_endpoint = Some(endpoints.token.clone());
-    trace.client_auth = match provider.client_auth {
-        ClientAuth::Basic => "HTTP Basic (client_secret_basic)",
-        ClientAuth::RequestBody => "form body (client_secret_post)",
-    };
+    trace.client_auth = client_auth_name(provider);
     let observed = Observed::default();
     let send = |request: HttpRequest| errors_reported_with_200_are_errors(http, request, &observed);
     let response = client(provider, endpoints)
@@ -106,15 +103,27 @@ pub async fn refresh(
     endpoints: Endpoints<'_>,
     http: &reqwest::Client,
     refresh_token: &SecretString,
+    trace: &mut TokenTrace,
 ) -> Result<ProviderTokens, SignInError> {
+    trace.token_endpoint = Some(endpoints.token.clone());
+    trace.client_auth = client_auth_name(provider);
     let observed = Observed::default();
     let send = |request: HttpRequest| errors_reported_with_200_are_errors(http, request, &observed);
     let response = client(provider, endpoints)
         .exchange_refresh_token(&RefreshToken::new(refresh_token.expose_secret().to_owned()))
         .request_async(&send)
-        .await
-        .map_err(token_request_error)?;
+        .await;
+    observed.into_trace(trace);
+    let response = response.map_err(token_request_error)?;
     Ok(provider_tokens(provider, &response))
+}
+
+/// How the client authenticates at the token endpoint, for `/flow`.
+fn client_auth_name(provider: &Provider) -> &'static str {
+    match provider.client_auth {
+        ClientAuth::Basic => "HTTP Basic (client_secret_basic)",
+        ClientAuth::RequestBody => "form body (client_secret_post)",
+    }
 }
 
 /// Sends the token request. GitHub answers a refused code with HTTP 200 and an

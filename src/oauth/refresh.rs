@@ -16,6 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::oidc::DiscoveryCache;
+use super::token::TokenTrace;
 use super::{SignInError, oidc, plain};
 use crate::db::accounts::ProviderTokens;
 use crate::providers::{Protocol, Provider};
@@ -87,6 +88,7 @@ pub async fn refresh(
     discovery: &DiscoveryCache,
     http: &reqwest::Client,
     current: &ProviderTokens,
+    trace: &mut TokenTrace,
 ) -> Result<ProviderTokens, RefreshError> {
     let refresh_token = current
         .refresh_token
@@ -94,7 +96,7 @@ pub async fn refresh(
         .ok_or(RefreshError::NoRefreshToken)?;
     let fresh = match &provider.protocol {
         Protocol::OpenIdConnect { .. } => {
-            oidc::refresh(provider, discovery, http, refresh_token).await?
+            oidc::refresh(provider, discovery, http, refresh_token, trace).await?
         }
         Protocol::OAuth2 {
             authorization_endpoint: authorization,
@@ -104,7 +106,7 @@ pub async fn refresh(
                 authorization,
                 token,
             };
-            plain::refresh(provider, endpoints, http, refresh_token).await?
+            plain::refresh(provider, endpoints, http, refresh_token, trace).await?
         }
     };
     if let (Some(before), Some(after)) = (&current.id_token, &fresh.id_token) {

@@ -8,10 +8,11 @@ use secrecy::ExposeSecret as _;
 use url::Url;
 
 use super::flow::CallbackParams;
+use super::refresh::RefreshError;
 use super::token::TokenTrace;
 use crate::db::accounts::ProviderTokens;
 use crate::providers::Provider;
-use crate::teaching::record::{HIDDEN, StepRecord, fingerprint};
+use crate::teaching::record::{EventRecord, HIDDEN, StepRecord, fingerprint};
 
 /// Query parameters of the authorization request whose values are secrets.
 const SECRET_PARAMETERS: [&str; 2] = ["state", "nonce"];
@@ -130,6 +131,71 @@ pub fn token_response(tokens: &ProviderTokens, trace: &TokenTrace) -> StepRecord
         "The ID token's signature and claims were validated; the tokens were stored sealed and a fresh session began."
     };
     step.note(note)
+}
+
+/// A refresh after sign-in (RFC 6749 §6), for `/flow`'s "after sign-in":
+/// what was sent (the old refresh token as a fingerprint) and what came
+/// back, or why it failed.
+pub fn refresh(
+    before: &ProviderTokens,
+    outcome: Result<&ProviderTokens, &RefreshError>,
+    trace: &TokenTrace,
+) -> EventRecord {
+    let fingerprint_of = |token: Option<&secrecy::SecretString>| {
+        token.map_or_else(
+            || "(none)".to_owned(),
+            |token| fingerprint(token.expose_secret()),
+        )
+    };
+    let mut step = StepRecord::new(0)
+        .sent("grant_type", "refresh_token")
+        .sent(
+            "refresh_token",
+            fingerprint_of(before.refresh_token.as_ref()),
+        )
+        .sent(
+            "client_secret",
+            format!("{HIDDEN}, sent by {}", trace.client_auth),
+        );
+    if let Some(endpoint) = &trace.token_endpoint {
+        step = step.endpoint(endpoint);
+    }
+    step.status = trace.status;
+    step.duration_ms = trace
+        .elapsed
+        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+    let step = match outcome {
+        Ok(fresh) => {
+            let rotated = fresh.refresh_token.is_some();
+            let kept = "(none: the old one is kept)".to_owned();
+            let id_token = match fresh.id_token {
+                Some(_) => "validated; same iss, sub and aud as at sign-in (OIDC Core §12.2)",
+                None => "(none)",
+            };
+            let step = step
+                .received("access_token", fingerprint(fresh.access_token.expose_secret()))
+                .received(
+                    "refresh_token",
+                    if rotated { fingerprint_of(fresh.refresh_token.as_ref()) } else { kept },
+                )
+                .received("id_token", id_token);
+            step.note(if rotated {
+                "The access token was about to expire or was refused, so our server used the refresh token. The provider rotated it: the new one replaced the old in the same write, and the old one must not be used again (RFC 9700 §4.14.2)."
+            } else {
+                "The access token was about to expire or was refused, so our server used the refresh token. No new refresh token came back, so the old one stays (RFC 6749 §6)."
+            })
+        }
+        Err(error) if error.is_transient() => step.note(format!(
+            "The provider could not refresh now ({error}); the tokens were kept, and the next request tries again."
+        )),
+        Err(error) => step.note(format!(
+            "The refresh failed ({error}); the tokens were deleted and you were asked to sign in again."
+        )),
+    };
+    EventRecord {
+        name: "Refresh".to_owned(),
+        record: step,
+    }
 }
 
 /// Step 7: the first call to the provider's API with the access token.

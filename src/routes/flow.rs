@@ -1,6 +1,7 @@
 //! `/flow`: your latest sign-in, step by step, as it was recorded (see
-//! `teaching::record`): a signed-in visitor's own latest attempt, or the latest
-//! attempt started in this browser. Nobody sees another person's attempts.
+//! `teaching::record`), and what happened to it afterwards (refreshes): a
+//! signed-in visitor's own latest attempt, or the latest attempt started in
+//! this browser. Nobody sees another person's attempts.
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -27,6 +28,16 @@ struct AttemptView {
     /// The seven steps, each with what was recorded, if anything.
     steps: Vec<StepView>,
     failure: Option<FailureRecord>,
+    /// What happened to the sign-in afterwards (refreshes), oldest first.
+    after_sign_in: Vec<EventView>,
+}
+
+#[derive(Serialize)]
+struct EventView {
+    name: String,
+    /// When it happened, Unix seconds.
+    at: i64,
+    record: StepRecord,
 }
 
 #[derive(Serialize)]
@@ -89,5 +100,14 @@ fn attempt_view(state: &AppState, attempt: Attempt) -> AttemptView {
         outcome: attempt.outcome,
         steps,
         failure: record.failure,
+        after_sign_in: record
+            .after_sign_in
+            .into_iter()
+            .map(|event| EventView {
+                name: event.name,
+                at: event.record.at_ms / 1000,
+                record: event.record,
+            })
+            .collect(),
     }
 }

@@ -30,6 +30,22 @@ pub struct FlowRecord {
     pub steps: Vec<StepRecord>,
     /// Set when the attempt failed: at which step and why.
     pub failure: Option<FailureRecord>,
+    /// What happened to the sign-in afterwards (refreshes), oldest first, at
+    /// most [`MAX_EVENTS`].
+    #[serde(default)]
+    pub after_sign_in: Vec<EventRecord>,
+}
+
+/// Events kept after a sign-in; older ones are dropped.
+pub const MAX_EVENTS: usize = 10;
+
+/// Something that happened to a sign-in after its seven steps, recorded like
+/// a step (what was sent and received, secrets as fingerprints).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// "Refresh", for example.
+    pub name: String,
+    pub record: StepRecord,
 }
 
 /// What happened at one step.
@@ -98,6 +114,18 @@ impl FlowRecord {
             return None;
         }
         record.steps.push(step);
+        serde_json::to_string(&record).ok()
+    }
+}
+
+impl FlowRecord {
+    /// Adds `event` to a stored record (JSON), keeping the newest
+    /// [`MAX_EVENTS`]; `None` if the record cannot be read.
+    pub fn with_event(stored_json: &str, event: EventRecord) -> Option<String> {
+        let mut record: FlowRecord = serde_json::from_str(stored_json).ok()?;
+        record.after_sign_in.push(event);
+        let excess = record.after_sign_in.len().saturating_sub(MAX_EVENTS);
+        record.after_sign_in.drain(..excess);
         serde_json::to_string(&record).ok()
     }
 }

@@ -67,3 +67,20 @@ async fn a_refused_refresh_token_leads_to_one_clean_sign_in_and_back() {
     assert_eq!(app.sign_in(&browser, "/mail", "alice").await, "/mail");
     assert_eq!(app.get_html(&browser, "/mail").await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn flow_shows_each_refresh_after_the_sign_in_with_secrets_as_fingerprints() {
+    let app = spawn_app_with_short_tokens().await;
+    let browser = browser();
+    app.sign_in(&browser, "/mail", "alice").await;
+    assert_eq!(app.get_html(&browser, "/mail").await.0, StatusCode::OK);
+
+    let (_, flow) = app.get_html(&browser, "/flow").await;
+
+    assert!(flow.contains("After sign-in"), "{flow}");
+    assert!(
+        flow.contains("refresh_token") && flow.contains("(sha256 "),
+        "{flow}"
+    );
+    assert!(flow.contains("rotated"), "{flow}");
+}
