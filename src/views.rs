@@ -35,6 +35,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "signed_out.html",
         include_str!("../templates/signed_out.html"),
     ),
+    ("leaving.html", include_str!("../templates/leaving.html")),
     (
         "delete_account.html",
         include_str!("../templates/delete_account.html"),

@@ -169,21 +169,45 @@ pub async fn sign_out_at_provider(
     };
     let (note, end_session) = sign_out_at_provider_of(&state, user, false).await?;
     end_this_session(&state, user).await?;
-    finish_sign_out(&visitor, &note, end_session)
+    finish_sign_out(&state, visitor, &note, end_session)
+}
+
+#[derive(Serialize)]
+struct LeavingPage<'a> {
+    provider_name: &'a str,
+    end_session_url: &'a str,
 }
 
 /// Ends the cookie's session, keeping `note` for `/signed-out`, and sends the
-/// browser on.
+/// browser on: to `/signed-out` (303), or to the provider's end-session
+/// endpoint through a page that says where it goes and follows a
+/// `<meta http-equiv="refresh">`.
+///
+/// Why not a 303 to the provider: our Content-Security-Policy says
+/// `form-action 'self'`, and browsers apply it to every redirect that follows
+/// a form's POST, so a redirect to another origin would be blocked. A page
+/// that navigates on its own is not a form submission any more.
 fn finish_sign_out(
-    visitor: &Visitor,
+    state: &AppState,
+    mut visitor: Visitor,
     note: &SignOutNote,
     end_session: Option<url::Url>,
 ) -> Result<HttpResponse, AppError> {
     session::end_with_note(&visitor.session, note)
         .map_err(|error| AppError::Internal(format!("session: {error}")))?;
-    Ok(see_other(
-        end_session.as_ref().map_or("/signed-out", url::Url::as_str),
-    ))
+    // The page that follows shows nobody signed in.
+    visitor.user = None;
+    match end_session {
+        None => Ok(see_other("/signed-out")),
+        Some(url) => visitor.render(
+            state,
+            "leaving.html",
+            &LeavingPage {
+                provider_name: &note.provider_name,
+                end_session_url: url.as_str(),
+            },
+        ),
+    }
 }
 
 #[derive(Deserialize)]
@@ -281,5 +305,5 @@ pub async fn delete_account(
         .write(move |connection, _| accounts::delete_user(connection, user_id))
         .await?;
     tracing::info!(user_id, "account deleted");
-    finish_sign_out(&visitor, &note, end_session)
+    finish_sign_out(&state, visitor, &note, end_session)
 }

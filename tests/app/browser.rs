@@ -317,3 +317,46 @@ async fn denied_consent_gets_a_page_that_explains_and_offers_to_try_again() {
     look_at(&browser, "try-again").await;
     browser.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_visitor_signs_out_at_the_provider_then_deletes_the_account_by_clicking() {
+    let Some((browser, _driver, _profile)) = open_browser().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    let sign_in = || async {
+        browser
+            .goto(&app.url("/login?return_to=%2Fprofile"))
+            .await
+            .unwrap();
+        click(&browser, "a.provider-demo").await;
+        click(&browser, "button.account").await;
+        click(&browser, "button[name=decision][value=allow]").await;
+        wait_for_text(&browser, "Read it again now").await;
+    };
+
+    // "Sign out of Demo provider too": revoked there, then its end-session
+    // endpoint sends the browser back to /signed-out.
+    sign_in().await;
+    click(&browser, "form[action='/logout/provider'] button").await;
+    let text = wait_for_text(&browser, "You are signed out").await;
+    assert!(text.contains("Demo provider confirmed"), "{text}");
+    assert!(
+        text.contains("You were signed out at Demo provider too"),
+        "{text}"
+    );
+    assert_eq!(browser.current_url().await.unwrap().path(), "/signed-out");
+    look_at(&browser, "signed-out").await;
+
+    // Delete the account: a confirmation page that lists what goes, then the button.
+    sign_in().await;
+    click(&browser, "a[href='/account/delete']").await;
+    wait_for_text(&browser, "Delete your account").await;
+    look_at(&browser, "delete-account").await;
+    click(&browser, "form[action='/account/delete'] button").await;
+    wait_for_text(&browser, "Your account is deleted").await;
+    look_at(&browser, "account-deleted").await;
+    browser.goto(&app.url("/profile")).await.unwrap();
+    wait_for_text(&browser, "Choose how to sign in").await;
+    browser.close().await.unwrap();
+}

@@ -273,6 +273,24 @@ pub fn attribute_values(html: &str, selector: &str, attribute: &str) -> Vec<Stri
         .collect()
 }
 
+/// Where the "Signing you out at …" page (the answer to a sign-out at a
+/// provider with an end-session endpoint) sends the browser: its
+/// `<meta http-equiv="refresh">` target, which its link repeats.
+pub async fn end_session_link(response: reqwest::Response) -> String {
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the page that leaves for the provider"
+    );
+    let html = response.text().await.expect("body");
+    let link = attribute_values(&html, "a.continue", "href")
+        .pop()
+        .unwrap_or_else(|| panic!("no link to the provider in:\n{html}"));
+    let refresh = attribute_values(&html, "meta[http-equiv=refresh]", "content");
+    assert_eq!(refresh, [format!("0; url={link}")], "{html}");
+    link
+}
+
 /// Every link target in the page.
 pub fn links(html: &str) -> Vec<String> {
     attribute_values(html, "a[href]", "href")

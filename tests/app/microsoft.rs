@@ -629,7 +629,7 @@ async fn signing_out_of_microsoft_too_ends_the_session_there_with_the_id_token_a
 
     // Microsoft lists no revocation endpoint; its end_session_endpoint
     // (fixture identity_logout_request.txt) gets the sign-in's ID token.
-    let logout = location(&response);
+    let logout = crate::helpers::end_session_link(response).await;
     let expected = format!("{}/common/oauth2/v2.0/logout?", microsoft.fake.issuer());
     assert!(logout.starts_with(&expected), "{logout}");
     let hint = crate::helpers::query_value(&logout, "id_token_hint");
