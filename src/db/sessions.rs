@@ -123,6 +123,13 @@ pub fn touch(connection: &mut DbConnection, id_hash: &str, now: i64) -> Result<(
     Ok(())
 }
 
+/// Deletes one session row, nothing else (a sign-in in the same browser
+/// replaces it; `end` is for signing out).
+pub fn delete(connection: &mut DbConnection, id_hash: &str) -> Result<(), DbError> {
+    diesel::delete(sessions::table.find(id_hash)).execute(connection)?;
+    Ok(())
+}
+
 /// What ending sessions left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ended {

@@ -61,13 +61,17 @@ pub struct Completed<'a> {
     pub steps_json: &'a str,
     /// SHA-256 of the new session's id (`sessions`).
     pub session_id_hash: &'a str,
+    /// SHA-256 of the session this browser was signed in with before, if
+    /// any: it ends here, so a copy of the old cookie stops working.
+    pub replaced_session_hash: Option<&'a str>,
     pub session_limits: SessionLimits,
 }
 
 /// Steps 5 and 6 done: in one transaction, the user and identity (found or
 /// created), their sealed tokens, the attempt marked signed in, and the new
-/// server-side session. An identity is never recorded without its tokens, nor
-/// a session without its identity.
+/// server-side session (ending the one it replaces in this browser). An
+/// identity is never recorded without its tokens, nor a session without its
+/// identity.
 pub fn complete(
     connection: &mut DbConnection,
     sealer: &TokenSealer,
@@ -83,6 +87,9 @@ pub fn complete(
             attempts::SIGNED_IN,
             Some(ids.user_id),
         )?;
+        if let Some(replaced) = completed.replaced_session_hash {
+            sessions::delete(connection, replaced)?;
+        }
         sessions::create(
             connection,
             completed.session_id_hash,

@@ -187,10 +187,13 @@ impl SignInFlow {
     /// Steps 4 to 6: check the provider's answer, exchange the code, validate the
     /// ID token, and record the sign-in with its (sealed) tokens. What happened
     /// is added to the attempt's record for `/flow`, failed or not.
+    /// `replaced_session` is the hash of the session id this browser was
+    /// signed in with, if any: the new session replaces it.
     pub async fn finish(
         &self,
         provider: &Provider,
         browser_key: Option<&str>,
+        replaced_session: Option<String>,
         params: CallbackParams,
     ) -> Result<SignedIn, SignInFailure> {
         // Step 4: the browser is back with `state` and a `code` (or an error).
@@ -219,7 +222,14 @@ impl SignInFlow {
             .unwrap_or_default();
         record.steps.push(trace::callback(&params));
         let result = self
-            .complete(provider, pending, params, &mut record, &state_hash)
+            .complete(
+                provider,
+                pending,
+                params,
+                &mut record,
+                &state_hash,
+                replaced_session,
+            )
             .await;
         if let Err(failure) = &result {
             self.record_failure(&state_hash, record, &failure.error)
@@ -236,6 +246,7 @@ impl SignInFlow {
         params: CallbackParams,
         record: &mut FlowRecord,
         state_hash: &str,
+        replaced_session: Option<String>,
     ) -> Result<SignedIn, SignInFailure> {
         let return_to = safe_return_path(&pending.return_to, &self.base_url);
         let fail = |error: SignInError| SignInFailure {
@@ -368,6 +379,7 @@ impl SignInFlow {
                         state_hash: &state_hash,
                         steps_json: &steps_json,
                         session_id_hash: &session_id_hash,
+                        replaced_session_hash: replaced_session.as_deref(),
                         session_limits,
                     },
                 )

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::home::provider_buttons;
 use super::{Visitor, see_other};
+use crate::crypto::sha256_url_safe;
 use crate::error::AppError;
 use crate::oauth::flow::CallbackParams;
 use crate::oauth::return_to::return_path_or_default;
@@ -90,9 +91,19 @@ pub async fn finish_sign_in(
         .get(&provider_id)
         .ok_or(AppError::NotFound)?;
     let browser_key = session::existing_browser_key(&visitor.session);
+    // Signing in again in a browser that is signed in replaces its session.
+    let replaced_session = visitor
+        .user
+        .as_ref()
+        .map(|user| sha256_url_safe(&user.session_id));
     let signed_in = state
         .flow
-        .finish(provider, browser_key.as_deref(), query.into_inner())
+        .finish(
+            provider,
+            browser_key.as_deref(),
+            replaced_session,
+            query.into_inner(),
+        )
         .await?;
     // A new sign-in may have new permissions: read the profile again.
     state.profiles.forget(signed_in.ids.identity_id);

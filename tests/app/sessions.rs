@@ -150,3 +150,20 @@ async fn an_active_session_is_kept_alive_on_the_server() {
     age_sessions(&app, 590, 590);
     assert_eq!(profile_status(&app, &browser).await, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn signing_in_again_in_the_same_browser_ends_the_session_it_replaces() {
+    let app = spawn_app().await;
+    let (browser, jar) = browser_with_jar();
+    app.sign_in(&browser, "/profile", "alice").await;
+    let copy_of_the_first = copied_cookie(&jar, &app);
+
+    app.sign_in(&browser, "/profile", "alice").await;
+
+    assert_eq!(profile_status(&app, &browser).await, StatusCode::OK);
+    assert_eq!(
+        profile_status(&app, &copy_of_the_first).await,
+        StatusCode::SEE_OTHER,
+        "the replaced session is over"
+    );
+}
