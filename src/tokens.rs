@@ -261,22 +261,35 @@ impl TokenKeeper<'_> {
                     .refresh_holding_lease(provider, user_id, identity_id, stored)
                     .await;
             }
-            // Someone else is refreshing these tokens, or already has.
-            let now = self
-                .db
-                .run(move |connection, sealer| tokens::load(connection, sealer, identity_id))
-                .await?;
-            match now {
-                // They were refused and deleted the tokens.
-                None => return Err(TokensError::SignInAgain(SignInAgain::RefreshRefused)),
-                Some(now) if now.generation != generation => return Ok(now),
-                Some(_) if Instant::now() > deadline => {
-                    return Err(TokensError::ProviderUnavailable {
-                        detail: "waited too long for another request's refresh".into(),
-                        timeout: true,
-                    });
+            // Someone else holds the lease: wait for its result, reading only.
+            loop {
+                tokio::time::sleep(WAIT_STEP).await;
+                let lease = self
+                    .db
+                    .run(move |connection, _| tokens::lease_state(connection, identity_id))
+                    .await?;
+                match lease {
+                    // They were refused and deleted the tokens.
+                    None => return Err(TokensError::SignInAgain(SignInAgain::RefreshRefused)),
+                    Some((current, _)) if current != generation => {
+                        return self
+                            .db
+                            .run(move |connection, sealer| {
+                                tokens::load(connection, sealer, identity_id)
+                            })
+                            .await?
+                            .ok_or(TokensError::SignInAgain(SignInAgain::RefreshRefused));
+                    }
+                    // Given back (the provider was down) or expired: try to take it.
+                    Some((_, until)) if until.is_none_or(|until| until < unix_now()) => break,
+                    Some(_) if Instant::now() > deadline => {
+                        return Err(TokensError::ProviderUnavailable {
+                            detail: "waited too long for another request's refresh".into(),
+                            timeout: true,
+                        });
+                    }
+                    Some(_) => {}
                 }
-                Some(_) => tokio::time::sleep(WAIT_STEP).await,
             }
         }
     }

@@ -35,6 +35,22 @@ pub fn load(
         .transpose()
 }
 
+/// The tokens' generation and refresh lease (`None` when there are no
+/// tokens): what a request waiting for another's refresh polls, cheaply.
+pub fn lease_state(
+    connection: &mut DbConnection,
+    identity_id: i64,
+) -> Result<Option<(i64, Option<i64>)>, DbError> {
+    Ok(provider_tokens::table
+        .find(identity_id)
+        .select((
+            provider_tokens::generation,
+            provider_tokens::refresh_lease_until,
+        ))
+        .get_result(connection)
+        .optional()?)
+}
+
 /// Takes the refresh lease for `lease_secs` if the tokens are still at
 /// `generation` and nobody holds an unexpired lease. True when taken: the
 /// caller, and only the caller, may now use the refresh token.
