@@ -400,6 +400,7 @@ mod tests {
     use super::*;
 
     const DIAGRAM: &str = include_str!("../../templates/partials/lifecycle_diagram.html");
+    const ARCHITECTURE: &str = include_str!("../../docs/ARCHITECTURE.md");
 
     #[test]
     fn every_transition_joins_two_known_states_and_every_state_has_one() {
@@ -433,6 +434,32 @@ mod tests {
             "the CSP allows no inline styles"
         );
         assert!(DIAGRAM.contains("viewBox=") && DIAGRAM.contains("width=\"100%\""));
+    }
+
+    #[test]
+    fn the_architecture_document_has_the_same_diagram() {
+        let (_, section) = ARCHITECTURE
+            .split_once("## A sign-in's life")
+            .expect("the section");
+        let (_, mermaid) = section
+            .split_once("```mermaid\nstateDiagram-v2\n")
+            .expect("the diagram");
+        let (mermaid, _) = mermaid.split_once("```").expect("its end");
+        for state in &STATES {
+            assert!(
+                mermaid.contains(&format!("state \"{}\" as {}", state.name, state.id)),
+                "the Mermaid diagram lacks {}",
+                state.id
+            );
+        }
+        for transition in &TRANSITIONS {
+            assert!(
+                mermaid.contains(&format!("{} --> {}", transition.from, transition.to)),
+                "the Mermaid diagram lacks {} --> {}",
+                transition.from,
+                transition.to
+            );
+        }
     }
 
     #[test]
