@@ -45,6 +45,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/partials/sequence_diagram.html"),
     ),
     (
+        "partials/lifecycle_diagram.html",
+        include_str!("../templates/partials/lifecycle_diagram.html"),
+    ),
+    (
         "partials/provider_buttons.html",
         include_str!("../templates/partials/provider_buttons.html"),
     ),

@@ -31,9 +31,14 @@ pub enum SignInError {
     /// 400: the `iss` parameter names another issuer (RFC 9207, mix-up defence).
     #[error("The answer came from a different provider than the one we asked. Please try again.")]
     IssuerMismatch,
-    /// 403: the person chose not to sign in (`error=access_denied`).
-    #[error("You chose not to sign in, so nothing was shared with this app.")]
-    AccessDenied,
+    /// 403: access was refused at the provider (`error=access_denied`). RFC
+    /// 6749 §4.1.2.1 says "the resource owner or authorization server denied
+    /// the request": the person declined, or the provider refused on its own
+    /// (an organisation's policy, an administrator). The provider's
+    /// `error_description`, when it sends one, may say which; Display says
+    /// "you chose" only when it does not name someone else.
+    #[error("{}", access_denied_message(.description.as_deref()))]
+    AccessDenied { description: Option<String> },
     /// 400: any other error the provider reported at the callback (RFC 6749 §4.1.2.1).
     #[error("The provider could not complete the sign-in ({code}).")]
     ProviderReportedError {
@@ -79,7 +84,7 @@ impl SignInError {
             | SignInError::IssuerMismatch
             | SignInError::ProviderReportedError { .. }
             | SignInError::TokenRequestRejected { .. } => 400,
-            SignInError::AccessDenied => 403,
+            SignInError::AccessDenied { .. } => 403,
             SignInError::ProviderTimeout => 504,
             SignInError::ProviderUnavailable { .. } | SignInError::InvalidIdToken { .. } => 502,
             SignInError::TooManyPendingSignIns => 503,
@@ -94,8 +99,8 @@ impl SignInError {
             | SignInError::TokenRequestRejected { code, description } => {
                 super::plain_words::explain_provider_error(code, description.as_deref())
             }
-            SignInError::AccessDenied => {
-                super::plain_words::explain_provider_error("access_denied", None)
+            SignInError::AccessDenied { description } => {
+                super::plain_words::explain_provider_error("access_denied", description.as_deref())
             }
             _ => None,
         }
@@ -105,8 +110,78 @@ impl SignInError {
     pub fn provider_description(&self) -> Option<&str> {
         match self {
             SignInError::ProviderReportedError { description, .. }
-            | SignInError::TokenRequestRejected { description, .. } => description.as_deref(),
+            | SignInError::TokenRequestRejected { description, .. }
+            | SignInError::AccessDenied { description } => description.as_deref(),
             _ => None,
+        }
+    }
+}
+
+/// The error page's sentence for `access_denied`: "you chose" unless the
+/// provider's description names a cause that someone else must fix (a
+/// Conditional Access policy, an administrator's consent or assignment), as
+/// `plain_words` reads it. Without a description, or with one it does not
+/// recognise, the person most likely declined.
+fn access_denied_message(description: Option<&str>) -> &'static str {
+    use super::plain_words::{FixedBy, explain_provider_error};
+    match explain_provider_error("access_denied", description).map(|known| known.fixed_by) {
+        Some(FixedBy::Visitor) | None => {
+            "You chose not to sign in, so nothing was shared with this app."
+        }
+        Some(FixedBy::Administrator) => {
+            "Your organisation's policy or an administrator refused this sign-in at the provider; you did not. Nothing was shared with this app."
+        }
+        Some(FixedBy::Developer | FixedBy::Provider) => {
+            "The provider refused this sign-in, so nothing was shared with this app."
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::plain_words::FixedBy;
+
+    fn denied(description: Option<&str>) -> SignInError {
+        SignInError::AccessDenied {
+            description: description.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn access_denied_by_a_policy_does_not_say_the_person_chose() {
+        let description = "AADSTS53003: Access has been blocked by Conditional Access policies.";
+        let error = denied(Some(description));
+        let message = error.to_string();
+        assert!(!message.to_lowercase().contains("you chose"), "{message}");
+        assert!(message.contains("policy"), "{message}");
+        assert_eq!(error.provider_description(), Some(description));
+        let explanation = error.explanation().expect("explained");
+        assert_eq!(explanation.fixed_by, FixedBy::Administrator);
+        assert_eq!(error.status(), 403);
+        for description in [
+            "AADSTS90094: Admin consent is required.",
+            "AADSTS90095: Admin consent is required, request approval.",
+            "AADSTS50105: The signed in user is not assigned to a role for the application.",
+        ] {
+            let message = denied(Some(description)).to_string();
+            assert!(!message.to_lowercase().contains("you chose"), "{message}");
+        }
+    }
+
+    #[test]
+    fn access_denied_by_the_person_says_they_chose_and_keeps_the_description() {
+        for description in [
+            None,
+            Some("The user denied consent"),
+            Some("AADSTS65004: User declined to consent to access the app."),
+        ] {
+            let error = denied(description);
+            assert!(
+                error.to_string().starts_with("You chose not to sign in"),
+                "{description:?}"
+            );
+            assert_eq!(error.provider_description(), description);
         }
     }
 }

@@ -273,7 +273,11 @@ impl SignInFlow {
         // RFC 6749 §4.1.2.1: the provider reports errors on the redirect.
         if let Some(code) = params.error {
             return Err(fail(if code == "access_denied" {
-                SignInError::AccessDenied
+                // The person declined, or the provider refused on its own;
+                // its description may say which (shown escaped).
+                SignInError::AccessDenied {
+                    description: params.error_description,
+                }
             } else {
                 SignInError::ProviderReportedError {
                     code,

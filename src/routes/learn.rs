@@ -1,6 +1,7 @@
 //! `/learn`: how the flow works (the seven steps with a sequence diagram, the
-//! glossary, the attacks and their defences, the topics around the flow) and
-//! the ordering exercise, checked on the server.
+//! glossary, the attacks and their defences, the topics around the flow, and
+//! a sign-in's life after it: refresh, rotation, single flight and sign-out,
+//! with a state diagram) and the ordering exercise, checked on the server.
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -11,6 +12,7 @@ use crate::startup::AppState;
 use crate::teaching::attacks::{self, AttackRow};
 use crate::teaching::exercise::{self, Feedback, Refusal, Row};
 use crate::teaching::glossary::{TERMS, Term};
+use crate::teaching::lifecycle::{self, Lifecycle};
 use crate::teaching::topics::{TOPICS, Topic};
 use crate::teaching::{STEPS, Step};
 
@@ -20,6 +22,7 @@ struct LearnPage {
     terms: &'static [Term],
     attacks: Vec<AttackRow>,
     topics: &'static [Topic],
+    lifecycle: Lifecycle,
 }
 
 /// `GET /learn`
@@ -32,6 +35,7 @@ pub async fn show_learn(
         terms: &TERMS,
         attacks: attacks::table(),
         topics: &TOPICS,
+        lifecycle: lifecycle::lifecycle(),
     };
     visitor.render(&state, "learn.html", &page)
 }

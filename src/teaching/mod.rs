@@ -3,13 +3,15 @@
 //!
 //! The home page, `/learn` and the ordering exercise all read from here, so a
 //! step has one name and one explanation everywhere. The glossary, the table
-//! of attacks and the longer topics of `/learn` live in the submodules. This
+//! of attacks, the longer topics of `/learn` and a sign-in's life after the
+//! seven steps (refresh, sign-out) live in the submodules. This
 //! module holds text and the exercise's checking only: it must not run any
 //! part of the flow.
 
 pub mod attacks;
 pub mod exercise;
 pub mod glossary;
+pub mod lifecycle;
 pub mod record;
 pub mod topics;
 

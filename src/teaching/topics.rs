@@ -22,11 +22,13 @@ pub struct Paragraph {
     pub text: &'static str,
 }
 
-const fn text(text: &'static str) -> Paragraph {
+/// A paragraph without a lead.
+pub const fn text(text: &'static str) -> Paragraph {
     Paragraph { lead: None, text }
 }
 
-const fn point(lead: &'static str, text: &'static str) -> Paragraph {
+/// A paragraph opened by a short claim in bold.
+pub const fn point(lead: &'static str, text: &'static str) -> Paragraph {
     Paragraph {
         lead: Some(lead),
         text,

@@ -111,6 +111,48 @@ async fn denied_consent_gets_a_friendly_page_with_a_way_to_try_again() {
     let html = response.text().await.unwrap();
     assert!(html.contains("You chose not to sign in"));
     assert!(
+        html.contains("The user denied consent"),
+        "the demo provider's own words are shown: {html}"
+    );
+    assert!(
+        crate::helpers::links(&html).contains(&"/login?return_to=%2Fmail".to_owned()),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn access_denied_by_a_policy_shows_the_providers_words_and_does_not_blame_the_visitor() {
+    let app = spawn_app().await;
+    let browser = browser();
+    let callback = app
+        .authorize_at_demo(&browser, "/mail", "alice", "allow")
+        .await;
+    let state = state_of(&callback);
+    // Microsoft's answer when a Conditional Access policy blocks the sign-in
+    // (AADSTS53003), with markup that must arrive escaped.
+    let description =
+        "AADSTS53003: Access has been blocked by Conditional Access policies. <b>Trace</b> ID: x";
+
+    let (status, html) = app
+        .get_html(
+            &browser,
+            &format!(
+                "/auth/demo/callback?state={state}&error=access_denied&error_description={}",
+                urlencode(description)
+            ),
+        )
+        .await;
+
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        html.contains("AADSTS53003: Access has been blocked by Conditional Access policies."),
+        "{html}"
+    );
+    assert!(html.contains("&lt;b&gt;Trace&lt;&#x2F;b&gt;"), "{html}");
+    assert!(!html.contains("<b>Trace"));
+    assert!(!html.to_lowercase().contains("you chose"), "{html}");
+    assert!(html.contains("You did not refuse anything"), "{html}");
+    assert!(
         crate::helpers::links(&html).contains(&"/login?return_to=%2Fmail".to_owned()),
         "{html}"
     );

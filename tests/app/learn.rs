@@ -245,3 +245,90 @@ async fn setup_shows_each_provider_without_its_secret() {
     assert!(text.contains("/revoke"));
     assert!(text.contains("OAuth 2.0 (no OpenID Connect)"));
 }
+
+#[tokio::test]
+async fn learn_explains_a_sign_ins_life_with_a_state_diagram_of_its_states() {
+    let app = spawn_app().await;
+
+    let (status, html) = app.get_html(&browser(), "/learn").await;
+
+    assert_eq!(status, StatusCode::OK);
+    let document = scraper::Html::parse_document(&html);
+    let select = |css: &str| scraper::Selector::parse(css).unwrap();
+    for id in [
+        "lifecycle",
+        "refresh-tokens",
+        "rotation",
+        "single-flight",
+        "sign-out",
+    ] {
+        assert!(
+            document
+                .select(&select(&format!("section#{id}")))
+                .next()
+                .is_some(),
+            "section #{id}"
+        );
+    }
+    // The state diagram: SVG drawn on the server, scaled to the column so
+    // that it fits a phone, with no script and no inline style (CSP).
+    let diagram = document
+        .select(&select("#lifecycle svg.lifecycle"))
+        .next()
+        .expect("the state diagram");
+    assert_eq!(diagram.value().attr("width"), Some("100%"));
+    assert!(diagram.value().attr("viewBox").is_some());
+    let labels: Vec<String> = diagram
+        .select(&select("text"))
+        .map(|label| label.text().collect())
+        .collect();
+    for state in [
+        "Signed out",
+        "Pending sign-in",
+        "Session live",
+        "Signed in",
+        "Token expiring",
+        "Refreshing",
+        "Try again",
+        "Sign in again",
+    ] {
+        assert!(
+            labels.iter().any(|label| label == state),
+            "{state} in the diagram: {labels:?}"
+        );
+    }
+    for state in &signin_reference::teaching::lifecycle::STATES {
+        assert!(
+            labels.iter().any(|label| label == state.name),
+            "{}",
+            state.name
+        );
+    }
+    assert!(!html.contains("style="), "no inline styles");
+    assert!(!html.contains("<script"), "no JavaScript");
+    // Every transition is also said in words, from state to state.
+    let transitions = document.select(&select("#lifecycle ol li")).count();
+    assert_eq!(
+        transitions,
+        signin_reference::teaching::lifecycle::TRANSITIONS.len()
+    );
+    let text: String = document.root_element().text().collect();
+    for taught in [
+        "Token expiring → Refreshing.",
+        "offline_access",
+        "access_type=offline",
+        "RFC 6749 §6",
+        "RFC 6749 §10.4",
+        "RFC 9700 §4.14.2",
+        "RFC 7009 §2.1",
+        "OpenID Connect Core §12.2",
+        "RP-Initiated Logout 1.0 §2",
+        "POST /logout/all",
+        "POST /logout/provider",
+        "continuous access evaluation",
+        "github.com",
+        "account.live.com/consent/Manage",
+    ] {
+        assert!(text.contains(taught), "{taught}");
+    }
+}
