@@ -228,3 +228,74 @@ async fn signing_out_of_github_too_deletes_the_grant_with_the_apps_credentials()
         "{page}"
     );
 }
+
+/// GitHub Apps with expiring user tokens get a refresh token (OAuth apps
+/// never do); both tokens rotate at each refresh, and a used or expired one
+/// is refused with HTTP 200 and `bad_refresh_token` (quirk 26's shape).
+#[tokio::test]
+async fn a_github_app_token_is_refreshed_with_rotation_and_a_refused_one_asks_to_sign_in() {
+    let github = FakeGitHub::start().await;
+    let started = github.start_sign_in("/profile").await;
+    github
+        .answer_token_request_with("github/oauth_access_token_expiring_success_captured.json")
+        .await;
+    github
+        .mount_api("/user", "github/user_get_private_200.json")
+        .await;
+    github
+        .mount_api("/user/emails", "github/user_emails_list_200.json")
+        .await;
+    come_back_with_code(&github.app, &github.browser, "github", &started).await;
+    let refresh_with = |token: &str| {
+        Mock::given(method("POST"))
+            .and(path(TOKEN_PATH))
+            .and(body_string_contains("grant_type=refresh_token"))
+            .and(body_string_contains(format!("refresh_token={token}")))
+            .and(body_string_contains(format!(
+                "client_secret={CLIENT_SECRET}"
+            )))
+    };
+    let rotated = github
+        .fake
+        .fixture("github/oauth_refresh_token_success_200.json", REAL_HOSTS);
+    refresh_with("%5BREDACTED%5D")
+        .respond_with(ResponseTemplate::new(200).set_body_json(rotated))
+        .expect(1)
+        .mount(&github.fake.server)
+        .await;
+    let refused = github.fake.fixture(
+        "github/oauth_refresh_token_error_bad_refresh_token_200_captured.json",
+        REAL_HOSTS,
+    );
+    refresh_with(
+        "ghr_1B4a2e77838347a7E420ce178F2E7c6912E169246c34E1ccbF66C46812d16D5B1A9Dc86A1498",
+    )
+    .respond_with(ResponseTemplate::new(200).set_body_json(refused))
+    .expect(1)
+    .mount(&github.fake.server)
+    .await;
+
+    github.app.expire_access_tokens();
+    let (status, _) = github
+        .app
+        .get_html(&github.browser, "/profile?refresh=1")
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "refreshed with the first refresh token"
+    );
+
+    github.app.expire_access_tokens();
+    let response = github
+        .browser
+        .get(github.app.url("/profile?refresh=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location(&response),
+        "/login?return_to=%2Fprofile%3Frefresh%3D1&expired=refused"
+    );
+    assert_eq!(github.app.stored_token_rows(), 0);
+}
