@@ -77,7 +77,7 @@ pub fn token_request(
     verifier: &str,
     trace: &TokenTrace,
 ) -> StepRecord {
-    let mut step = StepRecord::new(5)
+    let step = StepRecord::new(5)
         .sent("grant_type", "authorization_code")
         .sent("code", fingerprint(code))
         .sent("redirect_uri", provider.redirect_uri.to_string())
@@ -87,6 +87,12 @@ pub fn token_request(
             "client_secret",
             format!("{HIDDEN}, sent by {}", trace.client_auth),
         );
+    observed_at_token_endpoint(step, trace)
+        .note("Sent by our server, not the browser: the client secret never leaves it.")
+}
+
+/// The token endpoint's address, HTTP status and time taken, as observed.
+fn observed_at_token_endpoint(mut step: StepRecord, trace: &TokenTrace) -> StepRecord {
     if let Some(endpoint) = &trace.token_endpoint {
         step = step.endpoint(endpoint);
     }
@@ -94,7 +100,7 @@ pub fn token_request(
     step.duration_ms = trace
         .elapsed
         .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
-    step.note("Sent by our server, not the browser: the client secret never leaves it.")
+    step
 }
 
 /// Step 6: the token response, tokens as fingerprints, and the ID-token claims
@@ -147,7 +153,7 @@ pub fn refresh(
             |token| fingerprint(token.expose_secret()),
         )
     };
-    let mut step = StepRecord::new(0)
+    let step = StepRecord::new(0)
         .sent("grant_type", "refresh_token")
         .sent(
             "refresh_token",
@@ -157,13 +163,7 @@ pub fn refresh(
             "client_secret",
             format!("{HIDDEN}, sent by {}", trace.client_auth),
         );
-    if let Some(endpoint) = &trace.token_endpoint {
-        step = step.endpoint(endpoint);
-    }
-    step.status = trace.status;
-    step.duration_ms = trace
-        .elapsed
-        .map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+    let step = observed_at_token_endpoint(step, trace);
     let step = match outcome {
         Ok(fresh) => {
             let rotated = fresh.refresh_token.is_some();
