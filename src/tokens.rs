@@ -188,6 +188,10 @@ impl TokenKeeper<'_> {
     ) -> Result<(), TokensError> {
         let identity_id = usable.account.identity_id;
         if !usable.may_refresh_after_401() {
+            // Refused, with no way to renew: these tokens are dead.
+            self.db
+                .write(move |connection, _| tokens::delete(connection, identity_id))
+                .await?;
             self.profiles.forget(identity_id);
             return Err(TokensError::SignInAgain(SignInAgain::Expired));
         }
