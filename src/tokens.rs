@@ -120,6 +120,16 @@ impl Usable {
     }
 }
 
+/// What revoking an identity's tokens did.
+#[derive(Debug)]
+pub struct Revoked {
+    pub at_provider: TokensAtProvider,
+    /// The sign-in's ID token, for the end-session request's `id_token_hint`.
+    pub id_token: Option<SecretString>,
+    /// The requests sent, for the sign-in's timeline.
+    pub events: Vec<EventRecord>,
+}
+
 /// What tokens are kept with and refreshed through; borrowed from the app's
 /// state for one request (`AppState::tokens`).
 #[derive(Debug, Clone, Copy)]
@@ -211,13 +221,12 @@ impl TokenKeeper<'_> {
     /// Revokes the identity's tokens at the provider where it allows (RFC
     /// 7009, GitHub's grant deletion) and deletes them here whatever the
     /// provider answered: a sign-out never fails because the provider is
-    /// down. Returns what the provider did and the ID token (for the
-    /// end-session request's `id_token_hint`).
+    /// down.
     pub async fn revoke_and_forget(
         &self,
         provider: Option<&Provider>,
         identity_id: i64,
-    ) -> Result<(TokensAtProvider, Option<SecretString>), DbError> {
+    ) -> Result<Revoked, DbError> {
         let stored = match self
             .db
             .run(move |connection, sealer| tokens::load(connection, sealer, identity_id))
@@ -228,9 +237,17 @@ impl TokenKeeper<'_> {
             other => other?,
         };
         let held = stored.map(|stored| stored.tokens);
-        let outcome = match provider {
+        let mut events = Vec::new();
+        let at_provider = match provider {
             Some(provider) => {
-                sign_out::revoke(provider, self.discovery, self.http, held.as_ref()).await
+                sign_out::revoke(
+                    provider,
+                    self.discovery,
+                    self.http,
+                    held.as_ref(),
+                    &mut events,
+                )
+                .await
             }
             None if held.is_some() => TokensAtProvider::NotOffered,
             None => TokensAtProvider::NoneHeld,
@@ -239,7 +256,11 @@ impl TokenKeeper<'_> {
             .write(move |connection, _| tokens::delete(connection, identity_id))
             .await?;
         self.profiles.forget(identity_id);
-        Ok((outcome, held.and_then(|tokens| tokens.id_token)))
+        Ok(Revoked {
+            at_provider,
+            id_token: held.and_then(|tokens| tokens.id_token),
+            events,
+        })
     }
 
     /// New tokens for `stored`: refreshed by this request if it gets the
@@ -298,20 +319,23 @@ impl TokenKeeper<'_> {
         }
     }
 
-    /// Adds `event` to the person's latest sign-in for `/flow`. A failure to
-    /// record is logged; it does not change the page.
-    async fn record(&self, user_id: i64, event: EventRecord) {
+    /// Adds `events` (refreshes, revocations, sign-out at the provider) to
+    /// the person's latest sign-in, the timeline `/flow` and `/signed-out`
+    /// show; returns that sign-in's attempt id. A failure to record is
+    /// logged; it does not change the page.
+    pub async fn record_events(&self, user_id: i64, events: Vec<EventRecord>) -> Option<i64> {
         let stored = self
             .db
             .write(move |connection, _| {
                 attempts::amend_latest_for_user(connection, user_id, |json| {
-                    FlowRecord::with_event(json, event)
+                    FlowRecord::with_events(json, events)
                 })
             })
             .await;
-        if let Err(error) = stored {
-            tracing::warn!("could not record the refresh for /flow: {error}");
-        }
+        stored
+            .inspect_err(|error| tracing::warn!("could not record for /flow: {error}"))
+            .ok()
+            .flatten()
     }
 
     /// The refresh itself, by the lease's holder: store the result (which ends
@@ -334,7 +358,7 @@ impl TokenKeeper<'_> {
         )
         .await;
         let event = trace::refresh(&stored.tokens, result.as_ref(), &trace);
-        self.record(user_id, event).await;
+        self.record_events(user_id, vec![event]).await;
         match result {
             Ok(fresh) => {
                 self.db

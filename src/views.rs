@@ -37,6 +37,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("leaving.html", include_str!("../templates/leaving.html")),
     (
+        "partials/events.html",
+        include_str!("../templates/partials/events.html"),
+    ),
+    (
         "delete_account.html",
         include_str!("../templates/delete_account.html"),
     ),

@@ -158,20 +158,31 @@ const COLUMNS: (
 /// The newest attempt of a signed-in user.
 /// Changes the user's latest attempt's record with `change` (which gets the
 /// stored JSON and returns the new one, or `None` to leave it), in one
-/// transaction. For what is recorded after the callback: step 7, refreshes.
+/// transaction. For what is recorded after the callback: step 7, refreshes,
+/// sign-outs. Returns the id of the attempt it changed.
 pub fn amend_latest_for_user(
     connection: &mut DbConnection,
     user_id: i64,
     change: impl FnOnce(&str) -> Option<String>,
-) -> Result<(), DbError> {
+) -> Result<Option<i64>, DbError> {
     connection.transaction(|connection| {
         if let Some(attempt) = latest_for_user(connection, user_id)?
             && let Some(json) = change(&attempt.steps)
         {
             update_steps(connection, attempt.id, &json)?;
+            return Ok(Some(attempt.id));
         }
-        Ok(())
+        Ok(None)
     })
+}
+
+/// The record (JSON) of attempt `id`, if it still exists.
+pub fn steps_by_id(connection: &mut DbConnection, id: i64) -> Result<Option<String>, DbError> {
+    Ok(dsl::sign_in_attempts
+        .find(id)
+        .select(dsl::steps)
+        .get_result(connection)
+        .optional()?)
 }
 
 pub fn latest_for_user(

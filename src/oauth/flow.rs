@@ -435,6 +435,7 @@ impl SignInFlow {
                 attempts::amend_latest_for_user(connection, user_id, |json| {
                     FlowRecord::with_first_api_call(json, step)
                 })
+                .map(|_| ())
             })
             .await;
         if let Err(error) = stored {

@@ -24,9 +24,13 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use std::time::Instant;
+
 use super::oidc::DiscoveryCache;
+use super::trace;
 use crate::db::accounts::ProviderTokens;
 use crate::providers::{ClientAuth, Provider, Revocation};
+use crate::teaching::record::EventRecord;
 
 /// What happened to the tokens at the provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,19 +47,21 @@ pub enum TokensAtProvider {
 
 /// Revokes `tokens` where the provider lets apps do so: the refresh token
 /// first, then the access token (RFC 7009 §2.1), or GitHub's whole grant.
+/// Each request sent is added to `events`, for the sign-in's timeline.
 pub async fn revoke(
     provider: &Provider,
     discovery: &DiscoveryCache,
     http: &reqwest::Client,
     tokens: Option<&ProviderTokens>,
+    events: &mut Vec<EventRecord>,
 ) -> TokensAtProvider {
     let Some(tokens) = tokens else {
         return TokensAtProvider::NoneHeld;
     };
     let outcome = match &provider.revocation {
-        Revocation::Discovered => revoke_rfc7009(provider, discovery, http, tokens).await,
+        Revocation::Discovered => revoke_rfc7009(provider, discovery, http, tokens, events).await,
         Revocation::GitHubGrant { api_url } => {
-            delete_github_grant(provider, api_url, http, &tokens.access_token).await
+            delete_github_grant(provider, api_url, http, &tokens.access_token, events).await
         }
     };
     if outcome == TokensAtProvider::Failed {
@@ -73,6 +79,7 @@ async fn revoke_rfc7009(
     discovery: &DiscoveryCache,
     http: &reqwest::Client,
     tokens: &ProviderTokens,
+    events: &mut Vec<EventRecord>,
 ) -> TokensAtProvider {
     let Ok(discovered) = discovery.metadata(provider, http, false).await else {
         return TokensAtProvider::Failed;
@@ -106,7 +113,11 @@ async fn revoke_rfc7009(
                 ("client_secret", provider.client_secret.expose_secret()),
             ]),
         };
-        let confirmed = match request.form(&form).send().await {
+        let started = Instant::now();
+        let answer = request.form(&form).send().await;
+        let status = answer.as_ref().ok().map(|answer| answer.status().as_u16());
+        events.push(trace::revocation(&endpoint, token, hint, status, started));
+        let confirmed = match answer {
             // RFC 7009 §2.2: 200, also for a token that was already invalid.
             Ok(answer) if answer.status().is_success() => true,
             // Google answers 400 `invalid_token` for a token it no longer
@@ -160,10 +171,12 @@ async fn delete_github_grant(
     api_url: &Url,
     http: &reqwest::Client,
     access_token: &SecretString,
+    events: &mut Vec<EventRecord>,
 ) -> TokensAtProvider {
     let url = crate::providers::join_path(api_url, &["applications", &provider.client_id, "grant"]);
+    let started = Instant::now();
     let response = http
-        .delete(url)
+        .delete(url.clone())
         .basic_auth(
             &provider.client_id,
             Some(provider.client_secret.expose_secret()),
@@ -172,6 +185,11 @@ async fn delete_github_grant(
         .json(&serde_json::json!({ "access_token": access_token.expose_secret() }))
         .send()
         .await;
+    let status = response
+        .as_ref()
+        .ok()
+        .map(|answer| answer.status().as_u16());
+    events.push(trace::grant_deletion(&url, access_token, status, started));
     match response {
         Ok(response) if response.status() == reqwest::StatusCode::NO_CONTENT => {
             TokensAtProvider::Revoked

@@ -198,6 +198,69 @@ pub fn refresh(
     }
 }
 
+/// A revocation request at sign-out (RFC 7009 §2.1), the token as a
+/// fingerprint.
+pub fn revocation(
+    endpoint: &Url,
+    token: &secrecy::SecretString,
+    hint: &str,
+    status: Option<u16>,
+    started: Instant,
+) -> EventRecord {
+    let mut step = StepRecord::new(0)
+        .endpoint(endpoint)
+        .sent("token", fingerprint(token.expose_secret()))
+        .sent("token_type_hint", hint)
+        .sent("client_secret", HIDDEN)
+        .took(started);
+    step.status = status;
+    EventRecord {
+        name: "Revocation".to_owned(),
+        record: step.note(
+            "RFC 7009: the provider must answer 200 once the token is invalid, also for a token that already was.",
+        ),
+    }
+}
+
+/// GitHub's grant deletion at sign-out: every token of the grant goes.
+pub fn grant_deletion(
+    endpoint: &Url,
+    access_token: &secrecy::SecretString,
+    status: Option<u16>,
+    started: Instant,
+) -> EventRecord {
+    let mut step = StepRecord::new(0)
+        .endpoint(endpoint)
+        .sent("method", "DELETE")
+        .sent("access_token", fingerprint(access_token.expose_secret()))
+        .sent("Authorization", format!("Basic client_id:{HIDDEN}"))
+        .took(started);
+    step.status = status;
+    EventRecord {
+        name: "Revocation (GitHub's grant deletion)".to_owned(),
+        record: step.note("GitHub answers 204 when the grant and all its tokens are deleted."),
+    }
+}
+
+/// The browser sent to the provider's end-session endpoint (RP-Initiated
+/// Logout 1.0 §2), the ID token and state as fingerprints.
+pub fn end_session(url: &Url) -> EventRecord {
+    let mut step = StepRecord::new(0).endpoint(url);
+    for (name, value) in url.query_pairs() {
+        let value = match name.as_ref() {
+            "id_token_hint" | "state" => fingerprint(&value),
+            _ => value.into_owned(),
+        };
+        step = step.sent(&name, value);
+    }
+    EventRecord {
+        name: "Sign-out at the provider".to_owned(),
+        record: step.note(
+            "The browser went to the provider to end your session there; it comes back to post_logout_redirect_uri with the same state.",
+        ),
+    }
+}
+
 /// Step 7: the first call to the provider's API with the access token.
 pub fn api_call(description: &str, outcome: Result<(), String>, started: Instant) -> StepRecord {
     let step = StepRecord::new(7)

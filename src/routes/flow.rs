@@ -12,7 +12,7 @@ use crate::db::attempts::{self, Attempt};
 use crate::error::AppError;
 use crate::session;
 use crate::startup::AppState;
-use crate::teaching::record::{FailureRecord, FlowRecord, StepRecord};
+use crate::teaching::record::{EventRecord, FailureRecord, FlowRecord, StepRecord};
 use crate::teaching::{STEPS, Step};
 
 #[derive(Serialize)]
@@ -32,12 +32,24 @@ struct AttemptView {
     after_sign_in: Vec<EventView>,
 }
 
+/// An event after the sign-in, as `partials/events.html` shows it (also on
+/// `/signed-out`).
 #[derive(Serialize)]
-struct EventView {
+pub(super) struct EventView {
     name: String,
     /// When it happened, Unix seconds.
     at: i64,
     record: StepRecord,
+}
+
+impl From<EventRecord> for EventView {
+    fn from(event: EventRecord) -> Self {
+        EventView {
+            name: event.name,
+            at: event.record.at_ms / 1000,
+            record: event.record,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -103,11 +115,7 @@ fn attempt_view(state: &AppState, attempt: Attempt) -> AttemptView {
         after_sign_in: record
             .after_sign_in
             .into_iter()
-            .map(|event| EventView {
-                name: event.name,
-                at: event.record.at_ms / 1000,
-                record: event.record,
-            })
+            .map(EventView::from)
             .collect(),
     }
 }

@@ -15,14 +15,17 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use super::flow::EventView;
 use super::{Visitor, see_other};
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
 use crate::db::accounts::{self, DeletionSummary};
-use crate::db::sessions;
+use crate::db::{attempts, sessions};
 use crate::error::AppError;
 use crate::oauth::sign_out::{TokensAtProvider, end_session_url};
+use crate::oauth::trace;
 use crate::session::{self, SessionUser};
 use crate::startup::AppState;
+use crate::teaching::record::FlowRecord;
 
 #[derive(Deserialize)]
 pub struct SignOutForm {
@@ -107,6 +110,9 @@ pub struct SignOutNote {
     end_session_state: Option<String>,
     advice: Option<String>,
     account_deleted: bool,
+    /// The sign-in whose timeline (refreshes, revocation, sign-out at the
+    /// provider) `/signed-out` shows; `None` once the account is deleted.
+    attempt_id: Option<i64>,
 }
 
 /// Revokes the session's identity at its provider, and the URL of the
@@ -117,10 +123,8 @@ async fn sign_out_at_provider_of(
     account_deleted: bool,
 ) -> Result<(SignOutNote, Option<url::Url>), AppError> {
     let provider = state.providers.get(&user.provider);
-    let (tokens, id_token) = state
-        .tokens()
-        .revoke_and_forget(provider, user.identity_id)
-        .await?;
+    let keeper = state.tokens();
+    let mut revoked = keeper.revoke_and_forget(provider, user.identity_id).await?;
     let end_session_state = random_url_safe(32);
     let end_session = match provider {
         Some(provider) => {
@@ -132,7 +136,7 @@ async fn sign_out_at_provider_of(
                 provider,
                 &state.flow.discovery,
                 &state.http,
-                id_token.as_ref(),
+                revoked.id_token.as_ref(),
                 &back,
                 &end_session_state,
             )
@@ -140,17 +144,26 @@ async fn sign_out_at_provider_of(
         }
         None => None,
     };
+    // The same timeline as the sign-in's: what was sent where.
+    if let Some(url) = &end_session {
+        revoked.events.push(trace::end_session(url));
+    }
+    let attempt_id = match account_deleted {
+        true => None,
+        false => keeper.record_events(user.user_id, revoked.events).await,
+    };
     let note = SignOutNote {
         provider_name: provider.map_or_else(
             || user.provider.clone(),
             |provider| provider.display_name.clone(),
         ),
-        tokens,
+        tokens: revoked.at_provider,
         end_session_state: end_session.as_ref().map(|_| end_session_state),
         advice: provider
             .and_then(|provider| provider.sign_out_advice)
             .map(str::to_owned),
         account_deleted,
+        attempt_id,
     };
     Ok((note, end_session))
 }
@@ -220,6 +233,8 @@ struct SignedOutPage {
     note: Option<SignOutNote>,
     /// The provider sent the browser back with the `state` we gave it.
     provider_session_ended: bool,
+    /// What happened to the sign-in after its seven steps, the sign-out last.
+    timeline: Vec<EventView>,
 }
 
 /// `GET /signed-out?state=…`: what the sign-out did here, to the tokens, and
@@ -241,9 +256,29 @@ pub async fn show_signed_out(
         ) => constant_time_eq(expected, returned),
         _ => false,
     };
+    // The note (an encrypted cookie value, taken once) names the attempt,
+    // so only the browser that signed out sees its timeline.
+    let attempt_id = note.as_ref().and_then(|note| note.attempt_id);
+    let timeline = match attempt_id {
+        Some(id) => state
+            .db()
+            .run(move |connection, _| attempts::steps_by_id(connection, id))
+            .await?
+            .and_then(|json| serde_json::from_str::<FlowRecord>(&json).ok())
+            .map(|record| {
+                record
+                    .after_sign_in
+                    .into_iter()
+                    .map(EventView::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let page = SignedOutPage {
         note,
         provider_session_ended,
+        timeline,
     };
     visitor.render(&state, "signed_out.html", &page)
 }

@@ -119,11 +119,11 @@ impl FlowRecord {
 }
 
 impl FlowRecord {
-    /// Adds `event` to a stored record (JSON), keeping the newest
+    /// Adds `events` to a stored record (JSON), keeping the newest
     /// [`MAX_EVENTS`]; `None` if the record cannot be read.
-    pub fn with_event(stored_json: &str, event: EventRecord) -> Option<String> {
+    pub fn with_events(stored_json: &str, events: Vec<EventRecord>) -> Option<String> {
         let mut record: FlowRecord = serde_json::from_str(stored_json).ok()?;
-        record.after_sign_in.push(event);
+        record.after_sign_in.extend(events);
         let excess = record.after_sign_in.len().saturating_sub(MAX_EVENTS);
         record.after_sign_in.drain(..excess);
         serde_json::to_string(&record).ok()

@@ -399,7 +399,11 @@ async fn gmail_rate_limits_and_a_token_refused_even_after_a_refresh_are_handled(
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/login?return_to=%2Fmail&expired=1");
-    assert_eq!(google.app.stored_token_rows(), 0, "refused after a refresh: dead");
+    assert_eq!(
+        google.app.stored_token_rows(),
+        0,
+        "refused after a refresh: dead"
+    );
 }
 
 // --- Refresh (RFC 6749 §6) in Google's shapes -----------------------------
