@@ -57,7 +57,7 @@ impl StoredSession {
 }
 
 /// Records a new session at sign-in, and removes what no longer counts:
-/// every expired session (of anyone: the table stays small without a
+/// every idle-expired session (of anyone: the table stays small without a
 /// background job) and, beyond [`MAX_SESSIONS_PER_USER`], this user's least
 /// recently used ones. Runs inside the sign-in's transaction.
 pub fn create(
@@ -68,12 +68,11 @@ pub fn create(
     now: i64,
     limits: SessionLimits,
 ) -> Result<(), DbError> {
+    // Idle ones only, so the sweep is one range of the `last_seen_at` index;
+    // a session past its maximum age is refused by `is_live` whatever it
+    // says, and swept once it has been idle too.
     diesel::delete(sessions::table)
-        .filter(
-            sessions::last_seen_at
-                .lt(now - limits.idle_timeout_secs)
-                .or(sessions::created_at.lt(now - limits.max_age_secs)),
-        )
+        .filter(sessions::last_seen_at.lt(now - limits.idle_timeout_secs))
         .execute(connection)?;
     let newest_first: Vec<String> = sessions::table
         .filter(sessions::user_id.eq(user_id))
