@@ -152,18 +152,17 @@ impl TokenKeeper<'_> {
         provider: &Provider,
         identity_id: i64,
     ) -> Result<Usable, TokensError> {
-        let mut account = match self
+        let account = match self
             .db
             .run(move |connection, sealer| accounts::load_account(connection, sealer, identity_id))
             .await
         {
             // Tokens sealed under an older TOKEN_KEY cannot be opened: new ones
             // are one sign-in away.
-            Err(DbError::Unseal) | Ok(None) => {
-                return Err(TokensError::SignInAgain(SignInAgain::Expired));
-            }
-            other => other?.ok_or(TokensError::SignInAgain(SignInAgain::Expired))?,
+            Err(DbError::Unseal) => None,
+            other => other?,
         };
+        let mut account = account.ok_or(TokensError::SignInAgain(SignInAgain::Expired))?;
         let stored = account
             .tokens
             .take()

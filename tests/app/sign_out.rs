@@ -76,10 +76,16 @@ async fn signing_out_of_the_provider_too_revokes_its_tokens_and_ends_its_session
     // The end of the sign-in's timeline: both revocations (refresh token
     // first, RFC 7009 §2.1) and the end-session request, secrets as fingerprints.
     let timeline = &page[page.find("What was sent").expect("the timeline")..];
-    let refresh = timeline.find("refresh_token").expect("refresh token revoked");
+    let refresh = timeline
+        .find("refresh_token")
+        .expect("refresh token revoked");
     let access = timeline.find("access_token").expect("access token revoked");
     assert!(refresh < access, "the refresh token first");
-    assert_eq!(timeline.matches("<h3>Revocation</h3>").count(), 2, "{timeline}");
+    assert_eq!(
+        timeline.matches("<h3>Revocation</h3>").count(),
+        2,
+        "{timeline}"
+    );
     assert!(timeline.contains("Sign-out at the provider"), "{timeline}");
     assert!(!timeline.contains(&query_value(&end_session, "id_token_hint")));
     assert_eq!(app.stored_token_rows(), 0);
