@@ -8,6 +8,7 @@
 //! them the tests say so and skip, except in CI (`CI` set), where that is a
 //! failure: `.ci/run` installs both.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -63,11 +64,17 @@ for (const el of document.querySelectorAll('p, li, a, dt, dd, span, button, labe
 return problems;
 "#;
 
-/// chromedriver, killed when the test ends.
+/// chromedriver in a process group of its own, with the Chromium processes it
+/// starts; the whole group is killed when the test ends, also when it panics
+/// (killing chromedriver alone would leave headless Chromium running).
 struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // `kill -KILL -PGID`: the group's id is chromedriver's pid.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -97,6 +104,7 @@ async fn open_browser() -> Option<(Client, Driver, tempfile::TempDir)> {
     let driver = Driver(
         Command::new(&chromedriver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
