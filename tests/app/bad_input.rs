@@ -325,6 +325,14 @@ async fn pending_sign_ins_per_browser_are_bounded() {
 /// `token_response` (or refuses connections when `None`), then comes back to
 /// the callback with a code.
 async fn callback_with_fake(token_response: Option<ResponseTemplate>) -> (StatusCode, String) {
+    callback_with_fake_and(token_response, &[]).await
+}
+
+/// `callback_with_fake`, with more variables for the app.
+async fn callback_with_fake_and(
+    token_response: Option<ResponseTemplate>,
+    more: &[(&'static str, String)],
+) -> (StatusCode, String) {
     let issuer = FakeIssuer::start().await;
     let token_url = match token_response {
         Some(response) => {
@@ -342,7 +350,9 @@ async fn callback_with_fake(token_response: Option<ResponseTemplate>) -> (Status
         }
     };
     issuer.mount_discovery(&token_url).await;
-    let app = spawn_app_with(&issuer.oidc_env()).await;
+    let mut env = issuer.oidc_env();
+    env.extend_from_slice(more);
+    let app = spawn_app_with(&env).await;
     let browser = browser();
     let authorize_url = issuer.start_sign_in(&app, &browser).await;
     let state = query_value(&authorize_url, "state");
@@ -379,9 +389,12 @@ async fn a_token_endpoint_answering_garbage_gets_a_clear_page() {
 
 #[tokio::test]
 async fn a_slow_token_endpoint_times_out_with_a_clear_page() {
-    let (status, html) = callback_with_fake(Some(
-        ResponseTemplate::new(200).set_delay(Duration::from_secs(5)),
-    ))
+    // The only test with a short HTTP_TIMEOUT: the others keep the default
+    // (10 s), which a loaded CI machine does not reach by accident.
+    let (status, html) = callback_with_fake_and(
+        Some(ResponseTemplate::new(200).set_delay(Duration::from_secs(3))),
+        &[("HTTP_TIMEOUT", "1".to_owned())],
+    )
     .await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
     assert!(html.contains("did not answer in time"));

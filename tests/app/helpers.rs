@@ -85,7 +85,6 @@ pub async fn spawn_app_with<V: AsRef<str>>(vars: &[(&str, V)]) -> TestApp {
         ("SESSION_KEY".into(), key(64)),
         ("TOKEN_KEY".into(), key(32)),
         ("DEMO_PROVIDER_BIND".into(), demo_bind.clone()),
-        ("HTTP_TIMEOUT".into(), "2".into()),
     ]);
     let demo_address = format!("http://{demo_bind}");
     for (name, value) in vars {
