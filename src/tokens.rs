@@ -27,7 +27,7 @@ use secrecy::SecretString;
 
 use crate::api::profile_cache::ProfileCache;
 use crate::db::accounts::{self, Account, ProviderTokens, StoredTokens};
-use crate::db::{Database, DbError, attempts, tokens, unix_now};
+use crate::db::{Database, DbConnection, DbError, TokenSealer, attempts, tokens, unix_now};
 use crate::oauth::oidc::DiscoveryCache;
 use crate::oauth::refresh::{self, RefreshError};
 use crate::oauth::sign_out::{self, TokensAtProvider};
@@ -152,16 +152,9 @@ impl TokenKeeper<'_> {
         provider: &Provider,
         identity_id: i64,
     ) -> Result<Usable, TokensError> {
-        let account = match self
-            .db
-            .run(move |connection, sealer| accounts::load_account(connection, sealer, identity_id))
-            .await
-        {
-            // Tokens sealed under an older TOKEN_KEY cannot be opened: new ones
-            // are one sign-in away.
-            Err(DbError::Unseal) => None,
-            other => other?,
-        };
+        let account = self
+            .open(move |connection, sealer| accounts::load_account(connection, sealer, identity_id))
+            .await?;
         let mut account = account.ok_or(TokensError::SignInAgain(SignInAgain::Expired))?;
         let stored = account
             .tokens
@@ -226,15 +219,9 @@ impl TokenKeeper<'_> {
         provider: Option<&Provider>,
         identity_id: i64,
     ) -> Result<Revoked, DbError> {
-        let stored = match self
-            .db
-            .run(move |connection, sealer| tokens::load(connection, sealer, identity_id))
-            .await
-        {
-            // Unreadable (an older TOKEN_KEY) is as good as none: delete them.
-            Err(DbError::Unseal) => None,
-            other => other?,
-        };
+        let stored = self
+            .open(move |connection, sealer| tokens::load(connection, sealer, identity_id))
+            .await?;
         let held = stored.map(|stored| stored.tokens);
         let mut events = Vec::new();
         let at_provider = match provider {
@@ -260,6 +247,20 @@ impl TokenKeeper<'_> {
             id_token: held.and_then(|tokens| tokens.id_token),
             events,
         })
+    }
+
+    /// Runs `read`, which opens sealed tokens. Tokens sealed under an older
+    /// TOKEN_KEY cannot be opened; they count as none (new ones are one
+    /// sign-in away), not as an error page.
+    async fn open<T, F>(&self, read: F) -> Result<Option<T>, DbError>
+    where
+        F: FnOnce(&mut DbConnection, &TokenSealer) -> Result<Option<T>, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.db.run(read).await {
+            Err(DbError::Unseal) => Ok(None),
+            other => other,
+        }
     }
 
     /// New tokens for `stored`: refreshed by this request if it gets the

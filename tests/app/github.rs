@@ -62,6 +62,19 @@ impl FakeGitHub {
             .await;
     }
 
+    /// A whole sign-in back to /profile, the token endpoint answering with
+    /// `token_fixture`, and the API with the documented user and emails.
+    async fn sign_in(&self, token_fixture: &str) {
+        let started = self.start_sign_in("/profile").await;
+        self.answer_token_request_with(token_fixture).await;
+        self.mount_api("/user", "github/user_get_private_200.json")
+            .await;
+        self.mount_api("/user/emails", "github/user_emails_list_200.json")
+            .await;
+        let response = come_back_with_code(&self.app, &self.browser, "github", &started).await;
+        assert_eq!(location(&response), "/profile");
+    }
+
     async fn mount_api(&self, at: &str, fixture: &str) {
         let body = self.fake.fixture(fixture, REAL_HOSTS);
         self.fake.mount_json("GET", at, 200, body).await;
@@ -155,17 +168,9 @@ async fn an_error_sent_with_http_200_is_treated_as_the_error_it_is() {
 #[tokio::test]
 async fn a_revoked_github_token_asks_to_sign_in_again() {
     let github = FakeGitHub::start().await;
-    let started = github.start_sign_in("/profile").await;
     github
-        .answer_token_request_with("github/oauth_access_token_success_json_200.json")
+        .sign_in("github/oauth_access_token_success_json_200.json")
         .await;
-    github
-        .mount_api("/user", "github/user_get_private_200.json")
-        .await;
-    github
-        .mount_api("/user/emails", "github/user_emails_list_200.json")
-        .await;
-    come_back_with_code(&github.app, &github.browser, "github", &started).await;
 
     github.fake.server.reset().await;
     let bad_credentials = github
@@ -189,17 +194,9 @@ async fn a_revoked_github_token_asks_to_sign_in_again() {
 async fn signing_out_of_github_too_deletes_the_grant_with_the_apps_credentials() {
     use base64::Engine as _;
     let github = FakeGitHub::start().await;
-    let started = github.start_sign_in("/profile").await;
     github
-        .answer_token_request_with("github/oauth_access_token_success_json_200.json")
+        .sign_in("github/oauth_access_token_success_json_200.json")
         .await;
-    github
-        .mount_api("/user", "github/user_get_private_200.json")
-        .await;
-    github
-        .mount_api("/user/emails", "github/user_emails_list_200.json")
-        .await;
-    come_back_with_code(&github.app, &github.browser, "github", &started).await;
     // "Delete an app authorization" (fixture api_delete_grant_request.txt):
     // HTTP Basic with the app's id and secret, the user's token in the body.
     let basic =
@@ -235,17 +232,9 @@ async fn signing_out_of_github_too_deletes_the_grant_with_the_apps_credentials()
 #[tokio::test]
 async fn a_github_app_token_is_refreshed_with_rotation_and_a_refused_one_asks_to_sign_in() {
     let github = FakeGitHub::start().await;
-    let started = github.start_sign_in("/profile").await;
     github
-        .answer_token_request_with("github/oauth_access_token_expiring_success_captured.json")
+        .sign_in("github/oauth_access_token_expiring_success_captured.json")
         .await;
-    github
-        .mount_api("/user", "github/user_get_private_200.json")
-        .await;
-    github
-        .mount_api("/user/emails", "github/user_emails_list_200.json")
-        .await;
-    come_back_with_code(&github.app, &github.browser, "github", &started).await;
     let refresh_with = |token: &str| {
         Mock::given(method("POST"))
             .and(path(TOKEN_PATH))
