@@ -31,6 +31,13 @@ pub enum SignInError {
     /// 400: the `iss` parameter names another issuer (RFC 9207, mix-up defence).
     #[error("The answer came from a different provider than the one we asked. Please try again.")]
     IssuerMismatch,
+    /// 400: the provider says it always names itself on the way back
+    /// (`authorization_response_iss_parameter_supported`), but this answer
+    /// has no `iss`: it may not come from it (RFC 9207 §2.4, mix-up defence).
+    #[error(
+        "We could not confirm which provider this answer came from, so it was not used. Please try again."
+    )]
+    MissingIssuer,
     /// 403: access was refused at the provider (`error=access_denied`). RFC
     /// 6749 §4.1.2.1 says "the resource owner or authorization server denied
     /// the request": the person declined, or the provider refused on its own
@@ -82,6 +89,7 @@ impl SignInError {
             | SignInError::StateFromAnotherBrowser
             | SignInError::MissingCode
             | SignInError::IssuerMismatch
+            | SignInError::MissingIssuer
             | SignInError::ProviderReportedError { .. }
             | SignInError::TokenRequestRejected { .. } => 400,
             SignInError::AccessDenied { .. } => 403,

@@ -257,17 +257,30 @@ impl SignInFlow {
             return Err(fail(SignInError::ExpiredState));
         }
 
-        // RFC 9207 §2.4: if the provider says who it is, it must be who we asked.
-        if let (
-            Some(iss),
-            Protocol::OpenIdConnect {
-                issuer,
-                issuer_check,
-            },
-        ) = (&params.iss, &provider.protocol)
-            && !issuer::callback_issuer_matches(*issuer_check, issuer, iss)
+        // RFC 9207 §2.4: if the provider says who it is, it must be who we
+        // asked; and a provider that advertises `iss` must send it.
+        if let Protocol::OpenIdConnect {
+            issuer,
+            issuer_check,
+        } = &provider.protocol
         {
-            return Err(fail(SignInError::IssuerMismatch));
+            match &params.iss {
+                Some(iss) if !issuer::callback_issuer_matches(*issuer_check, issuer, iss) => {
+                    return Err(fail(SignInError::IssuerMismatch));
+                }
+                Some(_) => {}
+                None => {
+                    // From the cached discovery document: no request here.
+                    let discovered = self
+                        .discovery
+                        .metadata(provider, &self.http, false)
+                        .await
+                        .map_err(&fail)?;
+                    if discovered.facts.iss_parameter_supported {
+                        return Err(fail(SignInError::MissingIssuer));
+                    }
+                }
+            }
         }
 
         // RFC 6749 §4.1.2.1: the provider reports errors on the redirect.

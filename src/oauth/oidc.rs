@@ -159,6 +159,10 @@ pub struct DiscoveryFacts {
     pub revocation_endpoint: Option<String>,
     /// `end_session_endpoint` (OpenID Connect RP-Initiated Logout), if any.
     pub end_session_endpoint: Option<String>,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207 §3): the
+    /// provider puts `iss` in every authorization response, so one without
+    /// it is refused.
+    pub iss_parameter_supported: bool,
     /// Signing keys in the JWKS.
     pub signing_keys: usize,
     /// The provider's clock minus ours, from its `Date` header, in seconds.
@@ -274,6 +278,10 @@ async fn discover(issuer: Issuer<'_>, http: &reqwest::Client) -> Result<Discover
             .and_then(|value| serde_json::from_value(value.clone()).ok()),
         revocation_endpoint: text("revocation_endpoint"),
         end_session_endpoint: text("end_session_endpoint"),
+        iss_parameter_supported: document
+            .get("authorization_response_iss_parameter_supported")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
         signing_keys: jwks.keys().len(),
         clock_skew_secs,
     };

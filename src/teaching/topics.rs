@@ -62,7 +62,7 @@ pub const TOPICS: [Topic; 7] = [
                 "An app that offers more than one provider must know which provider an answer comes from. In a mix-up attack the visitor starts a sign-in with a provider the attacker controls, or the attacker swaps the provider the visitor picked. The attacker's provider forwards the visitor to an honest provider, which sends its code back to the app. An app that goes by its own memory of which provider it chose then posts the honest provider's code to the attacker's token endpoint (RFC 9700 §4.4).",
             ),
             text(
-                "Two defences, and this app uses both. Each provider answers at its own redirect URI (here /auth/{provider}/callback), so the URL an answer arrives at says whom it is from. And a provider that supports RFC 9207 names itself in the iss parameter of its answer, which the app compares with the issuer of the provider it sent the visitor to, before it spends the code (RFC 9700 §4.4.2).",
+                "Two defences, and this app uses both. Each provider answers at its own redirect URI (here /auth/{provider}/callback), so the URL an answer arrives at says whom it is from. And a provider that supports RFC 9207 names itself in the iss parameter of its answer, which the app compares with the issuer of the provider it sent the visitor to, before it spends the code (RFC 9700 §4.4.2). A provider whose discovery document says it always sends iss must send it, so an answer from it without iss is refused too (RFC 9207 §2.4).",
             ),
         ],
     },

@@ -9,6 +9,13 @@ use wiremock::{Mock, ResponseTemplate};
 use crate::fake_issuer::FakeIssuer;
 use crate::helpers::{browser, query_value, spawn_app, spawn_app_with};
 
+/// `&iss=…` as the demo provider's callback carries it (RFC 9207): the demo
+/// provider advertises `authorization_response_iss_parameter_supported`, so a
+/// hand-made callback without it would be refused before anything else.
+fn iss_of(callback: &str) -> String {
+    format!("&iss={}", urlencode(&query_value(callback, "iss")))
+}
+
 fn state_of(callback: &str) -> String {
     query_value(callback, "state")
 }
@@ -128,6 +135,7 @@ async fn access_denied_by_a_policy_shows_the_providers_words_and_does_not_blame_
         .authorize_at_demo(&browser, "/mail", "alice", "allow")
         .await;
     let state = state_of(&callback);
+    let iss = iss_of(&callback);
     // Microsoft's answer when a Conditional Access policy blocks the sign-in
     // (AADSTS53003), with markup that must arrive escaped.
     let description =
@@ -137,7 +145,7 @@ async fn access_denied_by_a_policy_shows_the_providers_words_and_does_not_blame_
         .get_html(
             &browser,
             &format!(
-                "/auth/demo/callback?state={state}&error=access_denied&error_description={}",
+                "/auth/demo/callback?state={state}{iss}&error=access_denied&error_description={}",
                 urlencode(description)
             ),
         )
@@ -166,12 +174,13 @@ async fn a_provider_error_is_shown_escaped() {
         .authorize_at_demo(&browser, "/profile", "alice", "allow")
         .await;
     let state = state_of(&callback);
+    let iss = iss_of(&callback);
 
     let (status, html) = app
         .get_html(
             &browser,
             &format!(
-                "/auth/demo/callback?state={state}&error=invalid_scope&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+                "/auth/demo/callback?state={state}{iss}&error=invalid_scope&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
             ),
         )
         .await;
@@ -193,8 +202,9 @@ async fn a_callback_without_code_is_refused() {
         .authorize_at_demo(&browser, "/profile", "alice", "allow")
         .await;
     let state = state_of(&callback);
+    let iss = iss_of(&callback);
     let (status, html) = app
-        .get_html(&browser, &format!("/auth/demo/callback?state={state}"))
+        .get_html(&browser, &format!("/auth/demo/callback?state={state}{iss}"))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("no authorization code"));
@@ -208,11 +218,12 @@ async fn a_code_the_token_endpoint_rejects_gets_a_clear_page() {
         .authorize_at_demo(&browser, "/profile", "alice", "allow")
         .await;
     let state = state_of(&callback);
+    let iss = iss_of(&callback);
 
     let (status, html) = app
         .get_html(
             &browser,
-            &format!("/auth/demo/callback?state={state}&code=not-a-real-code"),
+            &format!("/auth/demo/callback?state={state}{iss}&code=not-a-real-code"),
         )
         .await;
 
@@ -415,4 +426,33 @@ async fn a_token_response_without_an_id_token_is_not_a_sign_in() {
     .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert!(html.contains("could not be verified"));
+}
+
+#[tokio::test]
+async fn a_callback_without_iss_from_a_provider_that_advertises_it_is_refused() {
+    // The demo provider's discovery says
+    // `authorization_response_iss_parameter_supported: true`, so every answer
+    // it sends names it (RFC 9207 §2.4); one without `iss` may come from
+    // another provider (mix-up) and is not used, even with a good code.
+    let app = spawn_app().await;
+    let browser = browser();
+    let callback = app
+        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+        .await;
+    let code = query_value(&callback, "code");
+    let state = state_of(&callback);
+
+    let (status, html) = app
+        .get_html(
+            &browser,
+            &format!("/auth/demo/callback?state={state}&code={code}"),
+        )
+        .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("could not confirm which provider"), "{html}");
+    assert_eq!(
+        app.get_html(&browser, "/profile").await.0,
+        StatusCode::SEE_OTHER
+    );
 }
