@@ -191,10 +191,7 @@ impl TokenKeeper<'_> {
         let identity_id = usable.account.identity_id;
         if !usable.may_refresh_after_401() {
             // Refused, with no way to renew: these tokens are dead.
-            self.db
-                .write(move |connection, _| tokens::delete(connection, identity_id))
-                .await?;
-            self.profiles.forget(identity_id);
+            self.forget(identity_id).await?;
             return Err(TokensError::SignInAgain(SignInAgain::Expired));
         }
         let stored = StoredTokens {
@@ -238,15 +235,21 @@ impl TokenKeeper<'_> {
             None if held.is_some() => TokensAtProvider::NotOffered,
             None => TokensAtProvider::NoneHeld,
         };
-        self.db
-            .write(move |connection, _| tokens::delete(connection, identity_id))
-            .await?;
-        self.profiles.forget(identity_id);
+        self.forget(identity_id).await?;
         Ok(Revoked {
             at_provider,
             id_token: held.and_then(|tokens| tokens.id_token),
             events,
         })
+    }
+
+    /// Deletes the identity's stored tokens and the profile kept with them.
+    async fn forget(&self, identity_id: i64) -> Result<(), DbError> {
+        self.db
+            .write(move |connection, _| tokens::delete(connection, identity_id))
+            .await?;
+        self.profiles.forget(identity_id);
+        Ok(())
     }
 
     /// Runs `read`, which opens sealed tokens. Tokens sealed under an older
@@ -361,7 +364,8 @@ impl TokenKeeper<'_> {
         self.record_events(user_id, vec![event]).await;
         match result {
             Ok(fresh) => {
-                self.db
+                let now = self
+                    .db
                     .write(move |connection, sealer| {
                         tokens::store_refreshed(connection, sealer, identity_id, generation, &fresh)
                     })
@@ -373,10 +377,7 @@ impl TokenKeeper<'_> {
                     identity_id,
                     "access token refreshed"
                 );
-                self.db
-                    .run(move |connection, sealer| tokens::load(connection, sealer, identity_id))
-                    .await?
-                    .ok_or(TokensError::SignInAgain(SignInAgain::Expired))
+                now.ok_or(TokensError::SignInAgain(SignInAgain::Expired))
             }
             Err(error) if error.is_transient() => {
                 self.db
@@ -396,10 +397,7 @@ impl TokenKeeper<'_> {
                 })
             }
             Err(error) => {
-                self.db
-                    .write(move |connection, _| tokens::delete(connection, identity_id))
-                    .await?;
-                self.profiles.forget(identity_id);
+                self.forget(identity_id).await?;
                 tracing::info!(
                     provider = provider.id,
                     identity_id,

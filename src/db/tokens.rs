@@ -96,25 +96,26 @@ pub fn release_refresh_lease(
 /// Stores a refresh's result, which ends the lease (`accounts::store_tokens`:
 /// a new refresh token replaces the old one in the same write; an answer
 /// without one keeps it). Only if the tokens are still at `generation`: a
-/// sign-in that stored newer ones meanwhile wins. True when stored.
+/// sign-in that stored newer ones meanwhile wins. Returns the tokens as they
+/// are now stored (the refreshed ones, or the newer ones), read in the same
+/// transaction, so the caller needs no second round trip.
 pub fn store_refreshed(
     connection: &mut DbConnection,
     sealer: &TokenSealer,
     identity_id: i64,
     generation: i64,
     tokens: &ProviderTokens,
-) -> Result<bool, DbError> {
+) -> Result<Option<StoredTokens>, DbError> {
     connection.transaction(|connection| {
         let current: Option<i64> = provider_tokens::table
             .find(identity_id)
             .select(provider_tokens::generation)
             .get_result(connection)
             .optional()?;
-        if current != Some(generation) {
-            return Ok(false);
+        if current == Some(generation) {
+            super::accounts::store_tokens(connection, sealer, identity_id, tokens)?;
         }
-        super::accounts::store_tokens(connection, sealer, identity_id, tokens)?;
-        Ok(true)
+        load(connection, sealer, identity_id)
     })
 }
 
@@ -197,10 +198,7 @@ mod tests {
             &tokens("a2", Some("r2")),
         )
         .expect("store");
-        assert!(stored);
-        let now = load(&mut connection, &sealer, identity)
-            .expect("load")
-            .expect("tokens");
+        let now = stored.expect("stored");
         assert_eq!(now.generation, 1);
         assert_eq!(now.tokens.access_token.expose_secret(), "a2");
         let refresh = now.tokens.refresh_token.expect("rotated");
@@ -226,10 +224,11 @@ mod tests {
         .expect("sign-in");
         let stored = store_refreshed(&mut connection, &sealer, identity, 0, &tokens("late", None))
             .expect("store");
-        assert!(!stored);
-        let now = load(&mut connection, &sealer, identity)
-            .expect("load")
-            .expect("tokens");
+        let now = stored.expect("tokens");
+        assert_eq!(
+            now.generation, 1,
+            "the sign-in's generation, not a second store"
+        );
         assert_eq!(now.tokens.access_token.expose_secret(), "signed-in");
     }
 }
