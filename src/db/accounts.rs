@@ -1,7 +1,8 @@
 //! Users, their linked provider identities, and each identity's sealed tokens.
 //!
-//! An identity is found by (provider, subject), never by email (OpenID Connect
-//! Core §5.7: only `sub` is stable and unique at an issuer). Tokens are sealed
+//! An identity is found by (issuer, subject), never by email and never by
+//! subject alone (OpenID Connect Core §5.7: `sub` is stable and unique only at
+//! its issuer, and emails change hands). Tokens are sealed
 //! here on the way in and opened on the way out; callers only ever see
 //! `SecretString`s.
 
@@ -14,7 +15,12 @@ use super::{DbConnection, DbError, TokenSealer, unix_now};
 /// Who signed in, as the provider described them.
 #[derive(Debug, Clone)]
 pub struct SignInRecord {
+    /// The configured provider the person signed in with (`Provider::id`).
     pub provider: String,
+    /// Who vouches for `subject`: the ID token's issuer (for Microsoft's
+    /// multi-tenant endpoints, the person's own tenant's issuer), or for plain
+    /// OAuth 2.0 the authorization server's origin.
+    pub issuer: String,
     pub subject: String,
     pub email: Option<String>,
     pub display_name: String,
@@ -64,16 +70,12 @@ pub fn record_sign_in(
     let now = unix_now();
     connection
         .transaction(|connection| {
-            let existing: Option<(i64, i64)> = identities::table
-                .filter(identities::provider.eq(&record.provider))
-                .filter(identities::subject.eq(&record.subject))
-                .select((identities::id, identities::user_id))
-                // Unique key: `get_result`, as in `load_account`.
-                .get_result(connection)
-                .optional()?;
+            let existing = find_identity(connection, record)?;
             if let Some((identity_id, user_id)) = existing {
                 diesel::update(identities::table.find(identity_id))
                     .set((
+                        // Fills in the issuer of a row from before issuers were kept.
+                        identities::issuer.eq(&record.issuer),
                         identities::email.eq(&record.email),
                         identities::display_name.eq(&record.display_name),
                         identities::last_sign_in_at.eq(now),
@@ -104,6 +106,7 @@ pub fn record_sign_in(
                 .values((
                     identities::user_id.eq(user_id),
                     identities::provider.eq(&record.provider),
+                    identities::issuer.eq(&record.issuer),
                     identities::subject.eq(&record.subject),
                     identities::email.eq(&record.email),
                     identities::display_name.eq(&record.display_name),
@@ -118,6 +121,31 @@ pub fn record_sign_in(
             })
         })
         .map_err(|error: diesel::result::Error| DbError::Query(error))
+}
+
+/// The identity with this (issuer, subject), as (identity id, user id).
+///
+/// Rows stored before issuers were kept carry `legacy:{provider}` (migration
+/// `2026-11-30-000002_identity_issuer`); such a row is this identity when the
+/// provider and subject match, which is exactly how it was found before, and
+/// the caller then stores the real issuer in it.
+fn find_identity(
+    connection: &mut DbConnection,
+    record: &SignInRecord,
+) -> QueryResult<Option<(i64, i64)>> {
+    let by_issuer = |connection: &mut DbConnection, issuer: &str| {
+        identities::table
+            .filter(identities::issuer.eq(issuer))
+            .filter(identities::subject.eq(&record.subject))
+            .select((identities::id, identities::user_id))
+            // Unique key: `get_result`, as in `load_account`.
+            .get_result(connection)
+            .optional()
+    };
+    match by_issuer(connection, &record.issuer)? {
+        Some(found) => Ok(Some(found)),
+        None => by_issuer(connection, &format!("legacy:{}", record.provider)),
+    }
 }
 
 fn access_context(identity_id: i64) -> String {
@@ -409,14 +437,12 @@ pub fn delete_user(connection: &mut DbConnection, user_id: i64) -> Result<bool, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::test_support::{connection, sealer};
+    use crate::db::test_support::{connection, demo_sign_in, sealer};
 
     fn alice() -> SignInRecord {
         SignInRecord {
-            provider: "demo".into(),
-            subject: "sub-alice".into(),
             email: Some("alice@demo.example".into()),
-            display_name: "Alice".into(),
+            ..demo_sign_in("sub-alice")
         }
     }
 
@@ -443,6 +469,110 @@ mod tests {
             ..alice()
         };
         assert_ne!(record_sign_in(&mut connection, &other).expect("bob"), first);
+    }
+
+    #[test]
+    fn the_same_subject_at_another_issuer_is_another_person() {
+        // Microsoft's `common` endpoint: one provider, one issuer per tenant,
+        // and `sub` is unique only at its issuer (OIDC Core §5.7).
+        let mut connection = connection();
+        let tenant = |tid: &str| SignInRecord {
+            provider: "microsoft".into(),
+            issuer: format!("https://login.microsoftonline.com/{tid}/v2.0"),
+            ..alice()
+        };
+        let first = record_sign_in(&mut connection, &tenant("tenant-a")).expect("a");
+        let second = record_sign_in(&mut connection, &tenant("tenant-b")).expect("b");
+        assert_ne!(first.user_id, second.user_id);
+        assert_ne!(first.identity_id, second.identity_id);
+        let again = record_sign_in(&mut connection, &tenant("tenant-a")).expect("a again");
+        assert_eq!(again, first);
+    }
+
+    #[test]
+    fn the_issuer_migration_keeps_every_identity_with_its_tokens_and_sessions() {
+        // The migration rebuilds `identities` with foreign keys off: were they
+        // on, dropping the old table would cascade to tokens and sessions.
+        use diesel::connection::SimpleConnection as _;
+        use diesel_migrations::MigrationHarness as _;
+        let mut connection = DbConnection::establish(":memory:").expect("opens");
+        connection
+            .batch_execute("PRAGMA foreign_keys = ON;")
+            .expect("pragma");
+        for _ in 0..3 {
+            connection
+                .run_next_migration(crate::db::SQLITE_MIGRATIONS)
+                .expect("migrations before the issuer");
+        }
+        connection
+            .batch_execute(
+                "INSERT INTO users VALUES (7, 'Alice', NULL, 0, 0); \
+                 INSERT INTO identities VALUES (9, 7, 'demo', 'sub-alice', NULL, 'Alice', 0, 0); \
+                 INSERT INTO provider_tokens (identity_id, access_token, scopes, updated_at) \
+                 VALUES (9, x'00', 'openid', 0); \
+                 INSERT INTO sessions VALUES ('hash', 7, 9, 0, 0);",
+            )
+            .expect("rows of an older version");
+        connection
+            .run_pending_migrations(crate::db::SQLITE_MIGRATIONS)
+            .expect("the issuer migration");
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let rows = |connection: &mut DbConnection, table: &str| -> i64 {
+            diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+                .get_result::<Count>(connection)
+                .expect("count")
+                .n
+        };
+        assert_eq!(
+            ["identities", "provider_tokens", "sessions"].map(|table| rows(&mut connection, table)),
+            [1, 1, 1]
+        );
+        let issuer: String = identities::table
+            .find(9)
+            .select(identities::issuer)
+            .get_result(&mut connection)
+            .expect("row");
+        assert_eq!(issuer, "legacy:demo");
+        // Foreign keys are on again: deleting the user cascades.
+        delete_user(&mut connection, 7).expect("delete");
+        assert_eq!(
+            rows(&mut connection, "provider_tokens") + rows(&mut connection, "sessions"),
+            0
+        );
+    }
+
+    #[test]
+    fn a_row_from_before_issuers_were_kept_is_found_by_provider_and_takes_the_issuer() {
+        let mut connection = connection();
+        for statement in [
+            "INSERT INTO users (id, display_name, created_at, last_sign_in_at) \
+             VALUES (7, 'Alice', 0, 0)",
+            "INSERT INTO identities (id, user_id, provider, issuer, subject, display_name, \
+             created_at, last_sign_in_at) \
+             VALUES (9, 7, 'demo', 'legacy:demo', 'sub-alice', 'Alice', 0, 0)",
+        ] {
+            diesel::sql_query(statement)
+                .execute(&mut connection)
+                .expect("legacy row");
+        }
+        let ids = record_sign_in(&mut connection, &alice()).expect("sign in");
+        assert_eq!((ids.user_id, ids.identity_id), (7, 9));
+        let issuer: String = identities::table
+            .find(9)
+            .select(identities::issuer)
+            .get_result(&mut connection)
+            .expect("row");
+        assert_eq!(issuer, alice().issuer);
+        // From now on it is found by its issuer; another provider's `legacy:`
+        // rows never match.
+        assert_eq!(
+            record_sign_in(&mut connection, &alice()).expect("again"),
+            ids
+        );
     }
 
     #[test]

@@ -213,7 +213,7 @@ pub fn latest_for_browser(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::accounts::{self, SignInRecord};
+    use crate::db::accounts;
     use crate::db::test_support::connection;
 
     fn states_of_browser(connection: &mut DbConnection, browser_hash: &str) -> Vec<String> {
@@ -245,12 +245,7 @@ mod tests {
         let mut connection = connection();
         let ids = accounts::record_sign_in(
             &mut connection,
-            &SignInRecord {
-                provider: "demo".into(),
-                subject: "alice".into(),
-                email: None,
-                display_name: "Alice".into(),
-            },
+            &crate::db::test_support::demo_sign_in("alice"),
         )
         .expect("user");
         // One attempt per browser, so only the per-user bound applies.

@@ -199,6 +199,17 @@ pub(crate) mod test_support {
         TokenSealer::new(&[7u8; 32])
     }
 
+    /// A demo-provider sign-in of `subject`, named Alice.
+    pub fn demo_sign_in(subject: &str) -> accounts::SignInRecord {
+        accounts::SignInRecord {
+            provider: "demo".into(),
+            issuer: "http://127.0.0.1:9000/demo".into(),
+            subject: subject.into(),
+            email: None,
+            display_name: "Alice".into(),
+        }
+    }
+
     /// Runs eight 5 ms closures at once through `submit` and tells whether
     /// any two ran at the same time.
     async fn any_overlap<F, Fut>(submit: F) -> bool

@@ -16,6 +16,7 @@ diesel::table! {
         id -> BigInt,
         user_id -> BigInt,
         provider -> Text,
+        issuer -> Text,
         subject -> Text,
         email -> Nullable<Text>,
         display_name -> Text,

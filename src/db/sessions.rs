@@ -185,8 +185,8 @@ fn delete_tokens_of_user(connection: &mut DbConnection, user_id: i64) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::accounts::{self, ProviderTokens, SignInRecord};
-    use crate::db::test_support::{connection, sealer};
+    use crate::db::accounts::{self, ProviderTokens};
+    use crate::db::test_support::{self, connection, sealer};
     use secrecy::SecretString;
 
     const LIMITS: SessionLimits = SessionLimits {
@@ -195,16 +195,8 @@ mod tests {
     };
 
     fn signed_in(connection: &mut DbConnection) -> accounts::SignedInIds {
-        let ids = accounts::record_sign_in(
-            connection,
-            &SignInRecord {
-                provider: "demo".into(),
-                subject: "sub-alice".into(),
-                email: None,
-                display_name: "Alice".into(),
-            },
-        )
-        .expect("sign in");
+        let ids = accounts::record_sign_in(connection, &test_support::demo_sign_in("sub-alice"))
+            .expect("sign in");
         let tokens = ProviderTokens {
             access_token: SecretString::from("access"),
             refresh_token: None,

@@ -129,8 +129,8 @@ pub fn delete(connection: &mut DbConnection, identity_id: i64) -> Result<(), DbE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::accounts::{self, SignInRecord};
-    use crate::db::test_support::{connection, sealer};
+    use crate::db::accounts;
+    use crate::db::test_support::{self, connection, sealer};
     use secrecy::{ExposeSecret as _, SecretString};
 
     fn tokens(access: &str, refresh: Option<&str>) -> ProviderTokens {
@@ -144,16 +144,8 @@ mod tests {
     }
 
     fn identity_with_tokens(connection: &mut DbConnection) -> i64 {
-        let ids = accounts::record_sign_in(
-            connection,
-            &SignInRecord {
-                provider: "demo".into(),
-                subject: "sub".into(),
-                email: None,
-                display_name: "Alice".into(),
-            },
-        )
-        .expect("sign in");
+        let ids = accounts::record_sign_in(connection, &test_support::demo_sign_in("sub"))
+            .expect("sign in");
         accounts::store_tokens(
             connection,
             &sealer(),

@@ -358,7 +358,11 @@ impl SignInFlow {
                     started,
                 ));
                 let identity = identity.map_err(|error| fail(identity_lookup_error(error)))?;
-                TokenExchange { identity, tokens }
+                TokenExchange {
+                    issuer: plain::issuer(endpoints),
+                    identity,
+                    tokens,
+                }
             }
         };
         if matches!(provider.protocol, Protocol::OpenIdConnect { .. }) {
@@ -370,6 +374,7 @@ impl SignInFlow {
         let identity = exchange.identity;
         let sign_in = SignInRecord {
             provider: provider.id.to_owned(),
+            issuer: exchange.issuer,
             display_name: identity.display_name(),
             subject: identity.subject,
             email: identity.email,
@@ -425,6 +430,10 @@ impl SignInFlow {
             message: error.to_string(),
             cause: explanation.map(|explanation| explanation.cause.to_owned()),
             next_step: explanation.map(|explanation| explanation.next_step.to_owned()),
+            check: match error {
+                SignInError::InvalidIdToken { reason } => Some(reason.clone()),
+                _ => None,
+            },
         });
         let steps_json = serde_json::to_string(&record).unwrap_or_default();
         let state_hash = state_hash.to_owned();

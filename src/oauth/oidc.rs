@@ -70,6 +70,10 @@ impl VerifiedIdentity {
 /// What the token endpoint gave us, after validation.
 #[derive(Debug)]
 pub struct TokenExchange {
+    /// Who vouches for `identity.subject`: with it, the key that finds the
+    /// person again (OIDC Core §5.7; `db::accounts`). The ID token's issuer,
+    /// or for plain OAuth 2.0 the authorization server's origin.
+    pub issuer: String,
     pub identity: VerifiedIdentity,
     pub tokens: ProviderTokens,
 }
@@ -412,7 +416,7 @@ pub async fn exchange_code(
             Some(nonce),
         )
     };
-    let (identity, claims) = match validate(metadata) {
+    let valid = match validate(metadata) {
         Err(SignInError::InvalidIdToken { reason }) if reason.contains("No matching key") => {
             // The provider may have rotated its keys since we cached them.
             let discovered = cache.metadata(provider, http, true).await?;
@@ -420,7 +424,7 @@ pub async fn exchange_code(
         }
         other => other?,
     };
-    trace.id_token_claims = claims;
+    trace.id_token_claims = valid.shown;
 
     let mut tokens = provider_tokens(provider, &response);
     // Kept (sealed) for `id_token_hint` at sign-out and to compare a
@@ -428,7 +432,11 @@ pub async fn exchange_code(
     tokens.id_token = response
         .id_token()
         .map(|id_token| SecretString::from(id_token.to_string()));
-    Ok(TokenExchange { identity, tokens })
+    Ok(TokenExchange {
+        issuer: valid.issuer,
+        identity: valid.identity,
+        tokens,
+    })
 }
 
 /// A refresh at an OpenID Connect provider (RFC 6749 §6): the refresh token
@@ -511,6 +519,15 @@ fn id_token_verifier<'a>(client_verifier: CoreIdTokenVerifier<'a>) -> CoreIdToke
         })
 }
 
+/// What a valid ID token says.
+struct ValidIdToken {
+    identity: VerifiedIdentity,
+    /// The issuer that keys the person, with `identity.subject`.
+    issuer: String,
+    /// The claims worth showing on `/flow`, as (name, value).
+    shown: Vec<(String, String)>,
+}
+
 fn validate_id_token(
     provider: &Provider,
     verifier: CoreIdTokenVerifier<'_>,
@@ -518,7 +535,7 @@ fn validate_id_token(
     document_issuer: &str,
     response: &OidcTokenResponse,
     nonce: Option<&str>,
-) -> Result<(VerifiedIdentity, Vec<(String, String)>), SignInError> {
+) -> Result<ValidIdToken, SignInError> {
     let invalid = |reason: String| SignInError::InvalidIdToken { reason };
     let id_token = response
         .id_token()
@@ -606,5 +623,19 @@ fn validate_id_token(
             .or_else(|| claims.preferred_username().map(|name| name.to_string())),
         email: claims.email().map(|email| email.to_string()),
     };
-    Ok((identity, shown))
+    // The issuer that keys this person (OIDC Core §5.7). For Microsoft's
+    // multi-tenant endpoints that is the token's own, tenant-specific `iss`,
+    // which names the tenant (`tid`); Microsoft's ID-token reference pairs the
+    // tenant with the user's id for the same reason.
+    // Otherwise the validated issuer as configured, so that Google's two
+    // spellings of its issuer name one person once.
+    let key_issuer = match check {
+        IssuerCheck::MicrosoftTenant => iss.to_owned(),
+        IssuerCheck::Exact | IssuerCheck::ExactOrWithoutScheme => document_issuer.to_owned(),
+    };
+    Ok(ValidIdToken {
+        identity,
+        issuer: key_issuer,
+        shown,
+    })
 }

@@ -26,6 +26,15 @@ pub struct Endpoints<'a> {
     pub token: &'a Url,
 }
 
+/// Who numbers the users of a plain OAuth 2.0 provider: the origin of its
+/// authorization endpoint (`https://github.com`). Plain OAuth has no issuer
+/// identifier (RFC 8414 adds one), and the origin is what the person trusted
+/// when they signed in; a GitHub Enterprise server is another origin, with
+/// its own user ids.
+pub fn issuer(endpoints: Endpoints<'_>) -> String {
+    endpoints.authorization.origin().ascii_serialization()
+}
+
 type PlainClient =
     BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 

@@ -139,6 +139,11 @@ pub struct FailureRecord {
     /// The provider's error in plain words, when known.
     pub cause: Option<String>,
     pub next_step: Option<String>,
+    /// Which check refused the ID token, as the validating code worded it
+    /// ("at_hash does not match the access token"): for learners on `/flow`,
+    /// never on the error page. It holds claim names and values, not the token.
+    #[serde(default)]
+    pub check: Option<String>,
 }
 
 #[cfg(test)]

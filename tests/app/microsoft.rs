@@ -647,3 +647,40 @@ async fn signing_out_of_microsoft_too_ends_the_session_there_with_the_id_token_a
     );
     assert_eq!(microsoft.app.stored_token_rows(), 0);
 }
+
+#[tokio::test]
+async fn the_same_sub_from_two_tenants_is_two_people() {
+    // OIDC Core §5.7: `sub` is unique at its issuer only, and through
+    // `common` each tenant is its own issuer; the identity is keyed by both.
+    use diesel::prelude::*;
+    use signin_reference::db::schema::{identities, users};
+
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    let other = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    for tenant in [TENANT, other] {
+        let started = microsoft.start_sign_in("common", "/profile").await;
+        let id_token = microsoft
+            .fake
+            .id_token(microsoft.claims(&started, tenant, tenant));
+        Mock::given(method("POST"))
+            .and(path("/common/oauth2/v2.0/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(token_response(Some(&id_token))))
+            .up_to_n_times(1)
+            .mount(&microsoft.fake.server)
+            .await;
+        let response =
+            come_back_with_code(&microsoft.app, &microsoft.browser, "microsoft", &started).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{tenant}");
+    }
+
+    let mut connection = microsoft.app.database();
+    let issuers: Vec<String> = identities::table
+        .order(identities::id)
+        .select(identities::issuer)
+        .load(&mut connection)
+        .unwrap();
+    let issuer_of = |tenant: &str| format!("{}/{tenant}/v2.0", microsoft.fake.issuer());
+    assert_eq!(issuers, [issuer_of(TENANT), issuer_of(other)]);
+    let people: i64 = users::table.count().get_result(&mut connection).unwrap();
+    assert_eq!(people, 2);
+}
