@@ -36,6 +36,16 @@ pub fn new_key() -> SigningKey {
     }
 }
 
+/// The public half of `key` as a JWK (RFC 7517) with key id `kid`.
+pub fn jwk(key: &SigningKey, kid: &str) -> Value {
+    let point = key.verifying_key().to_sec1_point(false);
+    json!({
+        "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+        "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+        "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+    })
+}
+
 /// A sign-in started at the app: where it sent the browser, and the values
 /// the provider would echo back.
 pub struct StartedSignIn {
@@ -78,6 +88,12 @@ impl FakeIssuer {
 
     /// Serves a minimal discovery document (pointing at `token_url`) and the JWKS.
     pub async fn mount_discovery(&self, token_url: &str) {
+        self.mount_discovery_document(token_url).await;
+        self.mount_jwks("/jwks").await;
+    }
+
+    /// Serves the discovery document only: the JWKS at `/jwks` is the test's.
+    pub async fn mount_discovery_document(&self, token_url: &str) {
         let issuer = self.issuer();
         let discovery = json!({
             "issuer": issuer,
@@ -91,19 +107,21 @@ impl FakeIssuer {
         });
         self.mount_json("GET", "/.well-known/openid-configuration", 200, discovery)
             .await;
-        self.mount_jwks("/jwks").await;
     }
 
     /// Serves this fake's public key as a JWKS at `at`.
     pub async fn mount_jwks(&self, at: &str) {
-        let point = self.key.verifying_key().to_sec1_point(false);
-        let jwk = json!({
-            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": KEY_ID,
-            "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
-            "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
-        });
-        self.mount_json("GET", at, 200, json!({"keys": [jwk]}))
+        self.mount_json("GET", at, 200, json!({"keys": [jwk(&self.key, KEY_ID)]}))
             .await;
+    }
+
+    /// How many times the app fetched the JWKS at `/jwks`.
+    pub async fn jwks_fetches(&self) -> usize {
+        let requests = self.server.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .filter(|request| request.url.path() == "/jwks")
+            .count()
     }
 
     /// Answers `verb path` with `status` and a JSON body.
