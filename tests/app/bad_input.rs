@@ -41,7 +41,7 @@ async fn a_callback_with_an_unknown_state_is_refused() {
 }
 
 #[tokio::test]
-async fn a_callback_replayed_after_success_is_refused() {
+async fn a_callback_replayed_after_success_is_refused_because_its_state_was_used_up() {
     let app = spawn_app().await;
     let browser = browser();
     let callback = app
@@ -50,19 +50,27 @@ async fn a_callback_replayed_after_success_is_refused() {
     let first = browser.get(&callback).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
 
-    let again = browser.get(&callback).send().await.unwrap();
+    let (status, html) = app.get_html(&browser, &callback[app.address.len()..]).await;
 
-    assert_eq!(
-        again.status(),
-        StatusCode::BAD_REQUEST,
-        "state is single use"
-    );
+    // Refused at the state, before the code is sent anywhere: were the pending
+    // sign-in only read, not taken, the replay would reach the token endpoint
+    // and be refused there for a used code, with another page.
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("not valid any more"), "{html}");
 }
 
 #[tokio::test]
 async fn a_callback_delivered_to_another_browser_is_refused() {
     let app = spawn_app().await;
+    // The victim has a browser key of their own (they started a sign-in
+    // too): the key must be *the* key the sign-in was started with, not any.
     let victim = browser();
+    let started = victim
+        .get(app.url("/auth/demo/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
     let callback = app
         .authorize_at_demo(&browser(), "/profile", "alice", "allow")
         .await;
