@@ -19,6 +19,7 @@ mod learn;
 mod microsoft;
 mod oidc;
 mod refresh;
+mod security;
 mod sessions;
 mod sign_in;
 mod sign_out;

@@ -203,24 +203,6 @@ async fn the_health_check_reports_the_database() {
 }
 
 #[tokio::test]
-async fn pages_send_security_headers_and_are_not_cached() {
-    let app = spawn_app().await;
-    let response = browser().get(app.url("/")).send().await.unwrap();
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .map(|value| value.to_str().unwrap().to_owned())
-            .unwrap_or_default()
-    };
-    assert!(header("content-security-policy").contains("frame-ancestors 'none'"));
-    assert!(!header("content-security-policy").contains("unsafe-inline"));
-    assert_eq!(header("referrer-policy"), "no-referrer");
-    assert_eq!(header("x-content-type-options"), "nosniff");
-    assert_eq!(header("cache-control"), "no-store");
-}
-
-#[tokio::test]
 async fn the_session_cookie_is_http_only_and_same_site_lax_and_holds_no_token() {
     let app = spawn_app().await;
     let response = browser()
