@@ -17,14 +17,25 @@ use tracing_subscriber::fmt::format::FmtSpan;
 /// `info,actix_server=warn`).
 /// Safe to call more than once (tests do).
 pub fn init() {
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
-    let _ = tracing_subscriber::fmt()
+    let _ = subscriber(filter, std::io::stdout).try_init();
+}
+
+/// The subscriber `init` installs, writing to `writer` (tests/logs.rs reads
+/// what it writes, to prove that no secret is ever in it).
+pub fn subscriber<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_writer(writer)
         // The close of a request span is its one log line, with its duration.
         .with_span_events(FmtSpan::CLOSE)
         .with_target(false)
-        .try_init();
+        .finish()
 }
 
 /// The root span of each request.
