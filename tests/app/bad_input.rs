@@ -353,6 +353,10 @@ async fn callback_with_fake_and(
     more: &[(&'static str, String)],
 ) -> (StatusCode, String) {
     let issuer = FakeIssuer::start().await;
+    // Held until the test ends: a port bound but not listening refuses
+    // connections, and no other test can take it meanwhile (a port merely
+    // released could be taken by another test's server at once).
+    let mut closed_port = None;
     let token_url = match token_response {
         Some(response) => {
             Mock::given(method("POST"))
@@ -363,9 +367,11 @@ async fn callback_with_fake_and(
             format!("{}/token", issuer.server.uri())
         }
         None => {
-            // Nothing listens on a port we just released: connection refused.
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("http://{}/token", listener.local_addr().unwrap())
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let url = format!("http://{}/token", socket.local_addr().unwrap());
+            closed_port = Some(socket);
+            url
         }
     };
     issuer.mount_discovery(&token_url).await;
@@ -382,6 +388,7 @@ async fn callback_with_fake_and(
         )
         .await;
     assert!(!html.contains("the-code"), "the code is never echoed");
+    drop(closed_port);
     (status, html)
 }
 

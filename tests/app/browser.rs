@@ -96,20 +96,37 @@ async fn open_browser() -> Option<(Client, Driver, tempfile::TempDir)> {
         );
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let driver = Driver(
-        Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts"),
-    );
+    // `--port=0`: chromedriver takes a free port itself and says which on
+    // stdout, so no other process can take it between our choice and its.
+    let mut child = Command::new(&chromedriver)
+        .arg("--port=0")
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let driver = Driver(child);
+    let (port_sender, port_receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        let mut lines = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok);
+        for line in lines.by_ref() {
+            // "ChromeDriver was started successfully on port 33413."
+            if let Some((_, port)) = line.split_once("started successfully on port ") {
+                let _ = port_sender.send(port.trim_end_matches('.').parse::<u16>());
+                break;
+            }
+        }
+        // Keep reading, so that chromedriver never blocks on a full pipe.
+        lines.for_each(drop);
+    });
+    let port = port_receiver
+        .recv_timeout(Duration::from_secs(10))
+        .expect("chromedriver names its port within 10 s")
+        .expect("a port number");
     let webdriver = format!("http://127.0.0.1:{port}");
     let profile = tempfile::tempdir().unwrap();
     let capabilities = json!({

@@ -65,12 +65,18 @@ pub async fn spawn_app() -> TestApp {
 /// Spawns the app with extra environment variables, as a `.env` would set them.
 /// `{demo_address}` in a value stands for the demo provider's `http://IP:port`.
 pub async fn spawn_app_with<V: AsRef<str>>(vars: &[(&str, V)]) -> TestApp {
+    let app_listener = TcpListener::bind("127.0.0.1:0").expect("bind app");
+    spawn_app_on(app_listener, vars).await
+}
+
+/// `spawn_app_with`, serving on `app_listener`: for a test whose provider
+/// must know the app's address before the app can be configured.
+pub async fn spawn_app_on<V: AsRef<str>>(app_listener: TcpListener, vars: &[(&str, V)]) -> TestApp {
     // Logs are noise in a passing run; TEST_LOG=1 shows them.
     if std::env::var_os("TEST_LOG").is_some() {
         signin_reference::telemetry::init();
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let app_listener = TcpListener::bind("127.0.0.1:0").expect("bind app");
     let demo_listener = TcpListener::bind("127.0.0.1:0").expect("bind demo");
     let app_address = format!("http://{}", app_listener.local_addr().unwrap());
     let demo_bind = demo_listener.local_addr().unwrap().to_string();

@@ -5,7 +5,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{browser, location, spawn_app_with};
+use crate::helpers::{browser, location, spawn_app_on, spawn_app_with};
 
 const CLIENT_ID: &str = "generic-client";
 const CLIENT_SECRET: &str = "generic-client-secret";
@@ -70,31 +70,34 @@ async fn the_generic_provider_signs_in_with_an_independent_certified_server() {
         return;
     }
 
-    // The server's port is chosen first: the app needs the issuer, and the
-    // server needs the app's redirect URI.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let issuer = format!("http://127.0.0.1:{port}");
-    let app = spawn_app_with(&[
-        ("OIDC_ISSUER", issuer.as_str()),
-        ("OIDC_CLIENT_ID", "interop-client"),
-        ("OIDC_CLIENT_SECRET", "interop-client-secret"),
-        ("OIDC_DISPLAY_NAME", "Interop"),
-    ])
-    .await;
+    // The app's socket first, held: the server needs the app's redirect URI,
+    // and the app needs the issuer the server names once it listens.
+    let app_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let redirect_uri = format!(
+        "http://{}/auth/oidc/callback",
+        app_listener.local_addr().unwrap()
+    );
     let server = ChildGuard(
         std::process::Command::new("node")
             .arg(dir.join("server.mjs"))
-            .env("PORT", port.to_string())
-            .env("REDIRECT_URI", app.url("/auth/oidc/callback"))
+            .env("REDIRECT_URI", &redirect_uri)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("node starts"),
     );
-    let _server = wait_until_ready(server, &issuer).await;
+    let (_server, issuer) = wait_until_ready(server).await;
+    let app = spawn_app_on(
+        app_listener,
+        &[
+            ("OIDC_ISSUER", issuer.as_str()),
+            ("OIDC_CLIENT_ID", "interop-client"),
+            ("OIDC_CLIENT_SECRET", "interop-client-secret"),
+            ("OIDC_DISPLAY_NAME", "Interop"),
+        ],
+    )
+    .await;
+    assert_eq!(app.url("/auth/oidc/callback"), redirect_uri);
 
     let browser = browser();
     let start = browser
@@ -135,13 +138,13 @@ impl Drop for ChildGuard {
     }
 }
 
-/// Waits (at most 20 s) for the server's "ready" line. Its output is read to
+/// Waits (at most 20 s) for the server's "ready <issuer>" line and returns the
+/// issuer. Its output is read to
 /// the end on a thread of its own: a closed pipe would stop the server at its
 /// next log line.
-async fn wait_until_ready(mut server: ChildGuard, issuer: &str) -> ChildGuard {
+async fn wait_until_ready(mut server: ChildGuard) -> (ChildGuard, String) {
     use std::io::BufRead as _;
     let stdout = server.0.stdout.take().expect("piped stdout");
-    let expected = format!("ready {issuer}");
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let mut ready_tx = Some(ready_tx);
@@ -149,19 +152,18 @@ async fn wait_until_ready(mut server: ChildGuard, issuer: &str) -> ChildGuard {
             .lines()
             .map_while(Result::ok)
         {
-            if line == expected
+            if let Some(issuer) = line.strip_prefix("ready ")
                 && let Some(tx) = ready_tx.take()
             {
-                let _ = tx.send(());
+                let _ = tx.send(issuer.to_owned());
             }
         }
     });
     let ready = tokio::time::timeout(std::time::Duration::from_secs(20), ready_rx).await;
-    assert!(
-        matches!(ready, Ok(Ok(()))),
-        "the OpenID Connect server did not start"
-    );
-    server
+    let Ok(Ok(issuer)) = ready else {
+        panic!("the OpenID Connect server did not start");
+    };
+    (server, issuer)
 }
 
 /// Steps 3 and 4 at the server, as a browser: follow its redirects and submit
