@@ -67,6 +67,12 @@ pub enum AppError {
         "The provider's service is not answering properly right now. Please try again in a moment."
     )]
     ApiUnavailable { detail: String, timeout: bool },
+    /// 502: the provider's API sent an answer larger than any genuine one
+    /// (`http_client`'s caps); it was dropped unread.
+    #[error(
+        "The provider's answer was too large to be genuine, so it was not shown. Please try again later."
+    )]
+    ApiAnswerTooLarge { limit: usize },
     /// 500: our own failure. Details go to the log with the request id.
     #[error("Something went wrong on our side. It has been logged.")]
     Internal(String),
@@ -132,6 +138,7 @@ impl AppError {
             ApiError::Throttled { retry_after } => AppError::ApiThrottled {
                 retry_after_secs: retry_after.map(|duration| duration.as_secs().max(1)),
             },
+            ApiError::TooLarge { limit } => AppError::ApiAnswerTooLarge { limit },
             ApiError::Timeout => AppError::ApiUnavailable {
                 detail: "timeout".into(),
                 timeout: true,
@@ -188,7 +195,7 @@ impl ResponseError for AppError {
             AppError::SignIn(failure) => failure.error.status(),
             AppError::ApiThrottled { .. } => 503,
             AppError::ApiUnavailable { timeout: true, .. } => 504,
-            AppError::ApiUnavailable { .. } => 502,
+            AppError::ApiUnavailable { .. } | AppError::ApiAnswerTooLarge { .. } => 502,
             AppError::Internal(_) => 500,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)

@@ -15,7 +15,11 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-use super::{ApiError, ErrorAnswer, MailPage, MailSummary, Message, PAGE_SIZE, SafeHtml, get_json};
+use super::{
+    ApiError, ErrorAnswer, MailPage, MailSummary, Message, PAGE_SIZE, SafeHtml, get_json,
+    get_json_within,
+};
+use crate::http_client::MAX_MAIL_MESSAGE_BYTES;
 use crate::providers::join_path;
 
 /// The scope every Gmail call here needs, as the consent page shows it.
@@ -203,7 +207,8 @@ pub async fn message(
 ) -> Result<Message, ApiError> {
     let mut url = messages_url(base_url, &[id]);
     url.query_pairs_mut().append_pair("format", "full");
-    let message: GmailMessage = get_json(http, url, token, gmail_error).await?;
+    let message: GmailMessage =
+        get_json_within(http, url, token, MAX_MAIL_MESSAGE_BYTES, gmail_error).await?;
     let payload = message.payload.as_ref();
     let body = match payload.and_then(|part| find_body(part, "text/html")) {
         Some(html) => SafeHtml::sanitize(&html),

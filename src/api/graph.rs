@@ -15,8 +15,9 @@ use url::Url;
 
 use super::{
     ApiError, ErrorAnswer, MailPage, MailSummary, Message, PAGE_SIZE, Profile, SafeHtml, get_json,
-    get_with_token,
+    get_json_within, get_with_token,
 };
+use crate::http_client::{MAX_MAIL_MESSAGE_BYTES, ReadError, read_capped};
 use crate::oauth::oidc::VerifiedIdentity;
 use crate::providers::join_path;
 
@@ -27,7 +28,9 @@ const MAIL_READ: &str = "Mail.Read";
 /// The longest `@odata.nextLink` we accept back from a browser.
 const MAX_CURSOR_LEN: usize = 2048;
 
-/// Largest photo we inline into the page.
+/// Largest photo we inline into the page (as a `data:` URL, a third larger);
+/// Graph's largest size is 648x648, well below it. A larger one is dropped
+/// while it is read, and the page is shown without it.
 const MAX_PHOTO_BYTES: usize = 256 * 1024;
 
 /// Fields of the mail list; `$select` keeps the response small.
@@ -214,10 +217,11 @@ async fn photo(
     else {
         return Ok(None);
     };
-    let bytes = response.bytes().await?;
-    if bytes.len() > MAX_PHOTO_BYTES {
-        return Ok(None);
-    }
+    let bytes = match read_capped(response, MAX_PHOTO_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(ReadError::TooLarge { .. }) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
     let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
     Ok(Some(format!("data:{content_type};base64,{encoded}")))
 }
@@ -272,7 +276,14 @@ pub async fn message(
     id: &str,
 ) -> Result<Message, ApiError> {
     let url = endpoint(base_url, &["me", "messages", id]);
-    let mut message: GraphMessage = get_json(http, url, token, graph_error(MAIL_READ)).await?;
+    let mut message: GraphMessage = get_json_within(
+        http,
+        url,
+        token,
+        MAX_MAIL_MESSAGE_BYTES,
+        graph_error(MAIL_READ),
+    )
+    .await?;
     let body = message.body.take();
     let to = std::mem::take(&mut message.to_recipients)
         .into_iter()

@@ -493,6 +493,9 @@ impl SignInFlow {
 fn identity_lookup_error(error: ApiError) -> SignInError {
     match error {
         ApiError::Timeout => SignInError::ProviderTimeout,
+        ApiError::TooLarge { .. } => SignInError::AnswerTooLarge {
+            what: "answer to who signed in",
+        },
         other => SignInError::ProviderUnavailable {
             detail: format!("reading who signed in from the API: {other}"),
         },

@@ -32,11 +32,9 @@ use url::Url;
 
 use super::SignInError;
 use super::issuer;
-use super::token::{
-    Observed, TokenTrace, error_chain, is_timeout, provider_tokens, send_observed,
-    token_request_error,
-};
+use super::token::{Observed, TokenTrace, error_chain, provider_tokens, send_observed};
 use crate::db::accounts::ProviderTokens;
+use crate::http_client::{MAX_JSON_BYTES, ReadError, read_capped};
 use crate::providers::{ClientAuth, IssuerCheck, Protocol, Provider};
 
 /// Accepted difference between our clock and the provider's (for `exp` and `iat`).
@@ -243,7 +241,14 @@ async fn discover(issuer: Issuer<'_>, http: &reqwest::Client) -> Result<Discover
         .and_then(|date| date.to_str().ok())
         .and_then(|date| chrono::DateTime::parse_from_rfc2822(date).ok())
         .map(|date| date.timestamp() - Utc::now().timestamp());
-    let body = response.bytes().await.map_err(request_failed)?;
+    let body = read_capped(response, MAX_JSON_BYTES)
+        .await
+        .map_err(|error| match error {
+            ReadError::TooLarge { .. } => SignInError::AnswerTooLarge {
+                what: "discovery document",
+            },
+            ReadError::Http(error) => request_failed(error),
+        })?;
     let metadata: CoreProviderMetadata = serde_json::from_slice(&body)
         .map_err(|error| unavailable(format!("discovery document is not valid: {error}")))?;
     // Fields the crate's core metadata does not carry, read from the same body.
@@ -264,14 +269,7 @@ async fn discover(issuer: Issuer<'_>, http: &reqwest::Client) -> Result<Discover
         )));
     }
 
-    let jwks = JsonWebKeySet::fetch_async(metadata.jwks_uri(), http)
-        .await
-        .map_err(|error| match &error {
-            openidconnect::DiscoveryError::Request(inner) if is_timeout(inner) => {
-                SignInError::ProviderTimeout
-            }
-            _ => unavailable(format!("signing keys: {}", error_chain(&error))),
-        })?;
+    let jwks = fetch_jwks(metadata.jwks_uri().url(), http).await?;
     let facts = DiscoveryFacts {
         pkce_methods: document
             .get("code_challenge_methods_supported")
@@ -288,6 +286,45 @@ async fn discover(issuer: Issuer<'_>, http: &reqwest::Client) -> Result<Discover
     Ok(Discovered {
         metadata: metadata.set_jwks(jwks),
         facts,
+    })
+}
+
+/// The signing keys at `jwks_uri` (RFC 7517 §5), read within the cap like
+/// every answer (the crate's `JsonWebKeySet::fetch_async` reads it whole).
+async fn fetch_jwks(
+    jwks_uri: &Url,
+    http: &reqwest::Client,
+) -> Result<JsonWebKeySet<CoreJsonWebKey>, SignInError> {
+    let failed = |error: reqwest::Error| {
+        if error.is_timeout() {
+            SignInError::ProviderTimeout
+        } else {
+            SignInError::ProviderUnavailable {
+                detail: format!("signing keys: {}", error.without_url()),
+            }
+        }
+    };
+    let response = http
+        .get(jwks_uri.clone())
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(failed)?;
+    if !response.status().is_success() {
+        return Err(SignInError::ProviderUnavailable {
+            detail: format!("signing keys answered HTTP {}", response.status().as_u16()),
+        });
+    }
+    let body = read_capped(response, MAX_JSON_BYTES)
+        .await
+        .map_err(|error| match error {
+            ReadError::TooLarge { .. } => SignInError::AnswerTooLarge {
+                what: "signing keys",
+            },
+            ReadError::Http(error) => failed(error),
+        })?;
+    serde_json::from_slice(&body).map_err(|error| SignInError::ProviderUnavailable {
+        detail: format!("signing keys are not a valid JWKS: {error}"),
     })
 }
 
@@ -395,8 +432,7 @@ pub async fn exchange_code(
         ))
         .request_async(&send)
         .await;
-    observed.into_trace(trace);
-    let response: OidcTokenResponse = response.map_err(token_request_error)?;
+    let response: OidcTokenResponse = observed.finish(response, trace)?;
 
     // Step 6: we have the access token. Before trusting who it is for, validate
     // the ID token (OpenID Connect Core §3.1.3.7).
@@ -458,8 +494,7 @@ pub async fn refresh(
         })?
         .request_async(&send)
         .await;
-    observed.into_trace(trace);
-    let response: OidcTokenResponse = response.map_err(token_request_error)?;
+    let response: OidcTokenResponse = observed.finish(response, trace)?;
     if response.id_token().is_some() {
         validate_id_token(
             provider,

@@ -29,6 +29,7 @@ use std::time::Instant;
 use super::oidc::DiscoveryCache;
 use super::trace;
 use crate::db::accounts::ProviderTokens;
+use crate::http_client::{MAX_ERROR_BODY_BYTES, read_capped};
 use crate::providers::{ClientAuth, Provider, Revocation};
 use crate::teaching::record::EventRecord;
 
@@ -149,16 +150,14 @@ fn form_encoded(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// The `error` code of an RFC 6749 §5.2-shaped answer (at most 64 KiB read).
+/// The `error` code of an RFC 6749 §5.2-shaped answer (at most
+/// `MAX_ERROR_BODY_BYTES` read; a larger one has no code we use).
 async fn error_code(answer: reqwest::Response) -> Option<String> {
     #[derive(Deserialize)]
     struct ErrorAnswer {
         error: String,
     }
-    let body = answer.bytes().await.ok()?;
-    if body.len() > 64 * 1024 {
-        return None;
-    }
+    let body = read_capped(answer, MAX_ERROR_BODY_BYTES).await.ok()?;
     serde_json::from_slice::<ErrorAnswer>(&body)
         .ok()
         .map(|answer| answer.error)

@@ -328,6 +328,24 @@ async fn the_documented_plain_text_part_is_decoded() {
 }
 
 #[tokio::test]
+async fn a_gmail_message_larger_than_the_cap_is_a_clear_502() {
+    let google = FakeGoogle::start().await;
+    google.sign_in("/mail").await;
+    let mut full: Value = google
+        .fake
+        .fixture("google/gmail_messages_get_full_200.json", REAL_HOSTS);
+    // 5 MiB of inline body: over the 4 MiB cap on one message.
+    full["payload"]["parts"][1]["body"]["data"] = json!("A".repeat(5 * 1024 * 1024));
+    google
+        .fake
+        .mount_json("GET", &format!("{MESSAGES}/1783b4a3c4d5e6f7"), 200, full)
+        .await;
+    let (status, html) = google.get("/mail/1783b4a3c4d5e6f7").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(html.contains("too large"), "{html}");
+}
+
+#[tokio::test]
 async fn an_empty_inbox_says_so() {
     let google = FakeGoogle::start().await;
     google.sign_in("/mail").await;
