@@ -578,6 +578,20 @@ fn validate_id_token(
         )));
     }
 
+    // OIDC Core §3.1.3.7 point 5: "If an azp (authorized party) Claim is
+    // present, the Client SHOULD verify that its client_id is the Claim
+    // Value", whatever the number of audiences. The crate leaves this to us
+    // (its check is commented out), so a token issued to another client
+    // that lists us in `aud` would otherwise pass.
+    if let Some(azp) = claims.authorized_party()
+        && azp.as_str() != provider.client_id
+    {
+        return Err(invalid(format!(
+            "azp `{}` is not our client id",
+            azp.as_str()
+        )));
+    }
+
     // OIDC Core §3.2.2.9: when `at_hash` is present, it must match the access token.
     if let Some(expected) = claims.access_token_hash() {
         let algorithm = id_token

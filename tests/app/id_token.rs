@@ -60,6 +60,12 @@ async fn sign_in_with(forgery: Forgery) -> (StatusCode, String) {
 async fn a_valid_id_token_signs_the_visitor_in() {
     let (status, _) = sign_in_with(Forgery::None).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "the harness itself works");
+    // `azp` naming us is accepted (Google sends it).
+    let (status, html) = sign_in_with(Forgery::Claims(|c| {
+        c.insert("azp".into(), json!(CLIENT_ID));
+    }))
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
 }
 
 #[tokio::test]
@@ -113,6 +119,21 @@ async fn forged_or_broken_id_tokens_are_refused() {
             "missing nonce",
             Forgery::Claims(|c| {
                 c.remove("nonce");
+            }),
+        ),
+        (
+            // OIDC Core §3.1.3.7 point 5: azp, when present, is our client id,
+            // even with a single audience.
+            "azp of another client, one audience",
+            Forgery::Claims(|c| {
+                c.insert("azp".into(), json!("someone-else"));
+            }),
+        ),
+        (
+            "azp of another client, several audiences",
+            Forgery::Claims(|c| {
+                c.insert("aud".into(), json!([CLIENT_ID, "someone-else"]));
+                c.insert("azp".into(), json!("someone-else"));
             }),
         ),
         (
