@@ -66,6 +66,13 @@ pub enum SignInError {
     /// something that is not a valid response.
     #[error("The provider is not answering properly right now. Please try again in a moment.")]
     ProviderUnavailable { detail: String },
+    /// 502: the provider's id for the person (`sub`, or GitHub's numeric id)
+    /// is empty, longer than 255 characters or not printable ASCII (OIDC
+    /// Core §2): we could not find them again by it.
+    #[error(
+        "The provider identified you with an id we cannot use, so you were not signed in. Please tell the site's administrator."
+    )]
+    UnusableSubject { length: usize },
     /// 502: an answer from the provider (`what`: its token response, ID
     /// token, discovery document or signing keys) was larger than any genuine
     /// one (`http_client`'s caps); it was dropped unread and nothing stored.
@@ -103,6 +110,7 @@ impl SignInError {
             SignInError::ProviderTimeout => 504,
             SignInError::ProviderUnavailable { .. }
             | SignInError::AnswerTooLarge { .. }
+            | SignInError::UnusableSubject { .. }
             | SignInError::InvalidIdToken { .. } => 502,
             SignInError::TooManyPendingSignIns => 503,
             SignInError::Storage(_) => 500,

@@ -367,7 +367,9 @@ impl SignInFlow {
                 .push(trace::token_response(&exchange.tokens, &token_trace));
         }
 
-        let identity = exchange.identity;
+        // Before anything is stored or remembered in the cookie: a `sub` we
+        // can find the person by again, and a name and email of bounded size.
+        let identity = exchange.identity.bounded().map_err(&fail)?;
         let sign_in = SignInRecord {
             provider: provider.id.to_owned(),
             display_name: identity.display_name(),

@@ -65,6 +65,49 @@ impl VerifiedIdentity {
     }
 }
 
+/// OIDC Core §2: `sub` "MUST NOT exceed 255 ASCII characters in length".
+pub const MAX_SUBJECT_LEN: usize = 255;
+/// Names are cut to this many characters: no one's name is longer, and the
+/// display name travels in the session cookie, which browsers keep only up to
+/// 4096 bytes (RFC 6265 §6.1).
+pub const MAX_NAME_CHARS: usize = 200;
+/// The longest address SMTP can carry (RFC 5321 §4.5.3.1.3: a 256-octet path
+/// including its angle brackets); a longer one is not an address.
+pub const MAX_EMAIL_LEN: usize = 254;
+
+impl VerifiedIdentity {
+    /// The identity as we store and remember it, whichever protocol gave it
+    /// (ID token, userinfo, or an API such as GitHub's `/user`): `sub` must be
+    /// 1 to 255 printable ASCII characters (OIDC Core §2), the name is cut to
+    /// [`MAX_NAME_CHARS`] on a character boundary, and an email longer than
+    /// [`MAX_EMAIL_LEN`] is dropped. So what reaches the session cookie is
+    /// bounded, whatever the provider sends.
+    pub fn bounded(self) -> Result<Self, SignInError> {
+        let subject = self.subject;
+        if subject.is_empty()
+            || subject.len() > MAX_SUBJECT_LEN
+            || !subject.bytes().all(|byte| byte.is_ascii_graphic())
+        {
+            return Err(SignInError::UnusableSubject {
+                length: subject.len(),
+            });
+        }
+        Ok(VerifiedIdentity {
+            subject,
+            name: self.name.map(|name| truncate_chars(&name, MAX_NAME_CHARS)),
+            email: self.email.filter(|email| email.len() <= MAX_EMAIL_LEN),
+        })
+    }
+}
+
+/// The first `max` characters of `text` (never splitting one).
+fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => text[..end].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
 /// What the token endpoint gave us, after validation.
 #[derive(Debug)]
 pub struct TokenExchange {

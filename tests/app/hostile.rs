@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::fake_issuer::{
     CLIENT_ID, FakeIssuer, StartedSignIn, come_back_with_code, start_sign_in, token_response,
 };
-use crate::helpers::{TestApp, browser, spawn_app_with};
+use crate::helpers::{TestApp, browser, browser_with_jar, spawn_app_with};
 
 /// Twice the 1 MiB cap on token responses, discovery, JWKS and userinfo.
 const TWO_MIB: usize = 2 * 1024 * 1024;
@@ -182,4 +182,73 @@ async fn an_oversized_userinfo_answer_is_a_clear_502_and_the_next_request_works(
     let (status, html) = app.get_html(&browser, "/profile").await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("Fake User"));
+}
+
+#[tokio::test]
+async fn a_huge_name_keeps_the_session_cookie_under_4_kb_and_the_pages_work() {
+    let (issuer, app) = fake_and_app().await;
+    let (browser, jar) = browser_with_jar();
+    // 3,000 characters of 3 bytes each (9 KB): the ID token stays under its
+    // 16 KiB cap, the name far over what a cookie can hold.
+    let huge_name = "\u{2603}".repeat(3000);
+    let response = sign_in_answered_with(&issuer, &app, &browser, |started| {
+        let extra = json!({"name": huge_name, "email": format!("{}@example.com", "a".repeat(300))});
+        token_response(Some(&issuer.id_token(claims(&issuer, started, extra))))
+    })
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "signed in");
+
+    use reqwest::cookie::CookieStore as _;
+    let cookies = jar
+        .cookies(&app.address.parse().unwrap())
+        .expect("a session cookie");
+    assert!(
+        cookies.len() < 4096,
+        "the session cookie is {} bytes",
+        cookies.len()
+    );
+    issuer
+        .mount_json(
+            "GET",
+            "/userinfo",
+            200,
+            json!({"sub": "user-1", "name": "Fake User"}),
+        )
+        .await;
+    let (status, html) = app.get_html(&browser, "/profile").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains(&"\u{2603}".repeat(200)),
+        "the name, cut to 200 characters"
+    );
+    assert!(!html.contains(&"\u{2603}".repeat(201)));
+}
+
+#[tokio::test]
+async fn an_empty_or_overlong_subject_is_refused() {
+    for (subject, why) in [
+        (String::new(), "empty"),
+        ("s".repeat(256), "256 characters"),
+        ("caf\u{e9}".to_owned(), "not ASCII"),
+    ] {
+        let (issuer, app) = fake_and_app().await;
+        let browser = browser();
+        let response = sign_in_answered_with(&issuer, &app, &browser, |started| {
+            let extra = json!({"sub": subject});
+            token_response(Some(&issuer.id_token(claims(&issuer, started, extra))))
+        })
+        .await;
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY, "{why}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("an id we cannot use"), "{why}: {html}");
+        assert_eq!(app.stored_token_rows(), 0, "{why}: nothing stored");
+    }
+    // 255 printable ASCII characters are fine.
+    let (issuer, app) = fake_and_app().await;
+    let response = sign_in_answered_with(&issuer, &app, &browser(), |started| {
+        let extra = json!({"sub": "s".repeat(255)});
+        token_response(Some(&issuer.id_token(claims(&issuer, started, extra))))
+    })
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
