@@ -66,6 +66,13 @@ pub enum SignInError {
     /// something that is not a valid response.
     #[error("The provider is not answering properly right now. Please try again in a moment.")]
     ProviderUnavailable { detail: String },
+    /// 502: the provider's discovery document names an endpoint (`name`)
+    /// that is not https (nor loopback http for a loopback issuer): the
+    /// provider counts as misconfigured and is not used (`issuer::safe_endpoint`).
+    #[error(
+        "The provider's configuration gives an address for {name} that is not secure (not https), so it was not used and you were not signed in. Please tell the site's administrator."
+    )]
+    UnsafeEndpoint { name: &'static str },
     /// 502: the provider's id for the person (`sub`, or GitHub's numeric id)
     /// is empty, longer than 255 characters or not printable ASCII (OIDC
     /// Core §2): we could not find them again by it.
@@ -111,6 +118,7 @@ impl SignInError {
             SignInError::ProviderUnavailable { .. }
             | SignInError::AnswerTooLarge { .. }
             | SignInError::UnusableSubject { .. }
+            | SignInError::UnsafeEndpoint { .. }
             | SignInError::InvalidIdToken { .. } => 502,
             SignInError::TooManyPendingSignIns => 503,
             SignInError::Storage(_) => 500,

@@ -312,6 +312,34 @@ async fn discover(issuer: Issuer<'_>, http: &reqwest::Client) -> Result<Discover
         )));
     }
 
+    // Every endpoint the document names that receives a token, code or
+    // secret, or whose answer we trust (keys, profile), must be https, or
+    // loopback http for a loopback issuer (`issuer::safe_endpoint`).
+    let endpoints = [
+        (
+            "token_endpoint",
+            metadata
+                .token_endpoint()
+                .map(|endpoint| endpoint.url().to_string()),
+        ),
+        (
+            "userinfo_endpoint",
+            metadata
+                .userinfo_endpoint()
+                .map(|endpoint| endpoint.url().to_string()),
+        ),
+        ("jwks_uri", Some(metadata.jwks_uri().url().to_string())),
+        ("revocation_endpoint", text("revocation_endpoint")),
+        ("end_session_endpoint", text("end_session_endpoint")),
+    ];
+    for (name, endpoint) in endpoints {
+        if let Some(endpoint) = endpoint
+            && issuer::safe_endpoint(Some(issuer.issuer), &endpoint).is_none()
+        {
+            return Err(SignInError::UnsafeEndpoint { name });
+        }
+    }
+
     let jwks = fetch_jwks(metadata.jwks_uri().url(), http).await?;
     let facts = DiscoveryFacts {
         pkce_methods: document

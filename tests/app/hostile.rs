@@ -252,3 +252,28 @@ async fn an_empty_or_overlong_subject_is_refused() {
     .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn discovered_endpoints_that_are_not_https_make_the_provider_misconfigured() {
+    for name in [
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "revocation_endpoint",
+        "end_session_endpoint",
+    ] {
+        let issuer = FakeIssuer::start().await;
+        let mut document = discovery_of(&issuer);
+        // Plain http to another host, from a loopback issuer.
+        document[name] = json!("http://evil.example/steal");
+        let (_issuer, app) = fake_and_app_for(issuer, document).await;
+        let (status, html) = app
+            .get_html(&browser(), "/auth/oidc/login?return_to=%2Fprofile")
+            .await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{name}");
+        assert!(
+            html.contains(&format!("address for {name} that is not secure")),
+            "{name}: {html}"
+        );
+    }
+}
