@@ -39,6 +39,12 @@ pub enum AppError {
     /// 400: a form came without the fields it needs.
     #[error("That form was not filled in. Please go back and try again.")]
     BadForm,
+    /// 400: a mail page link (`cursor`) that the provider did not give us,
+    /// or that asks for more than our pages show; it is not followed.
+    #[error(
+        "That link to more mail is not one this app made. Please go back to your mail and try again."
+    )]
+    InvalidCursor,
     /// 403: a form came without our CSRF token (or with a stale one).
     #[error("This form has expired. Please go back, reload the page and try again.")]
     InvalidCsrfToken,
@@ -128,6 +134,7 @@ impl AppError {
     pub fn from_api(provider: &Provider, error: ApiError, return_to: &str) -> Self {
         match error {
             ApiError::NotFound | ApiError::NotOffered => AppError::NotFound,
+            ApiError::InvalidCursor => AppError::InvalidCursor,
             ApiError::Forbidden { permission, detail } => AppError::ApiForbidden {
                 provider_id: provider.id.to_owned(),
                 provider_name: provider.display_name.clone(),
@@ -190,7 +197,7 @@ impl ResponseError for AppError {
         let code = match self {
             AppError::SignInRequired { .. } => 303,
             AppError::NotFound => 404,
-            AppError::BadForm => 400,
+            AppError::BadForm | AppError::InvalidCursor => 400,
             AppError::InvalidCsrfToken | AppError::ApiForbidden { .. } => 403,
             AppError::SignIn(failure) => failure.error.status(),
             AppError::ApiThrottled { .. } => 503,

@@ -165,7 +165,7 @@ pub async fn mail_page(
             .append_pair("labelIds", "INBOX");
         if let Some(token) = cursor {
             if token.is_empty() || token.len() > MAX_CURSOR_LEN {
-                return Err(ApiError::NotFound);
+                return Err(ApiError::InvalidCursor);
             }
             query.append_pair("pageToken", token);
         }

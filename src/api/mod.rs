@@ -92,6 +92,10 @@ pub enum ApiError {
     /// 404: no such item, or a paging position the API does not know.
     #[error("not found")]
     NotFound,
+    /// 400: a paging cursor (from the browser) that the API could not have
+    /// given us, so it is not followed.
+    #[error("the paging cursor is not one the provider gave")]
+    InvalidCursor,
     /// 429 or 503 (or a provider's own rate-limit answer): slow down.
     #[error("the provider is throttling requests")]
     Throttled { retry_after: Option<Duration> },
