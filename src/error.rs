@@ -39,6 +39,12 @@ pub enum AppError {
     /// 400: a form came without the fields it needs.
     #[error("That form was not filled in. Please go back and try again.")]
     BadForm,
+    /// 400: a mail page link (`cursor`) that the provider did not give us,
+    /// or that asks for more than our pages show; it is not followed.
+    #[error(
+        "That link to more mail is not one this app made. Please go back to your mail and try again."
+    )]
+    InvalidCursor,
     /// 403: a form came without our CSRF token (or with a stale one).
     #[error("This form has expired. Please go back, reload the page and try again.")]
     InvalidCsrfToken,
@@ -67,6 +73,12 @@ pub enum AppError {
         "The provider's service is not answering properly right now. Please try again in a moment."
     )]
     ApiUnavailable { detail: String, timeout: bool },
+    /// 502: the provider's API sent an answer larger than any genuine one
+    /// (`http_client`'s caps); it was dropped unread.
+    #[error(
+        "The provider's answer was too large to be genuine, so it was not shown. Please try again later."
+    )]
+    ApiAnswerTooLarge { limit: usize },
     /// 500: our own failure. Details go to the log with the request id.
     #[error("Something went wrong on our side. It has been logged.")]
     Internal(String),
@@ -122,6 +134,7 @@ impl AppError {
     pub fn from_api(provider: &Provider, error: ApiError, return_to: &str) -> Self {
         match error {
             ApiError::NotFound | ApiError::NotOffered => AppError::NotFound,
+            ApiError::InvalidCursor => AppError::InvalidCursor,
             ApiError::Forbidden { permission, detail } => AppError::ApiForbidden {
                 provider_id: provider.id.to_owned(),
                 provider_name: provider.display_name.clone(),
@@ -132,6 +145,7 @@ impl AppError {
             ApiError::Throttled { retry_after } => AppError::ApiThrottled {
                 retry_after_secs: retry_after.map(|duration| duration.as_secs().max(1)),
             },
+            ApiError::TooLarge { limit } => AppError::ApiAnswerTooLarge { limit },
             ApiError::Timeout => AppError::ApiUnavailable {
                 detail: "timeout".into(),
                 timeout: true,
@@ -183,12 +197,12 @@ impl ResponseError for AppError {
         let code = match self {
             AppError::SignInRequired { .. } => 303,
             AppError::NotFound => 404,
-            AppError::BadForm => 400,
+            AppError::BadForm | AppError::InvalidCursor => 400,
             AppError::InvalidCsrfToken | AppError::ApiForbidden { .. } => 403,
             AppError::SignIn(failure) => failure.error.status(),
             AppError::ApiThrottled { .. } => 503,
             AppError::ApiUnavailable { timeout: true, .. } => 504,
-            AppError::ApiUnavailable { .. } => 502,
+            AppError::ApiUnavailable { .. } | AppError::ApiAnswerTooLarge { .. } => 502,
             AppError::Internal(_) => 500,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)

@@ -15,7 +15,11 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-use super::{ApiError, ErrorAnswer, MailPage, MailSummary, Message, PAGE_SIZE, SafeHtml, get_json};
+use super::{
+    ApiError, ErrorAnswer, MailPage, MailSummary, Message, PAGE_SIZE, SafeHtml, get_json,
+    get_json_within,
+};
+use crate::http_client::MAX_MAIL_MESSAGE_BYTES;
 use crate::providers::join_path;
 
 /// The scope every Gmail call here needs, as the consent page shows it.
@@ -161,7 +165,7 @@ pub async fn mail_page(
             .append_pair("labelIds", "INBOX");
         if let Some(token) = cursor {
             if token.is_empty() || token.len() > MAX_CURSOR_LEN {
-                return Err(ApiError::NotFound);
+                return Err(ApiError::InvalidCursor);
             }
             query.append_pair("pageToken", token);
         }
@@ -203,7 +207,8 @@ pub async fn message(
 ) -> Result<Message, ApiError> {
     let mut url = messages_url(base_url, &[id]);
     url.query_pairs_mut().append_pair("format", "full");
-    let message: GmailMessage = get_json(http, url, token, gmail_error).await?;
+    let message: GmailMessage =
+        get_json_within(http, url, token, MAX_MAIL_MESSAGE_BYTES, gmail_error).await?;
     let payload = message.payload.as_ref();
     let body = match payload.and_then(|part| find_body(part, "text/html")) {
         Some(html) => SafeHtml::sanitize(&html),
@@ -237,14 +242,39 @@ fn find_body(part: &Part, mime_type: &str) -> Option<String> {
             .is_some_and(|kind| kind.eq_ignore_ascii_case(mime_type))
         && let Some(data) = part.body.as_ref().and_then(|body| body.data.as_deref())
     {
-        // The part's charset is not converted: UTF-8 is assumed, and anything
-        // else shows replacement characters rather than failing the page.
         let bytes = BASE64URL.decode(data.trim()).ok()?;
-        return Some(String::from_utf8_lossy(&bytes).into_owned());
+        return Some(decode_text(&bytes, header(part, "Content-Type")));
     }
     part.parts
         .iter()
         .find_map(|child| find_body(child, mime_type))
+}
+
+/// A text part's bytes as text, by the charset its `Content-Type` declares
+/// (RFC 2046 §4.1.2; labels as the WHATWG Encoding Standard reads them, so
+/// `ISO-8859-1` is decoded as windows-1252, as mail clients do). Gmail hands
+/// over the part's bytes as sent, only base64url-encoded: a message in
+/// ISO-2022-JP stays ISO-2022-JP. No charset means US-ASCII, read as UTF-8
+/// (a superset); an unknown one, or bytes invalid in it, give replacement
+/// characters rather than a failed page.
+fn decode_text(bytes: &[u8], content_type: Option<&str>) -> String {
+    let encoding = content_type
+        .and_then(charset_of)
+        .and_then(|label| encoding_rs::Encoding::for_label(label.as_bytes()))
+        .unwrap_or(encoding_rs::UTF_8);
+    let (text, _, _) = encoding.decode(bytes);
+    text.into_owned()
+}
+
+/// The `charset` parameter of a `Content-Type` value (RFC 2045 §5.1), quoted
+/// or not.
+fn charset_of(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|parameter| {
+        let (name, value) = parameter.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"').trim())
+    })
 }
 
 fn has_attachment(part: &Part) -> bool {
@@ -354,6 +384,66 @@ mod tests {
         assert_eq!(
             summary.received_at.map(|time| time.timestamp()),
             Some(1_644_224_582)
+        );
+    }
+
+    /// A text part of `mime_type` whose bytes are `bytes`, declared as `content_type`.
+    fn text_part(mime_type: &str, content_type: &str, bytes: &[u8]) -> Part {
+        serde_json::from_value(serde_json::json!({
+            "mimeType": mime_type, "filename": "",
+            "headers": [{"name": "Content-Type", "value": content_type}],
+            "body": {"size": bytes.len(), "data": BASE64URL.encode(bytes)}
+        }))
+        .expect("valid shape")
+    }
+
+    #[test]
+    fn a_windows_1252_part_is_decoded_by_its_charset() {
+        // "Café à 5 €" in windows-1252: é = E9, à = E0, € = 80.
+        let bytes = b"Caf\xe9 \xe0 5 \x80";
+        let part = text_part("text/plain", "text/plain; charset=\"windows-1252\"", bytes);
+        assert_eq!(
+            find_body(&part, "text/plain").as_deref(),
+            Some("Caf\u{e9} \u{e0} 5 \u{20ac}")
+        );
+        // ISO-8859-1 is read as windows-1252 (WHATWG), as mail clients do.
+        let part = text_part(
+            "text/html",
+            "text/html; charset=ISO-8859-1",
+            b"<p>\xe9t\xe9</p>",
+        );
+        assert_eq!(
+            find_body(&part, "text/html").as_deref(),
+            Some("<p>\u{e9}t\u{e9}</p>")
+        );
+    }
+
+    #[test]
+    fn an_iso_2022_jp_part_is_decoded_by_its_charset() {
+        // "日本語" in ISO-2022-JP (RFC 1468): ESC $ B, JIS X 0208 codes, ESC ( B.
+        let bytes = b"\x1b$BF|K\\8l\x1b(B";
+        let part = text_part("text/plain", "text/plain; charset=iso-2022-jp", bytes);
+        assert_eq!(
+            find_body(&part, "text/plain").as_deref(),
+            Some("\u{65e5}\u{672c}\u{8a9e}")
+        );
+    }
+
+    #[test]
+    fn an_unknown_or_missing_charset_is_read_as_utf_8_without_failing() {
+        let utf8 = "caf\u{e9}".as_bytes();
+        for content_type in ["text/plain; charset=x-no-such-charset", "text/plain", ""] {
+            let part = text_part("text/plain", content_type, utf8);
+            assert_eq!(
+                find_body(&part, "text/plain").as_deref(),
+                Some("caf\u{e9}"),
+                "{content_type}"
+            );
+        }
+        let part = text_part("text/plain", "text/plain; charset=utf-8", b"caf\xe9");
+        assert_eq!(
+            find_body(&part, "text/plain").as_deref(),
+            Some("caf\u{fffd}")
         );
     }
 

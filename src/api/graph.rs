@@ -15,8 +15,9 @@ use url::Url;
 
 use super::{
     ApiError, ErrorAnswer, MailPage, MailSummary, Message, PAGE_SIZE, Profile, SafeHtml, get_json,
-    get_with_token,
+    get_json_within, get_with_token,
 };
+use crate::http_client::{MAX_MAIL_MESSAGE_BYTES, ReadError, read_capped};
 use crate::oauth::oidc::VerifiedIdentity;
 use crate::providers::join_path;
 
@@ -27,11 +28,15 @@ const MAIL_READ: &str = "Mail.Read";
 /// The longest `@odata.nextLink` we accept back from a browser.
 const MAX_CURSOR_LEN: usize = 2048;
 
-/// Largest photo we inline into the page.
+/// Largest photo we inline into the page (as a `data:` URL, a third larger);
+/// Graph's largest size is 648x648, well below it. A larger one is dropped
+/// while it is read, and the page is shown without it.
 const MAX_PHOTO_BYTES: usize = 256 * 1024;
 
 /// Fields of the mail list; `$select` keeps the response small.
 const LIST_FIELDS: &str = "id,subject,from,receivedDateTime,bodyPreview,isRead,hasAttachments";
+/// The mail list's order: newest first.
+const LIST_ORDER: &str = "receivedDateTime desc";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -214,10 +219,11 @@ async fn photo(
     else {
         return Ok(None);
     };
-    let bytes = response.bytes().await?;
-    if bytes.len() > MAX_PHOTO_BYTES {
-        return Ok(None);
-    }
+    let bytes = match read_capped(response, MAX_PHOTO_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(ReadError::TooLarge { .. }) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
     let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
     Ok(Some(format!("data:{content_type};base64,{encoded}")))
 }
@@ -237,10 +243,12 @@ pub async fn mail_page(
             url.query_pairs_mut()
                 .append_pair("$select", LIST_FIELDS)
                 .append_pair("$top", &PAGE_SIZE.to_string())
-                .append_pair("$orderby", "receivedDateTime desc");
+                .append_pair("$orderby", LIST_ORDER);
             url
         }
-        Some(next_link) => graph_next_link(&messages_url, next_link).ok_or(ApiError::NotFound)?,
+        Some(next_link) => {
+            graph_next_link(&messages_url, next_link).ok_or(ApiError::InvalidCursor)?
+        }
     };
     let list: GraphList = get_json(http, url, token, graph_error(MAIL_READ)).await?;
     Ok(MailPage {
@@ -249,19 +257,58 @@ pub async fn mail_page(
     })
 }
 
-/// `next_link` as a URL, if it is a page of `messages_url` (same origin and
-/// path; only the query differs).
+/// `next_link` as a URL, if it is a later page of exactly the list we asked
+/// for: same origin and path as `messages_url`, and only the query options
+/// Graph itself puts in `@odata.nextLink` for our first request (quirk 8):
+/// `$top` equal to [`PAGE_SIZE`], `$select` naming our [`LIST_FIELDS`],
+/// `$orderby` as we send it, and the position (`$skip` as a number, or
+/// `$skiptoken`), each at most once. The cursor comes back from the browser,
+/// so anything else (`$expand`, a larger `$top`, `$filter`, `$search`, an
+/// unknown parameter) would let a crafted link make us fetch more, or other,
+/// data with the visitor's token.
 fn graph_next_link(messages_url: &Url, next_link: &str) -> Option<Url> {
     if next_link.len() > MAX_CURSOR_LEN {
         return None;
     }
     let url = Url::parse(next_link).ok()?;
-    (url.origin() == messages_url.origin()
+    let same_list = url.origin() == messages_url.origin()
         && url.path() == messages_url.path()
         && url.username().is_empty()
         && url.password().is_none()
-        && url.fragment().is_none())
-    .then_some(url)
+        && url.fragment().is_none();
+    if !same_list {
+        return None;
+    }
+    let mut seen = Vec::new();
+    for (name, value) in url.query_pairs() {
+        let allowed = match name.as_ref() {
+            "$top" => value == PAGE_SIZE.to_string(),
+            "$skip" => !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()),
+            "$skiptoken" => !value.is_empty(),
+            "$select" => same_fields(&value, LIST_FIELDS),
+            "$orderby" => value == LIST_ORDER,
+            _ => false,
+        };
+        if !allowed || seen.contains(&name) {
+            return None;
+        }
+        seen.push(name);
+    }
+    Some(url)
+}
+
+/// The same comma-separated property names, in any order and case (Graph
+/// may repeat `$select` with its own spelling and order).
+fn same_fields(select: &str, ours: &str) -> bool {
+    let names = |list: &str| {
+        let mut names: Vec<String> = list
+            .split(',')
+            .map(|name| name.trim().to_ascii_lowercase())
+            .collect();
+        names.sort();
+        names
+    };
+    names(select) == names(ours)
 }
 
 /// `GET /v1.0/me/messages/{id}`.
@@ -272,7 +319,14 @@ pub async fn message(
     id: &str,
 ) -> Result<Message, ApiError> {
     let url = endpoint(base_url, &["me", "messages", id]);
-    let mut message: GraphMessage = get_json(http, url, token, graph_error(MAIL_READ)).await?;
+    let mut message: GraphMessage = get_json_within(
+        http,
+        url,
+        token,
+        MAX_MAIL_MESSAGE_BYTES,
+        graph_error(MAIL_READ),
+    )
+    .await?;
     let body = message.body.take();
     let to = std::mem::take(&mut message.to_recipients)
         .into_iter()
@@ -342,7 +396,7 @@ mod tests {
     #[test]
     fn only_next_links_to_the_message_list_are_followed() {
         let messages = Url::parse("https://graph.microsoft.com/v1.0/me/messages").expect("url");
-        let next = "https://graph.microsoft.com/v1.0/me/messages?$select=sender%2csubject&$skip=14";
+        let next = "https://graph.microsoft.com/v1.0/me/messages?$select=id%2csubject%2cfrom%2creceivedDateTime%2cbodyPreview%2cisRead%2chasAttachments&$top=10&$orderby=receivedDateTime+desc&$skip=10";
         assert!(graph_next_link(&messages, next).is_some());
         for foreign in [
             "https://evil.example.com/v1.0/me/messages?$skip=10",
@@ -353,6 +407,36 @@ mod tests {
             "/v1.0/me/messages?$skip=10",
         ] {
             assert!(graph_next_link(&messages, foreign).is_none(), "{foreign}");
+        }
+    }
+
+    #[test]
+    fn a_next_link_carries_only_the_options_graph_puts_there_for_our_list() {
+        let messages = Url::parse("https://graph.microsoft.com/v1.0/me/messages").expect("url");
+        let base = "https://graph.microsoft.com/v1.0/me/messages?";
+        for ours in [
+            "$top=10&$skip=20",
+            "$skiptoken=MSZZVlVfZmY",
+            "$select=subject,id,FROM,receivedDateTime,bodyPreview,isRead,hasAttachments&$skip=10",
+            "$orderby=receivedDateTime%20desc&$top=10&$skip=10",
+        ] {
+            let link = format!("{base}{ours}");
+            assert!(graph_next_link(&messages, &link).is_some(), "{ours}");
+        }
+        for crafted in [
+            "$top=1000&$skip=10",
+            "$expand=attachments&$skip=10",
+            "$select=id,body&$skip=10",
+            "$filter=isRead%20eq%20false&$skip=10",
+            "$search=%22password%22",
+            "$orderby=subject&$skip=10",
+            "$skip=10&$skip=20",
+            "$skip=-1",
+            "$skip=10&foo=bar",
+            "$skip=10&$count=true",
+        ] {
+            let link = format!("{base}{crafted}");
+            assert!(graph_next_link(&messages, &link).is_none(), "{crafted}");
         }
     }
 }

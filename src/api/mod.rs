@@ -23,6 +23,7 @@ use url::Url;
 
 pub use html::SafeHtml;
 
+use crate::http_client::{MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES, ReadError, read_capped};
 use crate::oauth::oidc::VerifiedIdentity;
 use crate::providers::{MailApi, ProfileApi, Provider};
 
@@ -91,6 +92,10 @@ pub enum ApiError {
     /// 404: no such item, or a paging position the API does not know.
     #[error("not found")]
     NotFound,
+    /// 400: a paging cursor (from the browser) that the API could not have
+    /// given us, so it is not followed.
+    #[error("the paging cursor is not one the provider gave")]
+    InvalidCursor,
     /// 429 or 503 (or a provider's own rate-limit answer): slow down.
     #[error("the provider is throttling requests")]
     Throttled { retry_after: Option<Duration> },
@@ -100,6 +105,10 @@ pub enum ApiError {
     /// This provider has no such API (GitHub has no mail).
     #[error("this provider has no such API")]
     NotOffered,
+    /// 502: the answer was larger than any genuine one (`http_client`'s caps),
+    /// so it was dropped unread.
+    #[error("the provider's answer is larger than {limit} bytes")]
+    TooLarge { limit: usize },
     /// Connection failures, other 5xx, bodies that are not what the API documents.
     #[error("the provider's API is not answering properly: {0}")]
     Unavailable(String),
@@ -114,6 +123,15 @@ impl From<reqwest::Error> for ApiError {
         } else {
             // Without the URL: it can carry a paging token.
             ApiError::Unavailable(error.without_url().to_string())
+        }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::TooLarge { limit } => ApiError::TooLarge { limit },
+            ReadError::Http(error) => error.into(),
         }
     }
 }
@@ -164,10 +182,10 @@ pub async fn get_with_token(
     }
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response
-        .bytes()
+    // Only the error code and message are read from it: an error body over
+    // the cap is left unread, and the status alone decides.
+    let body = read_capped(response, MAX_ERROR_BODY_BYTES)
         .await
-        .map(|body| body.to_vec())
         .unwrap_or_default();
     Err(on_error(ErrorAnswer {
         status,
@@ -176,17 +194,35 @@ pub async fn get_with_token(
     }))
 }
 
-/// `get_with_token`, then the body as JSON of type `T`.
+/// `get_with_token`, then the body (at most `MAX_JSON_BYTES`) as JSON of type `T`.
 pub async fn get_json<T: DeserializeOwned>(
     http: &reqwest::Client,
     url: Url,
     token: &SecretString,
     on_error: impl FnOnce(ErrorAnswer) -> ApiError,
 ) -> Result<T, ApiError> {
-    Ok(get_with_token(http, url, token, on_error)
-        .await?
-        .json()
-        .await?)
+    get_json_within(http, url, token, MAX_JSON_BYTES, on_error).await
+}
+
+/// `get_json` for an answer that may be larger (a whole mail message): at
+/// most `limit` bytes.
+pub async fn get_json_within<T: DeserializeOwned>(
+    http: &reqwest::Client,
+    url: Url,
+    token: &SecretString,
+    limit: usize,
+    on_error: impl FnOnce(ErrorAnswer) -> ApiError,
+) -> Result<T, ApiError> {
+    let response = get_with_token(http, url, token, on_error).await?;
+    let body = read_capped(response, limit).await?;
+    // Only where it failed: the message could quote the body.
+    serde_json::from_slice(&body).map_err(|error| {
+        ApiError::Unavailable(format!(
+            "the response is not the JSON the API documents (line {}, column {})",
+            error.line(),
+            error.column()
+        ))
+    })
 }
 
 /// `Retry-After` in seconds; Graph has sent fractional values ("2.128").

@@ -66,6 +66,27 @@ pub enum SignInError {
     /// something that is not a valid response.
     #[error("The provider is not answering properly right now. Please try again in a moment.")]
     ProviderUnavailable { detail: String },
+    /// 502: the provider's discovery document names an endpoint (`name`)
+    /// that is not https (nor loopback http for a loopback issuer): the
+    /// provider counts as misconfigured and is not used (`issuer::safe_endpoint`).
+    #[error(
+        "The provider's configuration gives an address for {name} that is not secure (not https), so it was not used and you were not signed in. Please tell the site's administrator."
+    )]
+    UnsafeEndpoint { name: &'static str },
+    /// 502: the provider's id for the person (`sub`, or GitHub's numeric id)
+    /// is empty, longer than 255 characters or not printable ASCII (OIDC
+    /// Core §2): we could not find them again by it.
+    #[error(
+        "The provider identified you with an id we cannot use, so you were not signed in. Please tell the site's administrator."
+    )]
+    UnusableSubject { length: usize },
+    /// 502: an answer from the provider (`what`: its token response, ID
+    /// token, discovery document or signing keys) was larger than any genuine
+    /// one (`http_client`'s caps); it was dropped unread and nothing stored.
+    #[error(
+        "The provider's answer ({what}) was too large to be genuine, so it was not used and you were not signed in. Please try again later."
+    )]
+    AnswerTooLarge { what: &'static str },
     /// 502: the ID token failed validation (OpenID Connect Core §3.1.3.7).
     #[error(
         "The provider's proof of who you are could not be verified, so you were not signed in."
@@ -94,7 +115,11 @@ impl SignInError {
             | SignInError::TokenRequestRejected { .. } => 400,
             SignInError::AccessDenied { .. } => 403,
             SignInError::ProviderTimeout => 504,
-            SignInError::ProviderUnavailable { .. } | SignInError::InvalidIdToken { .. } => 502,
+            SignInError::ProviderUnavailable { .. }
+            | SignInError::AnswerTooLarge { .. }
+            | SignInError::UnusableSubject { .. }
+            | SignInError::UnsafeEndpoint { .. }
+            | SignInError::InvalidIdToken { .. } => 502,
             SignInError::TooManyPendingSignIns => 503,
             SignInError::Storage(_) => 500,
         }

@@ -371,7 +371,9 @@ impl SignInFlow {
                 .push(trace::token_response(&exchange.tokens, &token_trace));
         }
 
-        let identity = exchange.identity;
+        // Before anything is stored or remembered in the cookie: a `sub` we
+        // can find the person by again, and a name and email of bounded size.
+        let identity = exchange.identity.bounded().map_err(&fail)?;
         let sign_in = SignInRecord {
             provider: provider.id.to_owned(),
             issuer: exchange.issuer,
@@ -502,6 +504,9 @@ impl SignInFlow {
 fn identity_lookup_error(error: ApiError) -> SignInError {
     match error {
         ApiError::Timeout => SignInError::ProviderTimeout,
+        ApiError::TooLarge { .. } => SignInError::AnswerTooLarge {
+            what: "answer to who signed in",
+        },
         other => SignInError::ProviderUnavailable {
             detail: format!("reading who signed in from the API: {other}"),
         },

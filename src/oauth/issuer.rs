@@ -1,10 +1,13 @@
-//! What "the same issuer" means, per `providers::IssuerCheck`.
+//! What "the same issuer" means, per `providers::IssuerCheck`, and which
+//! endpoints an issuer's discovery document may name (`safe_endpoint`).
 //!
 //! OpenID Connect compares issuers as exact strings: the discovery document's
 //! `issuer` must equal the URL it was fetched for (Discovery 1.0 §4.3), and an ID
 //! token's `iss` must equal that (Core §3.1.3.7 step 2). Two providers document
 //! exceptions, and this file is the one place that knows them. Each function says
 //! yes only to what the provider documents; none turns the check off.
+
+use url::Url;
 
 use crate::providers::IssuerCheck;
 
@@ -58,6 +61,34 @@ pub fn callback_issuer_matches(check: IssuerCheck, configured: &str, iss: &str) 
         IssuerCheck::Exact | IssuerCheck::ExactOrWithoutScheme => iss == configured,
         IssuerCheck::MicrosoftTenant => {
             same_authority(configured, iss) && microsoft_tenant_of(iss).is_some_and(is_tenant_id)
+        }
+    }
+}
+
+/// `endpoint` if it may receive tokens, codes or secrets (or be trusted for
+/// keys and profiles): https, or http on a loopback host when the issuer
+/// itself is on loopback (local development and tests; RFC 8252 §8.3 allows
+/// http only there). A tampered or careless discovery document must not be
+/// able to send our tokens elsewhere in clear. Used for the five endpoints
+/// discovery names (`oidc::discover`) and again before a revocation or
+/// end-session request (`sign_out`).
+pub fn safe_endpoint(issuer: Option<&str>, endpoint: &str) -> Option<Url> {
+    let url = Url::parse(endpoint).ok()?;
+    let loopback = |url: &Url| match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    let issuer_is_loopback = issuer
+        .and_then(|issuer| Url::parse(issuer).ok())
+        .is_some_and(|issuer| loopback(&issuer));
+    match url.scheme() {
+        "https" => Some(url),
+        "http" if loopback(&url) && issuer_is_loopback => Some(url),
+        _ => {
+            tracing::warn!("refused an endpoint that is not https: {endpoint}");
+            None
         }
     }
 }
@@ -217,5 +248,22 @@ mod tests {
             &common,
             "https://evil.example.com/{TENANT}/v2.0"
         ));
+    }
+
+    #[test]
+    fn endpoints_that_receive_tokens_must_be_https_or_loopback_for_a_loopback_issuer() {
+        let real = Some("https://accounts.example");
+        let local = Some("http://127.0.0.1:8081");
+        assert!(safe_endpoint(real, "https://accounts.example/revoke").is_some());
+        assert!(safe_endpoint(real, "http://accounts.example/revoke").is_none());
+        assert!(
+            safe_endpoint(real, "http://127.0.0.1:9/revoke").is_none(),
+            "a real issuer's document cannot point at plain http, even on loopback"
+        );
+        assert!(safe_endpoint(local, "http://127.0.0.1:8081/revoke").is_some());
+        assert!(safe_endpoint(local, "http://[::1]:8081/revoke").is_some());
+        assert!(safe_endpoint(local, "http://evil.example/revoke").is_none());
+        assert!(safe_endpoint(local, "ftp://127.0.0.1/revoke").is_none());
+        assert!(safe_endpoint(None, "not a url").is_none());
     }
 }

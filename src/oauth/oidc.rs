@@ -32,11 +32,9 @@ use url::Url;
 
 use super::SignInError;
 use super::issuer;
-use super::token::{
-    Observed, TokenTrace, error_chain, is_timeout, provider_tokens, send_observed,
-    token_request_error,
-};
+use super::token::{Observed, TokenTrace, error_chain, provider_tokens, send_observed};
 use crate::db::accounts::ProviderTokens;
+use crate::http_client::{MAX_JSON_BYTES, ReadError, read_capped};
 use crate::providers::{ClientAuth, IssuerCheck, Protocol, Provider};
 
 /// Accepted difference between our clock and the provider's (for `exp` and `iat`).
@@ -64,6 +62,49 @@ impl VerifiedIdentity {
             .clone()
             .or_else(|| self.email.clone())
             .unwrap_or_else(|| self.subject.clone())
+    }
+}
+
+/// OIDC Core §2: `sub` "MUST NOT exceed 255 ASCII characters in length".
+pub const MAX_SUBJECT_LEN: usize = 255;
+/// Names are cut to this many characters: no one's name is longer, and the
+/// display name travels in the session cookie, which browsers keep only up to
+/// 4096 bytes (RFC 6265 §6.1).
+pub const MAX_NAME_CHARS: usize = 200;
+/// The longest address SMTP can carry (RFC 5321 §4.5.3.1.3: a 256-octet path
+/// including its angle brackets); a longer one is not an address.
+pub const MAX_EMAIL_LEN: usize = 254;
+
+impl VerifiedIdentity {
+    /// The identity as we store and remember it, whichever protocol gave it
+    /// (ID token, userinfo, or an API such as GitHub's `/user`): `sub` must be
+    /// 1 to 255 printable ASCII characters (OIDC Core §2), the name is cut to
+    /// [`MAX_NAME_CHARS`] on a character boundary, and an email longer than
+    /// [`MAX_EMAIL_LEN`] is dropped. So what reaches the session cookie is
+    /// bounded, whatever the provider sends.
+    pub fn bounded(self) -> Result<Self, SignInError> {
+        let subject = self.subject;
+        if subject.is_empty()
+            || subject.len() > MAX_SUBJECT_LEN
+            || !subject.bytes().all(|byte| byte.is_ascii_graphic())
+        {
+            return Err(SignInError::UnusableSubject {
+                length: subject.len(),
+            });
+        }
+        Ok(VerifiedIdentity {
+            subject,
+            name: self.name.map(|name| truncate_chars(&name, MAX_NAME_CHARS)),
+            email: self.email.filter(|email| email.len() <= MAX_EMAIL_LEN),
+        })
+    }
+}
+
+/// The first `max` characters of `text` (never splitting one).
+fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => text[..end].to_owned(),
+        None => text.to_owned(),
     }
 }
 
@@ -247,7 +288,14 @@ async fn discover(issuer: Issuer<'_>, http: &reqwest::Client) -> Result<Discover
         .and_then(|date| date.to_str().ok())
         .and_then(|date| chrono::DateTime::parse_from_rfc2822(date).ok())
         .map(|date| date.timestamp() - Utc::now().timestamp());
-    let body = response.bytes().await.map_err(request_failed)?;
+    let body = read_capped(response, MAX_JSON_BYTES)
+        .await
+        .map_err(|error| match error {
+            ReadError::TooLarge { .. } => SignInError::AnswerTooLarge {
+                what: "discovery document",
+            },
+            ReadError::Http(error) => request_failed(error),
+        })?;
     let metadata: CoreProviderMetadata = serde_json::from_slice(&body)
         .map_err(|error| unavailable(format!("discovery document is not valid: {error}")))?;
     // Fields the crate's core metadata does not carry, read from the same body.
@@ -268,14 +316,35 @@ async fn discover(issuer: Issuer<'_>, http: &reqwest::Client) -> Result<Discover
         )));
     }
 
-    let jwks = JsonWebKeySet::fetch_async(metadata.jwks_uri(), http)
-        .await
-        .map_err(|error| match &error {
-            openidconnect::DiscoveryError::Request(inner) if is_timeout(inner) => {
-                SignInError::ProviderTimeout
-            }
-            _ => unavailable(format!("signing keys: {}", error_chain(&error))),
-        })?;
+    // Every endpoint the document names that receives a token, code or
+    // secret, or whose answer we trust (keys, profile), must be https, or
+    // loopback http for a loopback issuer (`issuer::safe_endpoint`).
+    let endpoints = [
+        (
+            "token_endpoint",
+            metadata
+                .token_endpoint()
+                .map(|endpoint| endpoint.url().to_string()),
+        ),
+        (
+            "userinfo_endpoint",
+            metadata
+                .userinfo_endpoint()
+                .map(|endpoint| endpoint.url().to_string()),
+        ),
+        ("jwks_uri", Some(metadata.jwks_uri().url().to_string())),
+        ("revocation_endpoint", text("revocation_endpoint")),
+        ("end_session_endpoint", text("end_session_endpoint")),
+    ];
+    for (name, endpoint) in endpoints {
+        if let Some(endpoint) = endpoint
+            && issuer::safe_endpoint(Some(issuer.issuer), &endpoint).is_none()
+        {
+            return Err(SignInError::UnsafeEndpoint { name });
+        }
+    }
+
+    let jwks = fetch_jwks(metadata.jwks_uri().url(), http).await?;
     let facts = DiscoveryFacts {
         pkce_methods: document
             .get("code_challenge_methods_supported")
@@ -292,6 +361,45 @@ async fn discover(issuer: Issuer<'_>, http: &reqwest::Client) -> Result<Discover
     Ok(Discovered {
         metadata: metadata.set_jwks(jwks),
         facts,
+    })
+}
+
+/// The signing keys at `jwks_uri` (RFC 7517 §5), read within the cap like
+/// every answer (the crate's `JsonWebKeySet::fetch_async` reads it whole).
+async fn fetch_jwks(
+    jwks_uri: &Url,
+    http: &reqwest::Client,
+) -> Result<JsonWebKeySet<CoreJsonWebKey>, SignInError> {
+    let failed = |error: reqwest::Error| {
+        if error.is_timeout() {
+            SignInError::ProviderTimeout
+        } else {
+            SignInError::ProviderUnavailable {
+                detail: format!("signing keys: {}", error.without_url()),
+            }
+        }
+    };
+    let response = http
+        .get(jwks_uri.clone())
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(failed)?;
+    if !response.status().is_success() {
+        return Err(SignInError::ProviderUnavailable {
+            detail: format!("signing keys answered HTTP {}", response.status().as_u16()),
+        });
+    }
+    let body = read_capped(response, MAX_JSON_BYTES)
+        .await
+        .map_err(|error| match error {
+            ReadError::TooLarge { .. } => SignInError::AnswerTooLarge {
+                what: "signing keys",
+            },
+            ReadError::Http(error) => failed(error),
+        })?;
+    serde_json::from_slice(&body).map_err(|error| SignInError::ProviderUnavailable {
+        detail: format!("signing keys are not a valid JWKS: {error}"),
     })
 }
 
@@ -399,8 +507,7 @@ pub async fn exchange_code(
         ))
         .request_async(&send)
         .await;
-    observed.into_trace(trace);
-    let response: OidcTokenResponse = response.map_err(token_request_error)?;
+    let response: OidcTokenResponse = observed.finish(response, trace)?;
 
     // Step 6: we have the access token. Before trusting who it is for, validate
     // the ID token (OpenID Connect Core §3.1.3.7).
@@ -466,8 +573,7 @@ pub async fn refresh(
         })?
         .request_async(&send)
         .await;
-    observed.into_trace(trace);
-    let response: OidcTokenResponse = response.map_err(token_request_error)?;
+    let response: OidcTokenResponse = observed.finish(response, trace)?;
     if response.id_token().is_some() {
         validate_id_token(
             provider,
@@ -557,6 +663,20 @@ fn validate_id_token(
     if !issuer::token_issuer_matches(check, document_issuer, iss, tid) {
         return Err(invalid(format!(
             "iss `{iss}` is not the issuer `{document_issuer}`"
+        )));
+    }
+
+    // OIDC Core §3.1.3.7 point 5: "If an azp (authorized party) Claim is
+    // present, the Client SHOULD verify that its client_id is the Claim
+    // Value", whatever the number of audiences. The crate leaves this to us
+    // (its check is commented out), so a token issued to another client
+    // that lists us in `aud` would otherwise pass.
+    if let Some(azp) = claims.authorized_party()
+        && azp.as_str() != provider.client_id
+    {
+        return Err(invalid(format!(
+            "azp `{}` is not our client id",
+            azp.as_str()
         )));
     }
 

@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
 use super::SignInError;
-use super::token::{Observed, TokenTrace, provider_tokens, send_observed, token_request_error};
+use super::token::{Observed, TokenTrace, provider_tokens, send_observed};
 use crate::db::accounts::ProviderTokens;
 use crate::providers::{ClientAuth, Provider};
 
@@ -99,8 +99,7 @@ pub async fn exchange_code(
         ))
         .request_async(&send)
         .await;
-    observed.into_trace(trace);
-    let response = response.map_err(token_request_error)?;
+    let response = observed.finish(response, trace)?;
     Ok(provider_tokens(provider, &response))
 }
 
@@ -122,8 +121,7 @@ pub async fn refresh(
         .exchange_refresh_token(&RefreshToken::new(refresh_token.expose_secret().to_owned()))
         .request_async(&send)
         .await;
-    observed.into_trace(trace);
-    let response = response.map_err(token_request_error)?;
+    let response = observed.finish(response, trace)?;
     Ok(provider_tokens(provider, &response))
 }
 

@@ -12,9 +12,8 @@
 //!   person's session at the provider and sends them back.
 //!
 //! Endpoints come from discovery and receive tokens, so they are used only if
-//! they are https, or http on a loopback host for a loopback issuer (RFC 8252
-//! §8.3 allows http only there): a tampered discovery document must not be
-//! able to send our tokens elsewhere in clear.
+//! `issuer::safe_endpoint` allows them (checked when discovery is read, and
+//! again here before a token is sent).
 //!
 //! What it must not do: touch the database or sessions (routes delete what is
 //! stored whatever the provider answers), or fail the sign-out: every outcome
@@ -26,9 +25,11 @@ use url::Url;
 
 use std::time::Instant;
 
+use super::issuer::safe_endpoint;
 use super::oidc::DiscoveryCache;
 use super::trace;
 use crate::db::accounts::ProviderTokens;
+use crate::http_client::{MAX_ERROR_BODY_BYTES, read_capped};
 use crate::providers::{ClientAuth, Provider, Revocation};
 use crate::teaching::record::EventRecord;
 
@@ -149,16 +150,14 @@ fn form_encoded(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// The `error` code of an RFC 6749 §5.2-shaped answer (at most 64 KiB read).
+/// The `error` code of an RFC 6749 §5.2-shaped answer (at most
+/// `MAX_ERROR_BODY_BYTES` read; a larger one has no code we use).
 async fn error_code(answer: reqwest::Response) -> Option<String> {
     #[derive(Deserialize)]
     struct ErrorAnswer {
         error: String,
     }
-    let body = answer.bytes().await.ok()?;
-    if body.len() > 64 * 1024 {
-        return None;
-    }
+    let body = read_capped(answer, MAX_ERROR_BODY_BYTES).await.ok()?;
     serde_json::from_slice::<ErrorAnswer>(&body)
         .ok()
         .map(|answer| answer.error)
@@ -235,49 +234,4 @@ pub async fn end_session_url(
             .append_pair("state", state);
     }
     Some(url)
-}
-
-/// `endpoint` if it may receive tokens: https, or http on a loopback host
-/// when the issuer itself is on loopback (local development and tests).
-pub fn safe_endpoint(issuer: Option<&str>, endpoint: &str) -> Option<Url> {
-    let url = Url::parse(endpoint).ok()?;
-    let loopback = |url: &Url| match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name == "localhost",
-        None => false,
-    };
-    let issuer_is_loopback = issuer
-        .and_then(|issuer| Url::parse(issuer).ok())
-        .is_some_and(|issuer| loopback(&issuer));
-    match url.scheme() {
-        "https" => Some(url),
-        "http" if loopback(&url) && issuer_is_loopback => Some(url),
-        _ => {
-            tracing::warn!("refused an endpoint that is not https: {endpoint}");
-            None
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints_that_receive_tokens_must_be_https_or_loopback_for_a_loopback_issuer() {
-        let real = Some("https://accounts.example");
-        let local = Some("http://127.0.0.1:8081");
-        assert!(safe_endpoint(real, "https://accounts.example/revoke").is_some());
-        assert!(safe_endpoint(real, "http://accounts.example/revoke").is_none());
-        assert!(
-            safe_endpoint(real, "http://127.0.0.1:9/revoke").is_none(),
-            "a real issuer's document cannot point at plain http, even on loopback"
-        );
-        assert!(safe_endpoint(local, "http://127.0.0.1:8081/revoke").is_some());
-        assert!(safe_endpoint(local, "http://[::1]:8081/revoke").is_some());
-        assert!(safe_endpoint(local, "http://evil.example/revoke").is_none());
-        assert!(safe_endpoint(local, "ftp://127.0.0.1/revoke").is_none());
-        assert!(safe_endpoint(None, "not a url").is_none());
-    }
 }

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use openidconnect::{
-    AsyncHttpClient as _, HttpClientError, HttpRequest, HttpResponse, OAuth2TokenResponse, Scope,
-    TokenType,
+    HttpClientError, HttpRequest, HttpResponse, OAuth2TokenResponse, Scope, TokenType,
 };
 use secrecy::SecretString;
 use url::Url;
 
 use super::SignInError;
 use crate::db::accounts::ProviderTokens;
+use crate::http_client::{MAX_JSON_BYTES, ReadError, read_capped};
 use crate::providers::Provider;
 
 /// What the token request (step 5) and its answer (step 6) looked like, for
@@ -31,33 +31,103 @@ pub struct TokenTrace {
     pub id_token_claims: Vec<(String, String)>,
 }
 
-/// The status and duration of the last request sent through [`send_observed`].
+/// The longest ID token we parse. Real ones are 1 to 3 KiB (Microsoft's with
+/// many group claims switches to an "overage" claim before ~200 groups, some
+/// 8 KiB); the token is kept sealed and sent back as `id_token_hint` in a URL
+/// at sign-out, where servers commonly stop at 8 to 16 KiB. Anything larger is
+/// not an ID token we could use, and its claims are not worth parsing.
+pub const MAX_ID_TOKEN_BYTES: usize = 16 * 1024;
+
+/// What was observed of the last request sent through [`send_observed`]: its
+/// status and duration, and whether its answer was refused as too large.
 #[derive(Debug, Default)]
-pub struct Observed(Mutex<Option<(u16, Duration)>>);
+pub struct Observed(Mutex<ObservedRequest>);
+
+#[derive(Debug, Default)]
+struct ObservedRequest {
+    status: Option<(u16, Duration)>,
+    /// What was too large: "token response" or "ID token".
+    too_large: Option<&'static str>,
+}
 
 impl Observed {
-    /// Copies what was observed into `trace`.
-    pub fn into_trace(self, trace: &mut TokenTrace) {
-        if let Some((status, elapsed)) = self.0.into_inner().ok().flatten() {
+    /// Copies what was observed into `trace`, and turns the crate's error into
+    /// ours: a refused oversized answer reaches the crate as an opaque
+    /// `Other`, so it is recognised here by what `send_observed` noted.
+    pub fn finish<R, RE, T>(
+        self,
+        response: Result<R, openidconnect::RequestTokenError<RE, T>>,
+        trace: &mut TokenTrace,
+    ) -> Result<R, SignInError>
+    where
+        RE: std::error::Error + 'static,
+        T: openidconnect::ErrorResponse + 'static,
+    {
+        let observed = self.0.into_inner().unwrap_or_default();
+        if let Some((status, elapsed)) = observed.status {
             trace.status = Some(status);
             trace.elapsed = Some(elapsed);
+        }
+        response.map_err(|error| match observed.too_large {
+            Some(what) => SignInError::AnswerTooLarge { what },
+            None => token_request_error(error),
+        })
+    }
+
+    fn note(&self, update: impl FnOnce(&mut ObservedRequest)) {
+        if let Ok(mut slot) = self.0.lock() {
+            update(&mut slot);
         }
     }
 }
 
 /// Sends a request of the `oauth2` crate with our client, noting its status and
-/// duration in `observed`.
+/// duration in `observed`. The body is read with the cap of every JSON answer
+/// (`http_client::read_capped`), and an `id_token` longer than
+/// [`MAX_ID_TOKEN_BYTES`] is refused before the crate parses it: this replaces
+/// the crate's own `AsyncHttpClient` for reqwest, which reads bodies whole.
 pub async fn send_observed(
     http: &reqwest::Client,
     request: HttpRequest,
     observed: &Observed,
 ) -> Result<HttpResponse, HttpClientError<reqwest::Error>> {
     let started = Instant::now();
-    let response = http.call(request).await?;
-    if let Ok(mut slot) = observed.0.lock() {
-        *slot = Some((response.status().as_u16(), started.elapsed()));
+    let request = reqwest::Request::try_from(request).map_err(Box::new)?;
+    let response = http.execute(request).await.map_err(Box::new)?;
+    let status = response.status();
+    observed.note(|seen| seen.status = Some((status.as_u16(), started.elapsed())));
+    let mut builder = openidconnect::http::Response::builder()
+        .status(status)
+        .version(response.version());
+    for (name, value) in response.headers() {
+        builder = builder.header(name, value);
     }
-    Ok(response)
+    let too_large = |what: &'static str| {
+        observed.note(|seen| seen.too_large = Some(what));
+        HttpClientError::Other(format!("the {what} is too large"))
+    };
+    let body = match read_capped(response, MAX_JSON_BYTES).await {
+        Ok(body) => body,
+        Err(ReadError::TooLarge { .. }) => return Err(too_large("token response")),
+        Err(ReadError::Http(error)) => return Err(HttpClientError::Reqwest(Box::new(error))),
+    };
+    if id_token_len(&body).is_some_and(|len| len > MAX_ID_TOKEN_BYTES) {
+        return Err(too_large("ID token"));
+    }
+    builder.body(body).map_err(HttpClientError::Http)
+}
+
+/// The length of the `id_token` member of a token response, if it has one,
+/// without parsing the token itself.
+fn id_token_len(body: &[u8]) -> Option<usize> {
+    #[derive(serde::Deserialize)]
+    struct IdTokenMember {
+        id_token: Option<String>,
+    }
+    serde_json::from_slice::<IdTokenMember>(body)
+        .ok()?
+        .id_token
+        .map(|token| token.len())
 }
 
 /// Step 6: the access token (and refresh token, lifetime and granted scopes)

@@ -297,19 +297,27 @@ async fn odd_mail_pages_get_clear_errors() {
     app.sign_in(&browser, "/profile", "alice").await;
     // A cursor must be a next page of the provider's own message list: nothing
     // else is fetched with the visitor's token.
+    // Nor does it ask the provider's own list for more than our page: a
+    // larger `$top`, `$expand` or any option Graph does not put there itself.
+    let own_list = format!("{}/v1.0/me/messages", app.demo_address);
     for cursor in [
-        "abc",
-        "https://evil.example/v1.0/me/messages?$skip=10",
-        "http://127.0.0.1:1/v1.0/me/messages?$skip=10",
-        "%ZZ",
+        "abc".to_owned(),
+        "https://evil.example/v1.0/me/messages?$skip=10".to_owned(),
+        "http://127.0.0.1:1/v1.0/me/messages?$skip=10".to_owned(),
+        "%ZZ".to_owned(),
+        format!("{own_list}?$top=1000&$skip=0"),
+        format!("{own_list}?$top=10&$skip=0&$expand=attachments"),
+        format!("{own_list}?$top=10&$skip=0&$select=id,body"),
     ] {
         let response = browser
             .get(app.url("/mail"))
-            .query(&[("cursor", cursor)])
+            .query(&[("cursor", &cursor)])
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{cursor}");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{cursor}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("not one this app made"), "{cursor}: {html}");
     }
     let (status, html) = app.get_html(&browser, "/mail?cursor=x&cursor=y").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

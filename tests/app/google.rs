@@ -328,6 +328,47 @@ async fn the_documented_plain_text_part_is_decoded() {
 }
 
 #[tokio::test]
+async fn a_message_in_windows_1252_shows_its_accents_and_euro_sign() {
+    let google = FakeGoogle::start().await;
+    google.sign_in("/mail").await;
+    let mut full: Value = google
+        .fake
+        .fixture("google/gmail_messages_get_full_200.json", REAL_HOSTS);
+    // The documented message's HTML part, in windows-1252 as many mailers
+    // still send it: "Café: 5 €" (é = E9, € = 80).
+    let part = &mut full["payload"]["parts"][1];
+    part["headers"][0]["value"] = json!("text/html; charset=\"windows-1252\"");
+    part["body"]["data"] =
+        json!(base64::engine::general_purpose::URL_SAFE.encode(b"<p>Caf\xe9: 5 \x80</p>"));
+    google
+        .fake
+        .mount_json("GET", &format!("{MESSAGES}/1783b4a3c4d5e6f7"), 200, full)
+        .await;
+    let (status, html) = google.get("/mail/1783b4a3c4d5e6f7").await;
+    assert_eq!(status, StatusCode::OK);
+    let body = &html[html.find("class=\"mail-body\"").expect("body")..];
+    assert!(body.contains("Caf\u{e9}: 5 \u{20ac}"), "{body}");
+}
+
+#[tokio::test]
+async fn a_gmail_message_larger_than_the_cap_is_a_clear_502() {
+    let google = FakeGoogle::start().await;
+    google.sign_in("/mail").await;
+    let mut full: Value = google
+        .fake
+        .fixture("google/gmail_messages_get_full_200.json", REAL_HOSTS);
+    // 5 MiB of inline body: over the 4 MiB cap on one message.
+    full["payload"]["parts"][1]["body"]["data"] = json!("A".repeat(5 * 1024 * 1024));
+    google
+        .fake
+        .mount_json("GET", &format!("{MESSAGES}/1783b4a3c4d5e6f7"), 200, full)
+        .await;
+    let (status, html) = google.get("/mail/1783b4a3c4d5e6f7").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(html.contains("too large"), "{html}");
+}
+
+#[tokio::test]
 async fn an_empty_inbox_says_so() {
     let google = FakeGoogle::start().await;
     google.sign_in("/mail").await;

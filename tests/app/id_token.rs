@@ -105,6 +105,12 @@ async fn a_valid_id_token_signs_the_visitor_in() {
         StatusCode::SEE_OTHER,
         "the harness itself works"
     );
+    // `azp` naming us is accepted (Google sends it).
+    let outcome = sign_in_with(Forgery::Claims(|c| {
+        c.insert("azp".into(), json!(CLIENT_ID));
+    }))
+    .await;
+    assert_eq!(outcome.status, StatusCode::SEE_OTHER, "{}", outcome.flow);
 }
 
 #[tokio::test]
@@ -199,6 +205,16 @@ async fn forged_or_broken_id_tokens_are_refused_each_by_its_own_check() {
             "at_hash does not match",
             Forgery::Claims(|c| {
                 c.insert("at_hash".into(), json!("AAAAAAAAAAAAAAAAAAAAAA"));
+            }),
+        ),
+        (
+            // OIDC Core §3.1.3.7 point 5: azp, when present, is our client id,
+            // even with a single audience. (With several, the untrusted one is
+            // refused first, as in "extra untrusted aud".)
+            "azp of another client, one audience",
+            "azp `someone-else` is not our client id",
+            Forgery::Claims(|c| {
+                c.insert("azp".into(), json!("someone-else"));
             }),
         ),
     ];

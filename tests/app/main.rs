@@ -14,6 +14,7 @@ mod flow;
 mod github;
 mod google;
 mod helpers;
+mod hostile;
 mod id_token;
 mod learn;
 mod microsoft;

@@ -198,17 +198,22 @@ async fn a_multi_tenant_sign_in_shows_the_graph_profile_and_pages_through_mail()
     );
 
     // Mail, first page: the documented request, then @odata.nextLink (quirk 8).
+    // Graph repeats our request's options in it; the documented example's
+    // request selected other fields, so its link carries only ours here.
+    let mut page1 = microsoft.fake.fixture(
+        "microsoft/graph_me_messages_list_page1_200.json",
+        REAL_HOSTS,
+    );
+    page1["@odata.nextLink"] = json!(format!(
+        "{}/v1.0/me/messages?%24top=10&%24skip=14",
+        microsoft.fake.issuer()
+    ));
     Mock::given(method("GET"))
         .and(path("/v1.0/me/messages"))
         .and(query_param("$top", "10"))
         .and(query_param("$orderby", "receivedDateTime desc"))
         .and(query_param_is_missing("$skip"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(microsoft.fake.fixture(
-                "microsoft/graph_me_messages_list_page1_200.json",
-                REAL_HOSTS,
-            )),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(page1))
         .mount(&microsoft.fake.server)
         .await;
     Mock::given(method("GET"))
