@@ -85,10 +85,14 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one start from `client`'s bucket, or says how long until one is
-    /// back.
-    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
-        self.check_at(client, Instant::now())
+    /// Takes one start from `client`'s bucket, or says in how many seconds one
+    /// is back: whole seconds, rounded up and at least 1, as `Retry-After`
+    /// counts them (RFC 9110 §10.2.3), so a client that waits that long gets it.
+    pub fn check(&self, client: IpAddr) -> Result<(), u64> {
+        self.check_at(client, Instant::now()).map_err(|wait| {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            seconds.max(1)
+        })
     }
 
     fn check_at(&self, client: IpAddr, now: Instant) -> Result<(), Duration> {

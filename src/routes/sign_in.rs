@@ -72,9 +72,7 @@ pub async fn start_sign_in(
         state
             .sign_in_starts
             .check(client)
-            .map_err(|wait| AppError::TooManySignInStarts {
-                retry_after_secs: wait.as_secs().max(1),
-            })?;
+            .map_err(|retry_after_secs| AppError::TooManySignInStarts { retry_after_secs })?;
     }
     let browser_key = session::browser_key(&visitor.session)
         .map_err(|error| AppError::Internal(format!("session: {error}")))?;
