@@ -4,7 +4,8 @@
 //! Starting a sign-in is public and writes a pending sign-in (`db`), so one
 //! client sending requests without a cookie could otherwise push everyone
 //! else's pending sign-ins out. Each client (an IPv4 address, or an IPv6 /64:
-//! one host usually holds a whole /64, RFC 6177 §3) has a bucket of
+//! a host picks its own interface identifier, the low 64 bits, RFC 4291
+//! §2.5.1, and may change it at will, RFC 8981) has a bucket of
 //! SIGN_IN_STARTS_PER_MINUTE starts that refills at that rate; an empty bucket
 //! answers how long to wait, which the page gives as `Retry-After` (RFC 6585 §4).
 //!
