@@ -6,9 +6,14 @@
 //!
 //! Development defaults let `cargo run` work with no `.env` at all. The two keys
 //! (SESSION_KEY, TOKEN_KEY) are then generated once and kept under `data/`, with a
-//! warning in the log: production sets them explicitly.
+//! warning in the log.
+//!
+//! Production is an `https://` APP_BASE_URL ([`Config::production`]). There the
+//! defaults that only suit a developer's machine are refused or off: the start
+//! stops unless SESSION_KEY and TOKEN_KEY are set (no key is ever generated),
+//! and the demo provider is off unless DEMO_PROVIDER says otherwise.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -43,8 +48,17 @@ pub struct Config {
     pub session_max_age: Duration,
     /// HTTP_TIMEOUT: seconds allowed for each request to a provider (default 10).
     pub http_timeout: Duration,
+    /// SIGN_IN_STARTS_PER_MINUTE: sign-ins one client (IP address, or IPv6 /64)
+    /// may start per minute, in a burst or spread out (default 30). Each start
+    /// writes a pending sign-in; past the limit the client gets 429.
+    pub sign_in_starts_per_minute: u32,
+    /// TRUSTED_PROXIES: comma-separated IP addresses or CIDR ranges of the
+    /// reverse proxies in front of the app (default none). Only a request
+    /// from one of them has its client address taken from X-Forwarded-For
+    /// (`routes::client_ip`); anyone else could write that header.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The built-in demo provider, unless DEMO_PROVIDER=off (`external`: it is
-    /// used, but runs in its own process).
+    /// used, but runs in its own process). Off by default in production.
     pub demo: Option<DemoConfig>,
     /// Microsoft (Entra ID + Graph), when MICROSOFT_CLIENT_ID and _SECRET are set.
     pub microsoft: Option<MicrosoftConfig>,
@@ -229,6 +243,17 @@ impl Config {
             ));
         }
 
+        // Production (https): a generated key would sit in a file next to the
+        // app, be lost with its container, or differ between two instances.
+        let production = base_url.scheme() == "https";
+        for variable in ["SESSION_KEY", "TOKEN_KEY"] {
+            if production && var(variable).is_none() {
+                return Err(invalid(
+                    variable,
+                    "must be set when APP_BASE_URL is https:// (production); development keys are never generated there",
+                ));
+            }
+        }
         let session_key = match var("SESSION_KEY") {
             Some(value) => decode_key("SESSION_KEY", &value, 64)?,
             None => dev_key(dev_key_dir, "SESSION_KEY", "session.key", 64)?,
@@ -257,10 +282,27 @@ impl Config {
         let http_timeout =
             Duration::from_secs(parse_seconds("HTTP_TIMEOUT", var("HTTP_TIMEOUT"), 10)?);
 
+        let sign_in_starts_per_minute = match var("SIGN_IN_STARTS_PER_MINUTE") {
+            None => 30,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(count) if count > 0 => count,
+                _ => {
+                    return Err(invalid(
+                        "SIGN_IN_STARTS_PER_MINUTE",
+                        format!("`{text}` is not a positive whole number"),
+                    ));
+                }
+            },
+        };
+        let trusted_proxies = parse_trusted_proxies(var("TRUSTED_PROXIES"))?;
+
         // `external`: the demo provider runs as its own process (the
         // `demo-provider` binary, used by the benchmark); this app only uses it.
         let demo_mode = var("DEMO_PROVIDER").as_deref().map(str::to_ascii_lowercase);
         let run_demo_here = match demo_mode.as_deref() {
+            // The demo provider signs in anyone who clicks a demo account: in
+            // production only when asked for by name (and then every page says so).
+            None if production => None,
             None | Some("on") => Some(true),
             Some("external") => Some(false),
             Some("off") => None,
@@ -407,6 +449,8 @@ impl Config {
             session_idle_timeout,
             session_max_age,
             http_timeout,
+            sign_in_starts_per_minute,
+            trusted_proxies,
             demo,
             microsoft,
             google,
@@ -417,7 +461,20 @@ impl Config {
 
     /// Cookies get the `Secure` attribute when the app is served over HTTPS.
     pub fn cookies_secure(&self) -> bool {
+        self.production()
+    }
+
+    /// Production: the app is served over HTTPS (APP_BASE_URL). Keys must be
+    /// set, the demo provider is off unless asked for, and `/setup` shows no
+    /// client ids or endpoints.
+    pub fn production(&self) -> bool {
         self.base_url.scheme() == "https"
+    }
+
+    /// The demo provider is on in production (DEMO_PROVIDER set explicitly):
+    /// every page shows a banner saying so, and the log warns at start.
+    pub fn demo_in_production(&self) -> bool {
+        self.production() && self.demo.is_some()
     }
 
     /// The exact redirect URI registered for `provider_id` (RFC 6749 §3.1.2).
@@ -532,6 +589,27 @@ fn issuer_identifier(
     Ok(text)
 }
 
+/// TRUSTED_PROXIES: `10.0.0.1, 10.1.0.0/16, ::1`. A bare address is a range of one.
+fn parse_trusted_proxies(value: Option<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some(text) = value else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        "TRUSTED_PROXIES",
+                        format!("`{item}` is not an IP address or CIDR range such as 10.0.0.0/8"),
+                    )
+                })
+        })
+        .collect()
+}
+
 fn parse_socket(variable: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
     value.parse().map_err(|_| {
         invalid(
@@ -602,31 +680,15 @@ fn dev_key(
             ),
         )
     };
-    std::fs::create_dir_all(dir).map_err(cannot_write)?;
-    write_private_file(&path, STANDARD.encode(&key).as_bytes()).map_err(cannot_write)?;
+    crate::private_files::create_dir_all(dir).map_err(cannot_write)?;
+    crate::private_files::write_new_file(&path, STANDARD.encode(&key).as_bytes())
+        .map_err(cannot_write)?;
     tracing::warn!(
         variable,
         path = %path.display(),
         "not set: generated a development key and saved it; set {variable} in production"
     );
     Ok(key)
-}
-
-#[cfg(unix)]
-fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents)
-}
-
-#[cfg(not(unix))]
-fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, contents)
 }
 
 #[cfg(test)]
@@ -686,6 +748,10 @@ mod tests {
             ("DEMO_PROVIDER", "maybe"),
             ("DEMO_PROVIDER_BIND", "8081"),
             ("DEMO_TOKEN_TTL", "soon"),
+            ("SIGN_IN_STARTS_PER_MINUTE", "0"),
+            ("SIGN_IN_STARTS_PER_MINUTE", "many"),
+            ("TRUSTED_PROXIES", "10.0.0.1, proxy.internal"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
             ("MICROSOFT_TENANT", "common/../evil"),
             ("MICROSOFT_AUTHORITY", "http://login.example.com"),
             ("GITHUB_API_URL", "https://api.example.com/?x=1"),
@@ -706,15 +772,105 @@ mod tests {
         }
     }
 
+    const SESSION_KEY: &str =
+        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODkrLw==";
+    const TOKEN_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
     #[test]
     fn https_base_url_makes_cookies_secure_and_demo_can_be_turned_off() {
         let config = parse(&[
             ("APP_BASE_URL", "https://app.example.com"),
+            ("SESSION_KEY", SESSION_KEY),
+            ("TOKEN_KEY", TOKEN_KEY),
             ("DEMO_PROVIDER", "off"),
         ])
         .expect("valid");
         assert!(config.cookies_secure());
+        assert!(config.production());
         assert!(config.demo.is_none());
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_each_key_and_generates_none() {
+        let https = ("APP_BASE_URL", "https://app.example.com");
+        for (missing, present) in [
+            ("SESSION_KEY", ("TOKEN_KEY", TOKEN_KEY)),
+            ("TOKEN_KEY", ("SESSION_KEY", SESSION_KEY)),
+        ] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let vars: HashMap<&str, &str> = HashMap::from([https, present]);
+            let error = Config::from_lookup(
+                &|name: &str| vars.get(name).map(|value| value.to_string()),
+                dir.path(),
+            )
+            .expect_err(missing);
+            assert_eq!(error.variable, missing);
+            let message = error.to_string();
+            assert!(message.contains(missing), "{message}");
+            assert!(message.contains("APP_BASE_URL"), "{message}");
+            let files = std::fs::read_dir(dir.path()).expect("dir").count();
+            assert_eq!(files, 0, "no development key was written");
+        }
+    }
+
+    #[test]
+    fn production_turns_the_demo_provider_off_unless_asked_for_by_name() {
+        let production = [
+            ("APP_BASE_URL", "https://app.example.com"),
+            ("SESSION_KEY", SESSION_KEY),
+            ("TOKEN_KEY", TOKEN_KEY),
+        ];
+        let config = parse(&production).expect("valid");
+        assert!(config.demo.is_none(), "off by default in production");
+        assert!(!config.demo_in_production());
+
+        let mut vars = production.to_vec();
+        vars.push(("DEMO_PROVIDER", "on"));
+        let config = parse(&vars).expect("valid");
+        assert!(config.demo.is_some());
+        assert!(config.demo_in_production(), "pages show the demo banner");
+
+        // In development it stays on by default, with no banner.
+        let config = parse(&[]).expect("valid");
+        assert!(config.demo.is_some() && !config.demo_in_production());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn generated_development_keys_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path().join("data");
+        Config::from_lookup(&|_: &str| None::<String>, &dir).expect("valid");
+        let mode = |path: &Path| {
+            std::fs::metadata(path)
+                .expect("exists")
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("session.key")), 0o600);
+        assert_eq!(mode(&dir.join("token.key")), 0o600);
+    }
+
+    #[test]
+    fn sign_in_limits_and_trusted_proxies_are_read() {
+        let config = parse(&[]).expect("valid");
+        assert_eq!(config.sign_in_starts_per_minute, 30);
+        assert!(config.trusted_proxies.is_empty());
+        let config = parse(&[
+            ("SIGN_IN_STARTS_PER_MINUTE", "5"),
+            ("TRUSTED_PROXIES", "10.0.0.1, 172.16.0.0/12,::1"),
+        ])
+        .expect("valid");
+        assert_eq!(config.sign_in_starts_per_minute, 5);
+        let proxies: Vec<String> = config
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(proxies, ["10.0.0.1/32", "172.16.0.0/12", "::1/128"]);
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub enum AppError {
         return_to: String,
         detail: String,
     },
+    /// 429: this client started too many sign-ins in a short time
+    /// (`rate_limit`); `Retry-After` says when the next one is allowed (RFC 6585 §4).
+    #[error("You have started many sign-ins in a short time. Please wait {} and try again.", seconds(*.retry_after_secs))]
+    TooManySignInStarts { retry_after_secs: u64 },
     /// 503: the provider asks us to wait.
     #[error("The provider is busy and asked us to wait{}. Please try again then.", retry_hint(.retry_after_secs))]
     ApiThrottled { retry_after_secs: Option<u64> },
@@ -82,6 +86,14 @@ pub enum AppError {
     /// 500: our own failure. Details go to the log with the request id.
     #[error("Something went wrong on our side. It has been logged.")]
     Internal(String),
+}
+
+fn seconds(count: u64) -> String {
+    if count == 1 {
+        "1 second".into()
+    } else {
+        format!("{count} seconds")
+    }
 }
 
 fn retry_hint(seconds: &Option<u64>) -> String {
@@ -200,6 +212,7 @@ impl ResponseError for AppError {
             AppError::BadForm | AppError::InvalidCursor => 400,
             AppError::InvalidCsrfToken | AppError::ApiForbidden { .. } => 403,
             AppError::SignIn(failure) => failure.error.status(),
+            AppError::TooManySignInStarts { .. } => 429,
             AppError::ApiThrottled { .. } => 503,
             AppError::ApiUnavailable { timeout: true, .. } => 504,
             AppError::ApiUnavailable { .. } | AppError::ApiAnswerTooLarge { .. } => 502,
@@ -220,6 +233,9 @@ impl ResponseError for AppError {
         let mut response = HttpResponse::build(self.status_code());
         if let AppError::ApiThrottled {
             retry_after_secs: Some(seconds),
+        }
+        | AppError::TooManySignInStarts {
+            retry_after_secs: seconds,
         } = self
         {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));

@@ -12,7 +12,8 @@
 //! - [`demo_provider`] is a separate authorization server that the app only
 //!   reaches over HTTP, like any real provider.
 //! - [`teaching`] holds the seven steps and the glossary that the pages teach.
-//! - [`crypto`], [`http_client`] and [`telemetry`] are small shared utilities.
+//! - [`crypto`], [`http_client`], [`private_files`] and [`telemetry`] are small
+//!   shared utilities; [`rate_limit`] bounds how fast one client may start sign-ins.
 #![cfg_attr(
     test,
     allow(
@@ -30,7 +31,9 @@ pub mod demo_provider;
 pub mod error;
 pub mod http_client;
 pub mod oauth;
+pub mod private_files;
 pub mod providers;
+pub mod rate_limit;
 pub mod routes;
 pub mod session;
 pub mod startup;

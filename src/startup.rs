@@ -25,6 +25,7 @@ use crate::db::{Database, DbError, TokenSealer};
 use crate::demo_provider::{self, DemoProviderSettings, RegisteredClient};
 use crate::oauth::flow::SignInFlow;
 use crate::providers::Providers;
+use crate::rate_limit::RateLimiter;
 use crate::telemetry::RequestSpan;
 use crate::tokens::TokenKeeper;
 use crate::views::Views;
@@ -46,6 +47,14 @@ pub struct AppState {
     pub views: Arc<Views>,
     /// Profiles read from the providers' APIs, kept a few minutes.
     pub profiles: Arc<ProfileCache>,
+    /// SIGN_IN_STARTS_PER_MINUTE, per client, shared by all workers.
+    pub sign_in_starts: Arc<RateLimiter>,
+    /// TRUSTED_PROXIES: whose X-Forwarded-For names the client (`routes::client_ip`).
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// APP_BASE_URL is https (`Config::production`): `/setup` shows less.
+    pub production: bool,
+    /// The demo provider is on in production: every page says so.
+    pub demo_banner: bool,
     /// How long one token refresh may hold its lease (`tokens`).
     refresh_lease_secs: i64,
 }
@@ -83,6 +92,10 @@ impl AppState {
             http,
             views: Arc::clone(&self.views),
             profiles: Arc::clone(&self.profiles),
+            sign_in_starts: Arc::clone(&self.sign_in_starts),
+            trusted_proxies: Arc::clone(&self.trusted_proxies),
+            production: self.production,
+            demo_banner: self.demo_banner,
             refresh_lease_secs: self.refresh_lease_secs,
         }
     }
@@ -144,6 +157,11 @@ impl Application {
         providers: Providers,
     ) -> Result<Self, StartupError> {
         let app_address = app_listener.local_addr()?;
+        if config.demo_in_production() {
+            tracing::warn!(
+                "DEMO_PROVIDER is on with an https APP_BASE_URL (production): the demo provider signs in anyone who clicks a demo account; every page shows a demo banner"
+            );
+        }
 
         let (demo_server, demo_address) = match (demo_settings(&config), demo_listener) {
             (Some(settings), Some(listener)) => {
@@ -180,6 +198,10 @@ impl Application {
             http,
             views: Arc::new(Views::load()?),
             profiles: Arc::default(),
+            sign_in_starts: Arc::new(RateLimiter::per_minute(config.sign_in_starts_per_minute)),
+            trusted_proxies: config.trusted_proxies.clone().into(),
+            production: config.production(),
+            demo_banner: config.demo_in_production(),
             // Twice the longest a request to the provider may take, plus a
             // margin: a refresh still under way is never overtaken.
             refresh_lease_secs: 2 * seconds(config.http_timeout) + 5,

@@ -70,6 +70,9 @@ pub struct Views {
 pub struct Layout {
     pub signed_in: Option<SignedInView>,
     pub csrf_token: Option<String>,
+    /// The demo provider is on in production (`Config::demo_in_production`):
+    /// every page says so, since it signs in anyone who clicks a demo account.
+    pub demo_banner: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -122,7 +125,8 @@ impl Layout {
             (Some(state), Some(crate::routes::CheckedUser(user))) => {
                 Layout::for_user(user.as_ref(), &session, state)
             }
-            _ => Layout::default(),
+            (Some(state), None) => Layout::for_user(None, &session, state),
+            (None, _) => Layout::default(),
         }
     }
 
@@ -133,7 +137,10 @@ impl Layout {
         state: &AppState,
     ) -> Self {
         let Some(user) = user else {
-            return Layout::default();
+            return Layout {
+                demo_banner: state.demo_banner,
+                ..Layout::default()
+            };
         };
         let provider_name = state
             .providers
@@ -146,6 +153,7 @@ impl Layout {
                 provider_name,
             }),
             csrf_token: session::csrf_token(session),
+            demo_banner: state.demo_banner,
         }
     }
 }

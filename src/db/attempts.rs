@@ -1,6 +1,7 @@
 //! Sign-in attempts as `/flow` shows them: one row per attempt, its steps as
-//! JSON. Bounded: at most 10 per browser and 10 per user, 7 days old; deleted
-//! with the user.
+//! JSON. Bounded: at most 10 per browser and 10 per user, 7 days old, and
+//! [`ATTEMPTS_TOTAL`] in all (a new attempt drops the oldest: anyone can start
+//! one, so a flood must not grow the table); deleted with the user.
 
 use diesel::prelude::*;
 
@@ -11,6 +12,8 @@ use super::{DbConnection, DbError, unix_now};
 pub const ATTEMPT_TTL_SECS: i64 = 7 * 24 * 60 * 60;
 /// Attempts kept per browser, and per user.
 pub const ATTEMPTS_PER_BROWSER: i64 = 10;
+/// Attempts kept in all, whoever started them (a few KiB of JSON each).
+pub const ATTEMPTS_TOTAL: i64 = 10_000;
 
 pub const IN_PROGRESS: &str = "in progress";
 pub const SIGNED_IN: &str = "signed in";
@@ -35,6 +38,24 @@ pub fn insert(
     provider: &str,
     steps_json: &str,
 ) -> Result<(), DbError> {
+    insert_bounded(
+        connection,
+        state_hash,
+        browser_hash,
+        provider,
+        steps_json,
+        ATTEMPTS_TOTAL,
+    )
+}
+
+fn insert_bounded(
+    connection: &mut DbConnection,
+    state_hash: &str,
+    browser_hash: &str,
+    provider: &str,
+    steps_json: &str,
+    total: i64,
+) -> Result<(), DbError> {
     let now = unix_now();
     diesel::delete(dsl::sign_in_attempts.filter(dsl::started_at.lt(now - ATTEMPT_TTL_SECS)))
         .execute(connection)?;
@@ -53,7 +74,7 @@ pub fn insert(
         )
         .execute(connection)?;
     }
-    diesel::insert_into(dsl::sign_in_attempts)
+    let id: i64 = diesel::insert_into(dsl::sign_in_attempts)
         .values((
             dsl::state_hash.eq(state_hash),
             dsl::browser_hash.eq(browser_hash),
@@ -62,7 +83,11 @@ pub fn insert(
             dsl::outcome.eq(IN_PROGRESS),
             dsl::steps.eq(steps_json),
         ))
-        .execute(connection)?;
+        .returning(dsl::id)
+        .get_result(connection)?;
+    // The global bound, in one range delete on the primary key: the new row
+    // has the largest id, so at most `total` ids lie in (id - total, id].
+    diesel::delete(dsl::sign_in_attempts.filter(dsl::id.le(id - total))).execute(connection)?;
     Ok(())
 }
 
@@ -238,6 +263,21 @@ mod tests {
             .collect();
         assert_eq!(kept, expected, "the ten newest, oldest dropped first");
         assert_eq!(states_of_browser(&mut connection, "b2"), ["other"]);
+    }
+
+    #[test]
+    fn the_total_is_bounded_by_dropping_the_oldest() {
+        let mut connection = connection();
+        for n in 0..7 {
+            let (state, browser) = (format!("s{n}"), format!("b{n}"));
+            insert_bounded(&mut connection, &state, &browser, "demo", "{}", 3).expect("insert");
+        }
+        let kept: Vec<String> = dsl::sign_in_attempts
+            .order(dsl::id.asc())
+            .select(dsl::state_hash)
+            .load(&mut connection)
+            .expect("query");
+        assert_eq!(kept, ["s4", "s5", "s6"]);
     }
 
     #[test]

@@ -98,12 +98,16 @@ impl Database {
         let path = database_url
             .strip_prefix("sqlite://")
             .unwrap_or(database_url);
-        if let Some(parent) = Path::new(path)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent)
-                .map_err(|error| DbError::Open(format!("{}: {error}", parent.display())))?;
+        // The folder and the file hold sealed tokens and session ids: created
+        // readable by their owner only (an existing one keeps its permissions).
+        if path != ":memory:" {
+            let file = Path::new(path);
+            if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                crate::private_files::create_dir_all(parent)
+                    .map_err(|error| DbError::Open(format!("{}: {error}", parent.display())))?;
+            }
+            crate::private_files::create_file_if_missing(file)
+                .map_err(|error| DbError::Open(format!("{}: {error}", file.display())))?;
         }
         let pool = Pool::builder()
             .max_size(POOL_SIZE)
@@ -257,6 +261,30 @@ pub(crate) mod test_support {
         })
         .await;
         assert!(reads, "reads are not serialised (and this test can tell)");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_folder_and_database_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |path: &std::path::Path| {
+            std::fs::metadata(path)
+                .expect("exists")
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        let root = tempfile::tempdir().expect("temp dir");
+        let folder = root.path().join("data");
+        let file = folder.join("app.db");
+        let database = Database::open(&file.display().to_string(), sealer()).expect("opens");
+        assert_eq!(mode(&folder), 0o700, "data folder");
+        assert_eq!(mode(&file), 0o600, "database file");
+        // SQLite gives the write-ahead log the database file's permissions.
+        let wal = folder.join("app.db-wal");
+        assert!(wal.exists(), "WAL mode is on");
+        assert_eq!(mode(&wal), 0o600, "write-ahead log");
+        drop(database);
     }
 
     #[test]

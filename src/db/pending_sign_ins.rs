@@ -6,8 +6,12 @@
 //! taken with one `DELETE ... RETURNING`, so two concurrent callbacks with the same
 //! state cannot both succeed (single use).
 //!
-//! The sign-in start is public and writes here, so inserts are bounded: per
-//! browser (older attempts of the same browser are dropped) and in total.
+//! The sign-in start is public and writes here, so the table is bounded: per
+//! browser (older attempts of the same browser are dropped) and in total (the
+//! oldest pending sign-ins are dropped). Neither bound ever refuses a new
+//! sign-in: a flood can only push out older sign-ins (whose visitors, if any,
+//! see "start again" at the callback), never lock a new visitor out. How fast
+//! one client may start sign-ins is limited before this (`rate_limit`).
 
 use diesel::prelude::*;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -23,7 +27,7 @@ pub const PENDING_SIGN_IN_TTL_SECS: i64 = 10 * 60;
 pub struct PendingLimits {
     /// Attempts kept per browser; starting one more drops the oldest.
     pub per_browser: i64,
-    /// Attempts kept in total; beyond it new sign-ins are refused until some expire.
+    /// Attempts kept in total; starting one more drops the oldest.
     pub total: i64,
 }
 
@@ -64,21 +68,6 @@ impl PendingSignIn {
     }
 }
 
-/// Why a pending sign-in could not be stored.
-#[derive(Debug, thiserror::Error)]
-pub enum InsertPendingError {
-    #[error("too many sign-ins are in progress")]
-    TooMany,
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
-
-impl From<diesel::result::Error> for InsertPendingError {
-    fn from(error: diesel::result::Error) -> Self {
-        InsertPendingError::Db(DbError::Query(error))
-    }
-}
-
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = pending_sign_ins)]
 struct PendingRow {
@@ -95,7 +84,8 @@ fn verifier_context(state_hash: &str) -> String {
     format!("pending_sign_ins.pkce_verifier:{state_hash}")
 }
 
-/// Stores a pending sign-in, removing expired ones and enforcing `limits`.
+/// Stores a pending sign-in, removing expired ones and enforcing `limits` by
+/// dropping the oldest.
 ///
 /// Runs in a transaction of its own, or as a savepoint in the caller's
 /// (`flow::start` writes the `/flow` attempt in the same one).
@@ -104,7 +94,7 @@ pub fn insert(
     sealer: &TokenSealer,
     new: &NewPendingSignIn,
     limits: PendingLimits,
-) -> Result<(), InsertPendingError> {
+) -> Result<(), DbError> {
     use pending_sign_ins::dsl;
     let now = unix_now();
     let sealed_verifier = sealer.seal(
@@ -132,9 +122,19 @@ pub fn insert(
                 .execute(connection)?;
         }
 
+        // Make room for the new one by dropping the oldest. Under a flood this
+        // runs on every insert and drops one row (the created_at index finds
+        // it); a count over the index is cheap next to the insert itself.
         let total: i64 = dsl::pending_sign_ins.count().get_result(connection)?;
         if total >= limits.total {
-            return Err(InsertPendingError::TooMany);
+            let oldest: Vec<String> = dsl::pending_sign_ins
+                .order(dsl::created_at.asc())
+                .select(dsl::state_hash)
+                .limit(total - limits.total + 1)
+                .load(connection)?;
+            diesel::delete(dsl::pending_sign_ins)
+                .filter(dsl::state_hash.eq_any(&oldest))
+                .execute(connection)?;
         }
 
         diesel::insert_into(dsl::pending_sign_ins)
@@ -148,7 +148,7 @@ pub fn insert(
                 dsl::created_at.eq(now),
             ))
             .execute(connection)?;
-        Ok(())
+        Ok::<_, DbError>(())
     })
 }
 
@@ -257,16 +257,35 @@ mod tests {
     }
 
     #[test]
-    fn the_total_number_of_pending_sign_ins_is_bounded() {
+    fn the_total_is_bounded_by_dropping_the_oldest_never_by_refusing() {
         let (mut connection, sealer) = (connection(), sealer());
         let limits = PendingLimits {
             per_browser: 5,
             total: 2,
         };
         insert(&mut connection, &sealer, &pending("s1", "b1"), limits).expect("first");
+        // Older by a second, so which one is the oldest is not left to chance.
+        diesel::update(pending_sign_ins::table)
+            .set(pending_sign_ins::created_at.eq(unix_now() - 1))
+            .execute(&mut connection)
+            .expect("age the row");
         insert(&mut connection, &sealer, &pending("s2", "b2"), limits).expect("second");
-        let third = insert(&mut connection, &sealer, &pending("s3", "b3"), limits);
-        assert!(matches!(third, Err(InsertPendingError::TooMany)));
+        insert(&mut connection, &sealer, &pending("s3", "b3"), limits).expect("third");
+        let count: i64 = pending_sign_ins::table
+            .count()
+            .get_result(&mut connection)
+            .expect("count");
+        assert_eq!(count, 2);
+        assert!(
+            take(&mut connection, &sealer, "s1")
+                .expect("query")
+                .is_none()
+        );
+        assert!(
+            take(&mut connection, &sealer, "s3")
+                .expect("query")
+                .is_some()
+        );
     }
 
     #[test]

@@ -10,9 +10,7 @@
 //! state, browser binding and expiry with what `take` returns).
 
 use super::accounts::{self, ProviderTokens, SignInRecord, SignedInIds};
-use super::pending_sign_ins::{
-    self, InsertPendingError, NewPendingSignIn, PendingLimits, PendingSignIn,
-};
+use super::pending_sign_ins::{self, NewPendingSignIn, PendingLimits, PendingSignIn};
 use super::sessions::{self, SessionLimits};
 use super::{DbConnection, DbError, TokenSealer, attempts, unix_now};
 
@@ -24,7 +22,7 @@ pub fn begin(
     pending: &NewPendingSignIn,
     limits: PendingLimits,
     steps_json: &str,
-) -> Result<(), InsertPendingError> {
+) -> Result<(), DbError> {
     connection.immediate_transaction(|connection| {
         pending_sign_ins::insert(connection, sealer, pending, limits)?;
         attempts::insert(

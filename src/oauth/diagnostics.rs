@@ -2,7 +2,8 @@
 //! to register, whether the client secret is set (never its value), whether
 //! discovery and the signing keys are reachable, what the provider supports,
 //! the clock difference, and warnings about scopes with consequences.
-//! `/setup` shows it; the same checks are logged at start.
+//! `/setup` shows it; the same checks are logged at start. In production
+//! `/setup` shows only each check's [`ProviderSummary`].
 
 use serde::Serialize;
 
@@ -43,6 +44,43 @@ pub struct ProviderCheck {
     pub discovery: Option<DiscoveryFacts>,
     pub discovery_error: Option<String>,
     pub warnings: Vec<String>,
+}
+
+/// What `/setup` shows of a provider in production (https APP_BASE_URL), to
+/// anyone: whether it is set up and working, without the client id, redirect
+/// URI, scopes, endpoints or the text of discovery errors and warnings. Those
+/// describe the deployment to whoever asks; its operator reads them in the
+/// start-up log. Being signed in does not show more: anyone with an account at
+/// a provider can sign in, which does not make them an operator.
+#[derive(Debug, Serialize)]
+pub struct ProviderSummary {
+    pub id: &'static str,
+    pub name: String,
+    pub protocol: &'static str,
+    pub client_id_set: bool,
+    pub client_secret_set: bool,
+    /// For OpenID Connect providers: whether discovery and keys were reachable.
+    pub discovery: Option<&'static str>,
+    /// How many warnings the log has for it.
+    pub warnings: usize,
+}
+
+impl From<&ProviderCheck> for ProviderSummary {
+    fn from(check: &ProviderCheck) -> Self {
+        ProviderSummary {
+            id: check.id,
+            name: check.name.clone(),
+            protocol: check.protocol,
+            client_id_set: !check.client_id.is_empty(),
+            client_secret_set: check.client_secret_set,
+            discovery: match (&check.discovery, &check.discovery_error) {
+                (Some(_), _) => Some("reachable"),
+                (None, Some(_)) => Some("not reachable (see the log)"),
+                (None, None) => None,
+            },
+            warnings: check.warnings.len(),
+        }
+    }
 }
 
 impl SignInFlow {

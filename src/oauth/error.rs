@@ -92,9 +92,6 @@ pub enum SignInError {
         "The provider's proof of who you are could not be verified, so you were not signed in."
     )]
     InvalidIdToken { reason: String },
-    /// 503: too many sign-ins are in progress; bounded so the public start cannot fill the database.
-    #[error("Too many sign-ins are in progress right now. Please try again in a minute.")]
-    TooManyPendingSignIns,
     /// 500: our own storage failed.
     #[error("Something went wrong on our side while signing you in.")]
     Storage(#[from] DbError),
@@ -120,7 +117,6 @@ impl SignInError {
             | SignInError::UnusableSubject { .. }
             | SignInError::UnsafeEndpoint { .. }
             | SignInError::InvalidIdToken { .. } => 502,
-            SignInError::TooManyPendingSignIns => 503,
             SignInError::Storage(_) => 500,
         }
     }

@@ -21,9 +21,7 @@ use crate::api::{ApiClient, ApiError};
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
 use crate::db::accounts::{SignInRecord, SignedInIds};
 use crate::db::attempts;
-use crate::db::pending_sign_ins::{
-    InsertPendingError, NewPendingSignIn, PendingLimits, PendingSignIn,
-};
+use crate::db::pending_sign_ins::{NewPendingSignIn, PendingLimits, PendingSignIn};
 use crate::db::sessions::SessionLimits;
 use crate::db::{Database, sign_ins, unix_now};
 use crate::providers::{Protocol, Provider, Providers};
@@ -168,19 +166,9 @@ impl SignInFlow {
         self.db
             .write(move |connection, sealer| {
                 // One transaction: the pending sign-in with its `/flow` record.
-                Ok(sign_ins::begin(
-                    connection,
-                    sealer,
-                    &pending,
-                    limits,
-                    &steps_json,
-                ))
+                sign_ins::begin(connection, sealer, &pending, limits, &steps_json)
             })
-            .await?
-            .map_err(|error| match error {
-                InsertPendingError::TooMany => SignInError::TooManyPendingSignIns,
-                InsertPendingError::Db(error) => SignInError::Storage(error),
-            })?;
+            .await?;
         Ok(url)
     }
 

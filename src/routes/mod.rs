@@ -6,6 +6,7 @@
 
 mod account;
 mod assets;
+mod client_ip;
 mod flow;
 mod health;
 mod home;

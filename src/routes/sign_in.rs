@@ -1,10 +1,11 @@
 //! Signing in: the provider chooser, the start of the flow (step 3) and the
 //! callback (steps 4 to 6). Signing out is in `sign_out`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 
+use super::client_ip::client_ip;
 use super::home::provider_buttons;
 use super::{Visitor, see_other};
 use crate::crypto::sha256_url_safe;
@@ -54,9 +55,11 @@ pub async fn show_provider_chooser(
 /// `GET /auth/{provider}/login?return_to=…`
 ///
 /// Step 3: remember a pending sign-in and send the browser (303) to the
-/// provider's authorization endpoint.
+/// provider's authorization endpoint. Each start writes a row, so each client
+/// may start only so many a minute (SIGN_IN_STARTS_PER_MINUTE; 429 beyond).
 pub async fn start_sign_in(
     state: web::Data<AppState>,
+    request: HttpRequest,
     visitor: Visitor,
     provider_id: web::Path<String>,
     query: web::Query<ReturnToQuery>,
@@ -65,6 +68,12 @@ pub async fn start_sign_in(
         .providers
         .get(&provider_id)
         .ok_or(AppError::NotFound)?;
+    if let Some(client) = client_ip(&request, &state.trusted_proxies) {
+        state
+            .sign_in_starts
+            .check(client)
+            .map_err(|retry_after_secs| AppError::TooManySignInStarts { retry_after_secs })?;
+    }
     let browser_key = session::browser_key(&visitor.session)
         .map_err(|error| AppError::Internal(format!("session: {error}")))?;
     let return_to = query.return_to.as_deref().unwrap_or("/profile");
