@@ -689,3 +689,45 @@ async fn the_same_sub_from_two_tenants_is_two_people() {
     let people: i64 = users::table.count().get_result(&mut connection).unwrap();
     assert_eq!(people, 2);
 }
+
+#[tokio::test]
+async fn only_a_jpeg_png_or_gif_photo_within_256_kib_is_shown() {
+    // The photo becomes a data: URL in our page. An SVG could carry script,
+    // HTML is not a photo, and a huge one would bloat every profile page.
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    microsoft.sign_in("/profile").await;
+    let me = microsoft
+        .fake
+        .fixture("microsoft/graph_me_get_200.json", REAL_HOSTS);
+    microsoft.graph("/v1.0/me", 200, me).await;
+    let cap = 256 * 1024;
+    let cases: [(&str, usize, bool); 6] = [
+        ("image/png", 1024, true),
+        ("image/jpeg; charset=binary", cap, true),
+        ("image/gif", 64, true),
+        ("image/jpeg", cap + 1, false),
+        ("image/svg+xml", 1024, false),
+        ("text/html", 1024, false),
+    ];
+    for (content_type, size, shown) in cases {
+        Mock::given(method("GET"))
+            .and(path("/v1.0/me/photo/$value"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("content-type", content_type)
+                    .set_body_bytes(vec![0x89; size]),
+            )
+            .up_to_n_times(1)
+            .mount(&microsoft.fake.server)
+            .await;
+        let (status, profile) = microsoft.get("/profile?refresh=1").await;
+        assert_eq!(status, StatusCode::OK, "{content_type} {size}: {profile}");
+        assert!(profile.contains("Adele Vance"), "{content_type} {size}");
+        let photos = attribute_values(&profile, "img.avatar", "src");
+        assert_eq!(!photos.is_empty(), shown, "{content_type}, {size} bytes");
+        if shown {
+            let kind = content_type.split(';').next().unwrap();
+            assert!(photos[0].starts_with(&format!("data:{kind};base64,")));
+        }
+    }
+}
