@@ -70,6 +70,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_output_says_what_it_is_and_never_shows_the_key() {
+        // A sealer inside a logged struct must still say what it is.
+        let shown = format!("{:?}", TokenSealer::new(&[0xAB; 32]));
+        assert_eq!(shown, "TokenSealer(<key redacted>)");
+    }
+
+    #[test]
     fn sealed_value_opens_only_with_the_same_key_and_context() {
         let sealer = TokenSealer::new(&[1u8; 32]);
         let sealed = sealer.seal("row:1", b"access-token-value");
