@@ -484,8 +484,20 @@ mod proptests {
     fn value() -> impl Strategy<Value = String> {
         prop_oneof![
             proptest::sample::select(vec![
-                "10", "1000", "-1", "20", "1e3", "", LIST_FIELDS, "id,body", LIST_ORDER,
-                "receivedDateTime+desc", "attachments", "abc&$expand=attachments", "%26", "%",
+                "10",
+                "1000",
+                "-1",
+                "20",
+                "1e3",
+                "",
+                LIST_FIELDS,
+                "id,body",
+                LIST_ORDER,
+                "receivedDateTime+desc",
+                "attachments",
+                "abc&$expand=attachments",
+                "%26",
+                "%",
             ])
             .prop_map(str::to_owned),
             any::<String>(),

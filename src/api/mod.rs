@@ -392,8 +392,19 @@ mod proptests {
     fn retry_after_value() -> impl Strategy<Value = String> {
         prop_oneof![
             proptest::sample::select(vec![
-                "NaN", "inf", "-inf", "-1", "-0", "1e308", "1e-308", "2.128", "0", "", " 5 ",
-                "18446744073709551616", "Wed, 21 Oct 2015 07:28:00 GMT",
+                "NaN",
+                "inf",
+                "-inf",
+                "-1",
+                "-0",
+                "1e308",
+                "1e-308",
+                "2.128",
+                "0",
+                "",
+                " 5 ",
+                "18446744073709551616",
+                "Wed, 21 Oct 2015 07:28:00 GMT",
             ])
             .prop_map(str::to_owned),
             any::<f64>().prop_map(|seconds| seconds.to_string()),

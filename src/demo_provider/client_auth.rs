@@ -276,7 +276,11 @@ mod proptests {
                 proptest::sample::select(vec!["Basic ", "basic  ", "Basic", "Bearer ", " Basic\t"]),
                 any::<Vec<u8>>(),
             )
-                .prop_map(|(scheme, bytes)| format!("{scheme}{}", STANDARD.encode(bytes)).into_bytes()),
+                .prop_map(|(scheme, bytes)| format!(
+                    "{scheme}{}",
+                    STANDARD.encode(bytes)
+                )
+                .into_bytes()),
             "Basic [A-Za-z0-9+/=!%: ]{0,40}".prop_map(String::into_bytes),
             any::<Vec<u8>>(),
         ]

@@ -525,8 +525,29 @@ mod proptests {
     /// Pieces of hostile query strings: broken escapes, invalid UTF-8 once
     /// decoded, separators inside names and values.
     const TRICKY: &[&str] = &[
-        "%", "%z", "%zz", "%FF", "%C3", "%00", "&", "&&", "=", "==", "+", ";", "#", "?", "state",
-        "code=", "state=", "error=access_denied", "iss=http://x", "%26", "%3D", "\u{0}", "é",
+        "%",
+        "%z",
+        "%zz",
+        "%FF",
+        "%C3",
+        "%00",
+        "&",
+        "&&",
+        "=",
+        "==",
+        "+",
+        ";",
+        "#",
+        "?",
+        "state",
+        "code=",
+        "state=",
+        "error=access_denied",
+        "iss=http://x",
+        "%26",
+        "%3D",
+        "\u{0}",
+        "é",
     ];
 
     fn raw_query() -> impl Strategy<Value = String> {

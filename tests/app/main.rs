@@ -10,6 +10,7 @@ mod bad_input;
 mod browser;
 mod demo_provider;
 mod fake_issuer;
+mod faults;
 mod floods;
 mod flow;
 mod github;
