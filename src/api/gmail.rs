@@ -501,6 +501,7 @@ mod tests {
 /// Google's error envelope take whatever the API sends without panicking.
 #[cfg(test)]
 mod proptests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
@@ -534,7 +535,7 @@ mod proptests {
             3 => proptest::collection::vec(any::<u8>(), 0..200)
                 .prop_map(|bytes| json!(BASE64URL.encode(bytes))),
             1 => proptest::collection::vec(any::<u8>(), 0..200)
-                .prop_map(|bytes| json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))),
+                .prop_map(|bytes| json!(URL_SAFE_NO_PAD.encode(bytes))),
             1 => any::<String>().prop_map(|text| json!(text)),
             1 => Just(Value::Null),
         ]

@@ -405,6 +405,7 @@ mod proptests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::oauth::SignInError;
 
     const CODES: &[&str] = &[
         "access_denied",
@@ -453,9 +454,9 @@ mod proptests {
                 prop_assert_eq!(explained, explain_code(&code));
             }
             // The pages built from it must not panic either.
-            let denied = crate::oauth::SignInError::AccessDenied { description: description.clone() };
+            let denied = SignInError::AccessDenied { description: description.clone() };
             let _ = (denied.to_string(), denied.explanation(), denied.status());
-            let rejected = crate::oauth::SignInError::TokenRequestRejected { code, description };
+            let rejected = SignInError::TokenRequestRejected { code, description };
             let _ = (rejected.to_string(), rejected.explanation(), rejected.status());
         }
     }
