@@ -22,6 +22,7 @@ mod learn;
 mod microsoft;
 mod oidc;
 mod production;
+mod properties;
 mod refresh;
 mod security;
 mod sessions;
