@@ -32,6 +32,8 @@ pub mod error;
 pub mod http_client;
 pub mod oauth;
 pub mod private_files;
+#[cfg(test)]
+mod proptest_cases;
 pub mod providers;
 pub mod rate_limit;
 pub mod routes;

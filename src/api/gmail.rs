@@ -209,6 +209,12 @@ pub async fn message(
     url.query_pairs_mut().append_pair("format", "full");
     let message: GmailMessage =
         get_json_within(http, url, token, MAX_MAIL_MESSAGE_BYTES, gmail_error).await?;
+    Ok(full_message(&message))
+}
+
+/// What we show of a `format=full` message: the HTML part if there is one,
+/// else the plain-text part, found by walking its MIME parts.
+fn full_message(message: &GmailMessage) -> Message {
     let payload = message.payload.as_ref();
     let body = match payload.and_then(|part| find_body(part, "text/html")) {
         Some(html) => SafeHtml::sanitize(&html),
@@ -222,11 +228,11 @@ pub async fn message(
         .and_then(|part| header(part, "To"))
         .map(|to| vec![to.to_owned()])
         .unwrap_or_default();
-    Ok(Message {
-        summary: summary(&message),
+    Message {
+        summary: summary(message),
         to,
         body,
-    })
+    }
 }
 
 /// The first inline (not attached) part of `mime_type`, depth first, decoded.
@@ -488,5 +494,164 @@ mod tests {
             gmail_error(answer(401, "{}")),
             ApiError::Unauthorized
         ));
+    }
+}
+
+/// Generated messages and error answers (docs/TESTING.md): the MIME walk and
+/// Google's error envelope take whatever the API sends without panicking.
+#[cfg(test)]
+mod proptests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const MIME_TYPES: &[&str] = &[
+        "text/html",
+        "TEXT/HTML",
+        "text/plain",
+        "multipart/alternative",
+        "multipart/mixed",
+        "application/pdf",
+        "",
+    ];
+    const CHARSETS: &[&str] = &[
+        "utf-8",
+        "\"ISO-8859-1\"",
+        "windows-1252",
+        "iso-2022-jp",
+        "shift_jis",
+        "utf-16le",
+        "x-unknown",
+        "",
+        "=",
+    ];
+
+    /// A part's body: valid base64url of arbitrary bytes (padded or not), or
+    /// any string at all.
+    fn data() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            3 => proptest::collection::vec(any::<u8>(), 0..200)
+                .prop_map(|bytes| json!(BASE64URL.encode(bytes))),
+            1 => proptest::collection::vec(any::<u8>(), 0..200)
+                .prop_map(|bytes| json!(URL_SAFE_NO_PAD.encode(bytes))),
+            1 => any::<String>().prop_map(|text| json!(text)),
+            1 => Just(Value::Null),
+        ]
+    }
+
+    fn content_type() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => (
+                proptest::sample::select(MIME_TYPES),
+                proptest::sample::select(CHARSETS),
+            )
+                .prop_map(|(kind, charset)| format!("{kind}; charset={charset}")),
+            1 => any::<String>(),
+        ]
+    }
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        (
+            proptest::sample::select(MIME_TYPES),
+            proptest::option::of(proptest::sample::select(vec!["", "a.pdf"])),
+            content_type(),
+            data(),
+            proptest::option::of(Just("ANGjdJ")),
+        )
+            .prop_map(|(kind, filename, content_type, data, attachment_id)| {
+                json!({
+                    "mimeType": kind,
+                    "filename": filename,
+                    "headers": [
+                        {"name": "Content-Type", "value": content_type},
+                        {"name": "from", "value": "\"Ann\" <ann@example.com>"},
+                    ],
+                    "body": {"data": data, "attachmentId": attachment_id},
+                })
+            })
+    }
+
+    /// Parts nested up to 8 deep, up to 6 children each.
+    fn part() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(8, 64, 6, |inner| {
+            (leaf(), proptest::collection::vec(inner, 0..6)).prop_map(|(mut part, children)| {
+                part["parts"] = json!(children);
+                part
+            })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_cases::config(256))]
+
+        /// No panic, and the page grows at most linearly with the answer:
+        /// base64 shrinks, a charset turns a byte into at most one
+        /// replacement character, and escaping (`&amp;`, `&#32;`) or the
+        /// sanitiser's `rel` on each link adds a bounded amount per byte.
+        #[test]
+        fn any_mime_tree_gives_a_bounded_page(payload in part()) {
+            let answer = json!({
+                "id": "18c0", "labelIds": ["INBOX", "UNREAD"], "snippet": "hi",
+                "internalDate": "1700000000000", "payload": payload,
+            });
+            let bytes = serde_json::to_vec(&answer).expect("serialises");
+            let message: GmailMessage = serde_json::from_slice(&bytes).expect("a valid message");
+            let shown = full_message(&message);
+            prop_assert!(
+                shown.body.as_str().len() <= 16 * bytes.len() + 256,
+                "{} bytes of page from {} bytes of answer",
+                shown.body.as_str().len(),
+                bytes.len()
+            );
+        }
+
+        #[test]
+        fn any_error_answer_becomes_an_api_error(
+            status in 400u16..600,
+            body in prop_oneof![
+                any::<Vec<u8>>(),
+                (any::<String>(), any::<Option<String>>()).prop_map(|(message, reason)| {
+                    serde_json::to_vec(&json!({"error": {
+                        "code": 403, "message": message, "errors": [{"reason": reason}],
+                    }})).expect("serialises")
+                }),
+            ],
+        ) {
+            let error = gmail_error(ErrorAnswer {
+                status,
+                headers: reqwest::header::HeaderMap::new(),
+                body,
+            });
+            if status == 401 {
+                prop_assert!(matches!(error, ApiError::Unauthorized));
+            }
+        }
+
+        #[test]
+        fn any_retry_hint_in_a_message_is_read_or_ignored(message in ".*Retry after .*") {
+            if let Some(wait) = retry_after_in_message(&message) {
+                prop_assert!(wait >= std::time::Duration::from_secs(1));
+            }
+        }
+    }
+
+    /// Nesting is bounded before the walk: serde_json refuses JSON nested
+    /// deeper than 128 levels (its recursion limit), so a hostile message
+    /// cannot overflow the stack of `find_body` or `has_attachment`, which
+    /// recurse once per level.
+    #[test]
+    fn a_message_nested_deeper_than_serde_allows_is_refused_not_walked() {
+        // Written as text: building (or dropping) a deep `Value` recurses too.
+        let deep = |levels: usize| {
+            let open = r#"{"mimeType":"multipart/mixed","parts":["#.repeat(levels);
+            let leaf = r#"{"mimeType":"text/plain","body":{"data":"aGk"}}"#;
+            let close = "]}".repeat(levels);
+            format!(r#"{{"id":"1","payload":{open}{leaf}{close}}}"#)
+        };
+        let shallow: GmailMessage = serde_json::from_str(&deep(60)).expect("60 levels parse");
+        assert!(full_message(&shallow).body.as_str().contains("hi"));
+        assert!(serde_json::from_str::<GmailMessage>(&deep(100_000)).is_err());
     }
 }

@@ -440,3 +440,138 @@ mod tests {
         }
     }
 }
+
+/// Generated paging cursors and error answers (docs/TESTING.md). The cursor
+/// comes back from the browser, so anything may arrive.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const MESSAGES: &str = "https://graph.microsoft.com/v1.0/me/messages";
+
+    fn prefix() -> impl Strategy<Value = String> {
+        proptest::sample::select(vec![
+            MESSAGES,
+            "https://graph.microsoft.com/v1.0/me/messages/",
+            "https://graph.microsoft.com/v1.0/me/messages/../messages",
+            "https://graph.microsoft.com/v1.0/me/%6dessages",
+            "https://graph.microsoft.com:443/v1.0/me/messages",
+            "https://GRAPH.microsoft.com/v1.0/me/messages",
+            "https://user@graph.microsoft.com/v1.0/me/messages",
+            "https://graph.microsoft.com.evil.example/v1.0/me/messages",
+            "https://evil.example/v1.0/me/messages",
+            "http://graph.microsoft.com/v1.0/me/messages",
+            "https://graph.microsoft.com/v1.0/users/boss/messages",
+            "//graph.microsoft.com/v1.0/me/messages",
+            "",
+        ])
+        .prop_map(str::to_owned)
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => proptest::sample::select(vec![
+                "$top", "$skip", "$skiptoken", "$select", "$orderby", "$expand", "$filter",
+                "$search", "$count", "%24top", "%24expand", "$TOP", "$top ", "foo", "",
+            ])
+            .prop_map(str::to_owned),
+            1 => any::<String>(),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::sample::select(vec![
+                "10",
+                "1000",
+                "-1",
+                "20",
+                "1e3",
+                "",
+                LIST_FIELDS,
+                "id,body",
+                LIST_ORDER,
+                "receivedDateTime+desc",
+                "attachments",
+                "abc&$expand=attachments",
+                "%26",
+                "%",
+            ])
+            .prop_map(str::to_owned),
+            any::<String>(),
+        ]
+    }
+
+    fn cursor() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (
+                prefix(),
+                proptest::collection::vec((name(), value()), 0..6),
+                proptest::option::of(any::<String>()),
+            )
+                .prop_map(|(prefix, pairs, fragment)| {
+                    let query: Vec<String> =
+                        pairs.iter().map(|(name, value)| format!("{name}={value}")).collect();
+                    let fragment = fragment.map(|text| format!("#{text}")).unwrap_or_default();
+                    format!("{prefix}?{}{fragment}", query.join("&"))
+                }),
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_cases::config(1000))]
+
+        /// A followed cursor goes to our list only, and carries only the
+        /// options Graph puts in `@odata.nextLink` for it, each once.
+        #[test]
+        fn a_followed_cursor_points_at_our_list_with_our_options(cursor in cursor()) {
+            let messages = Url::parse(MESSAGES).expect("url");
+            let Some(url) = graph_next_link(&messages, &cursor) else {
+                return Ok(());
+            };
+            // What reqwest sends is the serialised URL: read it back as Graph would.
+            let sent = Url::parse(url.as_str()).expect("a serialised URL parses");
+            prop_assert_eq!(sent.origin(), messages.origin());
+            prop_assert_eq!(sent.path(), messages.path());
+            prop_assert!(sent.username().is_empty() && sent.password().is_none());
+            prop_assert!(sent.fragment().is_none());
+            let mut seen = Vec::new();
+            for (name, value) in sent.query_pairs() {
+                prop_assert!(
+                    ["$top", "$skip", "$skiptoken", "$select", "$orderby"].contains(&name.as_ref()),
+                    "{name} in {cursor:?}"
+                );
+                if name == "$top" {
+                    prop_assert_eq!(value.as_ref(), PAGE_SIZE.to_string());
+                }
+                prop_assert!(!seen.contains(&name), "{name} twice in {cursor:?}");
+                seen.push(name);
+            }
+        }
+
+        #[test]
+        fn any_error_answer_becomes_an_api_error(
+            status in 400u16..600,
+            body in prop_oneof![
+                any::<Vec<u8>>(),
+                (any::<Option<String>>(), any::<Option<String>>()).prop_map(|(code, message)| {
+                    serde_json::to_vec(&serde_json::json!({
+                        "error": {"code": code, "message": message},
+                    })).expect("serialises")
+                }),
+            ],
+        ) {
+            let error = graph_error(MAIL_READ)(ErrorAnswer {
+                status,
+                headers: reqwest::header::HeaderMap::new(),
+                body,
+            });
+            if status == 401 {
+                prop_assert!(matches!(error, ApiError::Unauthorized));
+            }
+        }
+    }
+}

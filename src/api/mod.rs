@@ -380,3 +380,53 @@ mod tests {
         assert_eq!(retry_after(&headers), None);
     }
 }
+
+/// Generated `Retry-After` values (docs/TESTING.md): a provider's header,
+/// read without panicking and never as a wait longer than a day.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn retry_after_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::sample::select(vec![
+                "NaN",
+                "inf",
+                "-inf",
+                "-1",
+                "-0",
+                "1e308",
+                "1e-308",
+                "2.128",
+                "0",
+                "",
+                " 5 ",
+                "18446744073709551616",
+                "Wed, 21 Oct 2015 07:28:00 GMT",
+            ])
+            .prop_map(str::to_owned),
+            any::<f64>().prop_map(|seconds| seconds.to_string()),
+            "[ -~]*",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_cases::config(1000))]
+
+        #[test]
+        fn any_retry_after_is_read_as_one_second_to_one_day_or_ignored(
+            value in retry_after_value(),
+        ) {
+            let Ok(value) = header::HeaderValue::from_str(&value) else {
+                return Ok(());
+            };
+            let headers = HeaderMap::from_iter([(header::RETRY_AFTER, value)]);
+            if let Some(wait) = retry_after(&headers) {
+                prop_assert!(wait >= Duration::from_secs(1));
+                prop_assert!(wait <= Duration::from_secs(86_400));
+            }
+        }
+    }
+}

@@ -243,3 +243,94 @@ mod tests {
         );
     }
 }
+
+/// Generated `Authorization` headers and form bodies (docs/TESTING.md):
+/// any request to the token endpoint is authenticated or refused, and
+/// credentials encoded as RFC 6749 §2.3.1 says come back exactly.
+#[cfg(test)]
+mod proptests {
+    use actix_web::http::header::HeaderValue;
+    use actix_web::test::TestRequest;
+    use proptest::prelude::*;
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn registered(client_id: &str, client_secret: &str) -> RegisteredClient {
+        RegisteredClient {
+            client_id: client_id.into(),
+            client_secret: SecretString::from(client_secret.to_owned()),
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+        }
+    }
+
+    fn urlencode(text: &str) -> String {
+        url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+    }
+
+    fn header_value() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            // "Basic " and base64 of anything, well-formed or not.
+            (
+                proptest::sample::select(vec!["Basic ", "basic  ", "Basic", "Bearer ", " Basic\t"]),
+                any::<Vec<u8>>(),
+            )
+                .prop_map(|(scheme, bytes)| format!(
+                    "{scheme}{}",
+                    STANDARD.encode(bytes)
+                )
+                .into_bytes()),
+            "Basic [A-Za-z0-9+/=!%: ]{0,40}".prop_map(String::into_bytes),
+            any::<Vec<u8>>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_cases::config(1000))]
+
+        #[test]
+        fn any_header_and_body_are_authenticated_or_refused(
+            header in proptest::option::of(header_value()),
+            body in prop_oneof![
+                any::<Vec<u8>>(),
+                "(client_id|client_secret|grant_type|%|=|&|\\+|%3A|%zz|[a-z]){0,20}"
+                    .prop_map(String::into_bytes),
+            ],
+        ) {
+            let mut request = TestRequest::post();
+            if let Some(value) = header.and_then(|bytes| HeaderValue::from_bytes(&bytes).ok()) {
+                request = request.insert_header((AUTHORIZATION, value));
+            }
+            let params = Params::parse_body(&body).unwrap_or_default();
+            let result = authenticate_client(
+                &registered("demo-app", "secret"),
+                &request.to_http_request(),
+                &params,
+            );
+            // Nothing generated here knows the secret.
+            prop_assert!(result.is_err());
+        }
+
+        #[test]
+        fn basic_credentials_of_any_characters_come_back_exactly(
+            client_id in any::<String>(),
+            client_secret in any::<String>(),
+        ) {
+            let header = format!(
+                "Basic {}",
+                STANDARD.encode(format!("{}:{}", urlencode(&client_id), urlencode(&client_secret)))
+            );
+            prop_assert_eq!(
+                parse_basic(&header),
+                Some((client_id.clone(), client_secret.clone()))
+            );
+            let client = check_credentials(
+                &registered(&client_id, &client_secret),
+                Some(&header),
+                &Params::default(),
+            );
+            prop_assert_eq!(client.map(|client| client.method), Ok(AuthMethod::ClientSecretBasic));
+        }
+    }
+}

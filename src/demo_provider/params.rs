@@ -112,3 +112,39 @@ mod tests {
         assert_eq!(form_urldecode("%FF"), None, "not UTF-8");
     }
 }
+
+/// Generated query strings and bodies (docs/TESTING.md).
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(crate::proptest_cases::config(1000))]
+
+        #[test]
+        fn any_body_parses_or_is_malformed(
+            body in prop_oneof![
+                any::<Vec<u8>>(),
+                "([a-z_]{1,6}|=|&|\\+|%|%2|%zz|%FF|%C3|%00|;){0,24}".prop_map(String::into_bytes),
+            ],
+        ) {
+            if let Ok(params) = Params::parse_body(&body) {
+                // An empty value is never handed out (RFC 6749 §3.1).
+                for name in params.names() {
+                    prop_assert_ne!(params.get(name), Some(""));
+                }
+            }
+        }
+
+        /// `form_urldecode` undoes form encoding for any text, and refuses
+        /// or decodes any other input without panicking.
+        #[test]
+        fn form_urldecode_undoes_form_encoding(text in any::<String>(), junk in any::<String>()) {
+            let encoded: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
+            prop_assert_eq!(form_urldecode(&encoded), Some(text));
+            let _ = form_urldecode(&junk);
+        }
+    }
+}

@@ -172,3 +172,29 @@ mod tests {
         assert!(!is_error_body(b"access_token=gho_x&scope=repo"));
     }
 }
+
+/// Generated token-endpoint bodies (docs/TESTING.md): reading whether a 200
+/// is an error takes any bytes.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(crate::proptest_cases::config(512))]
+
+        #[test]
+        fn any_body_is_read_as_an_error_or_not(
+            body in prop_oneof![
+                any::<Vec<u8>>(),
+                (any::<String>(), any::<Option<String>>()).prop_map(|(error, token)| {
+                    serde_json::to_vec(&serde_json::json!({"error": error, "access_token": token}))
+                        .expect("serialises")
+                }),
+            ],
+        ) {
+            let _ = is_error_body(&body);
+        }
+    }
+}

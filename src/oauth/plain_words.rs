@@ -397,3 +397,67 @@ mod tests {
         );
     }
 }
+
+/// Generated error codes and descriptions (docs/TESTING.md): the provider
+/// chooses both, so any text must give an explanation or none, never a panic.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::oauth::SignInError;
+
+    const CODES: &[&str] = &[
+        "access_denied",
+        "invalid_grant",
+        "invalid_client",
+        "consent_required",
+        "interaction_required",
+        "server_error",
+        "temporarily_unavailable",
+        "bad_verification_code",
+        "ACCESS_DENIED",
+        "",
+    ];
+
+    fn description() -> impl Strategy<Value = String> {
+        prop_oneof![
+            // AADSTS with any digits, including more than fit in a u32.
+            ("[ \t]{0,2}", "[0-9]{0,14}", any::<String>())
+                .prop_map(|(space, digits, rest)| format!("{space}AADSTS{digits}{rest}")),
+            proptest::sample::select(vec!["AADSTS50011: x", "AADSTS65001", "AADSTS53003: CA"])
+                .prop_map(str::to_owned),
+            any::<String>(),
+        ]
+    }
+
+    fn code() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::sample::select(CODES).prop_map(str::to_owned),
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_cases::config(1000))]
+
+        /// Only the standard code decides, unless the description starts
+        /// with an AADSTS number we know (a display hint).
+        #[test]
+        fn any_code_and_description_are_explained_or_not(
+            code in code(),
+            description in proptest::option::of(description()),
+        ) {
+            let explained = explain_provider_error(&code, description.as_deref());
+            let hint = description.as_deref().and_then(aadsts_code).and_then(explain_aadsts);
+            if hint.is_none() {
+                prop_assert_eq!(explained, explain_code(&code));
+            }
+            // The pages built from it must not panic either.
+            let denied = SignInError::AccessDenied { description: description.clone() };
+            let _ = (denied.to_string(), denied.explanation(), denied.status());
+            let rejected = SignInError::TokenRequestRejected { code, description };
+            let _ = (rejected.to_string(), rejected.explanation(), rejected.status());
+        }
+    }
+}

@@ -257,3 +257,30 @@ mod tests {
         );
     }
 }
+
+/// Generated token responses (docs/TESTING.md): the ID token's length is
+/// read from any bytes without panicking.
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(crate::proptest_cases::config(512))]
+
+        #[test]
+        fn the_id_token_length_is_read_from_any_body(
+            body in prop_oneof![
+                any::<Vec<u8>>(),
+                any::<String>().prop_map(|token| {
+                    serde_json::to_vec(&serde_json::json!({"id_token": token})).expect("serialises")
+                }),
+            ],
+        ) {
+            if let Some(len) = id_token_len(&body) {
+                prop_assert!(len <= body.len());
+            }
+        }
+    }
+}

@@ -94,25 +94,36 @@ impl FakeIssuer {
 
     /// Serves the discovery document only: the JWKS at `/jwks` is the test's.
     pub async fn mount_discovery_document(&self, token_url: &str) {
+        let mut discovery = self.discovery_document();
+        discovery["token_endpoint"] = json!(token_url);
+        self.mount_json("GET", "/.well-known/openid-configuration", 200, discovery)
+            .await;
+    }
+
+    /// A minimal discovery document (Discovery 1.0 §3) with every endpoint
+    /// on this fake, for a test to change.
+    pub fn discovery_document(&self) -> Value {
         let issuer = self.issuer();
-        let discovery = json!({
+        json!({
             "issuer": issuer,
             "authorization_endpoint": format!("{issuer}/authorize"),
-            "token_endpoint": token_url,
+            "token_endpoint": format!("{issuer}/token"),
             "userinfo_endpoint": format!("{issuer}/userinfo"),
             "jwks_uri": format!("{issuer}/jwks"),
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["ES256"],
-        });
-        self.mount_json("GET", "/.well-known/openid-configuration", 200, discovery)
-            .await;
+        })
+    }
+
+    /// This fake's public key as a JWKS (RFC 7517 §5).
+    pub fn jwks(&self) -> Value {
+        json!({"keys": [jwk(&self.key, KEY_ID)]})
     }
 
     /// Serves this fake's public key as a JWKS at `at`.
     pub async fn mount_jwks(&self, at: &str) {
-        self.mount_json("GET", at, 200, json!({"keys": [jwk(&self.key, KEY_ID)]}))
-            .await;
+        self.mount_json("GET", at, 200, self.jwks()).await;
     }
 
     /// How many times the app fetched the JWKS at `/jwks`.

@@ -259,6 +259,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// How many signed-in sessions the server knows.
+    pub fn stored_session_rows(&self) -> i64 {
+        use diesel::prelude::*;
+        use signin_reference::db::schema::sessions;
+        sessions::table
+            .count()
+            .get_result(&mut self.database())
+            .unwrap()
+    }
+
     pub async fn get_html(&self, browser: &reqwest::Client, path: &str) -> (StatusCode, String) {
         let response = browser.get(self.url(path)).send().await.expect("request");
         let status = response.status();

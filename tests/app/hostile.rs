@@ -32,17 +32,7 @@ async fn fake_and_app_for(issuer: FakeIssuer, document: Value) -> (FakeIssuer, T
 
 /// The minimal discovery document of `mount_discovery`, to change.
 fn discovery_of(issuer: &FakeIssuer) -> Value {
-    let issuer = issuer.issuer();
-    json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/authorize"),
-        "token_endpoint": format!("{issuer}/token"),
-        "userinfo_endpoint": format!("{issuer}/userinfo"),
-        "jwks_uri": format!("{issuer}/jwks"),
-        "response_types_supported": ["code"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["ES256"],
-    })
+    issuer.discovery_document()
 }
 
 /// Valid ID-token claims for `started`, with `extra` added.

@@ -15,20 +15,29 @@ use crate::fake_issuer::{
 };
 use crate::helpers::{TestApp, attribute_values, browser, location, spawn_app_with};
 
-const REAL_HOSTS: &[&str] = &["login.microsoftonline.com", "graph.microsoft.com"];
+pub(crate) const REAL_HOSTS: &[&str] = &["login.microsoftonline.com", "graph.microsoft.com"];
 /// The tenant of the person signing in, as the ID token's `tid` says.
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
-struct FakeMicrosoft {
-    fake: FakeIssuer,
-    app: TestApp,
-    browser: reqwest::Client,
+pub(crate) struct FakeMicrosoft {
+    pub(crate) fake: FakeIssuer,
+    pub(crate) app: TestApp,
+    pub(crate) browser: reqwest::Client,
 }
 
 impl FakeMicrosoft {
     /// The app configured for Microsoft with `tenant`, against a fake serving
     /// `discovery` (a fixture) for that tenant.
-    async fn start(tenant: &str, discovery: &str) -> Self {
+    pub(crate) async fn start(tenant: &str, discovery: &str) -> Self {
+        Self::start_with(tenant, discovery, &[]).await
+    }
+
+    /// `start`, with `extra` variables for the app (which win).
+    pub(crate) async fn start_with(
+        tenant: &str,
+        discovery: &str,
+        extra: &[(&str, String)],
+    ) -> Self {
         let fake = FakeIssuer::start().await;
         let document = fake.fixture(discovery, REAL_HOSTS);
         fake.mount_json(
@@ -43,14 +52,15 @@ impl FakeMicrosoft {
             .path()
             .to_owned();
         fake.mount_jwks(&jwks_path).await;
-        let app = spawn_app_with(&[
+        let mut env = vec![
             ("MICROSOFT_CLIENT_ID", CLIENT_ID.to_owned()),
             ("MICROSOFT_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
             ("MICROSOFT_TENANT", tenant.to_owned()),
             ("MICROSOFT_AUTHORITY", fake.issuer()),
             ("MICROSOFT_GRAPH_URL", fake.issuer()),
-        ])
-        .await;
+        ];
+        env.extend_from_slice(extra);
+        let app = spawn_app_with(&env).await;
         FakeMicrosoft {
             fake,
             app,
@@ -101,7 +111,7 @@ impl FakeMicrosoft {
     }
 
     /// A whole sign-in through `common` as a person of TENANT, back to `return_to`.
-    async fn sign_in(&self, return_to: &str) {
+    pub(crate) async fn sign_in(&self, return_to: &str) {
         let started = self.start_sign_in("common", return_to).await;
         let id_token = self.fake.id_token(self.claims(&started, TENANT, TENANT));
         self.answer_token_request("common", 200, token_response(Some(&id_token)))
@@ -112,11 +122,11 @@ impl FakeMicrosoft {
     }
 
     /// Graph answers `GET {at}` with `status` and `body`.
-    async fn graph(&self, at: &str, status: u16, body: Value) {
+    pub(crate) async fn graph(&self, at: &str, status: u16, body: Value) {
         self.fake.mount_json("GET", at, status, body).await;
     }
 
-    async fn get(&self, page: &str) -> (StatusCode, String) {
+    pub(crate) async fn get(&self, page: &str) -> (StatusCode, String) {
         self.app.get_html(&self.browser, page).await
     }
 }
@@ -256,7 +266,7 @@ async fn a_multi_tenant_sign_in_shows_the_graph_profile_and_pages_through_mail()
 }
 
 /// Percent-encodes a message id as the mail list links do.
-fn urlencoding(id: &str) -> String {
+pub(crate) fn urlencoding(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
