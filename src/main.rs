@@ -37,7 +37,7 @@ async fn main() -> std::process::ExitCode {
         "open {base_url} in a browser (listening on {})",
         application.app_address
     );
-    match application.run_until_stopped().await {
+    match application.run_until_signalled().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("server stopped with an error: {error}");
