@@ -4,6 +4,10 @@
 //! start with a [`ConfigError`] that names the variable and says how to fix it;
 //! nothing else in the crate reads the environment.
 //!
+//! One variable is read apart, first: LOG_FORMAT ([`LogFormat`]), since
+//! logging starts before the rest is parsed (parsing logs, and its errors are
+//! logged).
+//!
 //! Development defaults let `cargo run` work with no `.env` at all. The two keys
 //! (SESSION_KEY, TOKEN_KEY) are then generated once and kept under `data/`, with a
 //! warning in the log.
@@ -48,6 +52,9 @@ pub struct Config {
     pub session_max_age: Duration,
     /// HTTP_TIMEOUT: seconds allowed for each request to a provider (default 10).
     pub http_timeout: Duration,
+    /// SHUTDOWN_TIMEOUT: seconds that requests under way may still take after
+    /// SIGTERM or Ctrl-C (default 10); both servers stop accepting at once.
+    pub shutdown_timeout: Duration,
     /// SIGN_IN_STARTS_PER_MINUTE: sign-ins one client (IP address, or IPv6 /64)
     /// may start per minute, in a burst or spread out (default 30). Each start
     /// writes a pending sign-in; past the limit the client gets 429.
@@ -188,6 +195,43 @@ impl TokenKey {
     }
 }
 
+/// LOG_FORMAT: how log lines are written (default `text`).
+///
+/// Read on its own, before the rest of the configuration
+/// ([`LogFormat::from_lookup`]), because logging starts first: parsing the rest
+/// logs (a generated development key) and its errors are logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `text`: one human-readable line per event.
+    #[default]
+    Text,
+    /// `json`: one JSON object per line, for a log collector.
+    Json,
+}
+
+impl LogFormat {
+    /// LOG_FORMAT from the process environment (after `.env` is loaded).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name: &str| std::env::var(name).ok())
+    }
+
+    /// LOG_FORMAT from any variable source: `text` (or unset) or `json`.
+    pub fn from_lookup(env: &dyn Lookup) -> Result<Self, ConfigError> {
+        match env
+            .get("LOG_FORMAT")
+            .map(|value| value.trim().to_ascii_lowercase())
+        {
+            None => Ok(LogFormat::Text),
+            Some(value) if value.is_empty() || value == "text" => Ok(LogFormat::Text),
+            Some(value) if value == "json" => Ok(LogFormat::Json),
+            Some(value) => Err(invalid(
+                "LOG_FORMAT",
+                format!("`{value}` is neither `text` nor `json`"),
+            )),
+        }
+    }
+}
+
 /// A configuration value that cannot be used; the message names the variable.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error in {variable}: {problem}")]
@@ -281,6 +325,11 @@ impl Config {
 
         let http_timeout =
             Duration::from_secs(parse_seconds("HTTP_TIMEOUT", var("HTTP_TIMEOUT"), 10)?);
+        let shutdown_timeout = Duration::from_secs(parse_seconds(
+            "SHUTDOWN_TIMEOUT",
+            var("SHUTDOWN_TIMEOUT"),
+            10,
+        )?);
 
         let sign_in_starts_per_minute = match var("SIGN_IN_STARTS_PER_MINUTE") {
             None => 30,
@@ -449,6 +498,7 @@ impl Config {
             session_idle_timeout,
             session_max_age,
             http_timeout,
+            shutdown_timeout,
             sign_in_starts_per_minute,
             trusted_proxies,
             demo,
@@ -745,6 +795,8 @@ mod tests {
             ),
             ("SESSION_IDLE_TIMEOUT", "0"),
             ("HTTP_TIMEOUT", "-1"),
+            ("SHUTDOWN_TIMEOUT", "0"),
+            ("SHUTDOWN_TIMEOUT", "ten"),
             ("DEMO_PROVIDER", "maybe"),
             ("DEMO_PROVIDER_BIND", "8081"),
             ("DEMO_TOKEN_TTL", "soon"),
@@ -958,6 +1010,30 @@ mod tests {
         let oidc = parse(&vars).expect("valid").oidc.expect("oidc");
         assert_eq!(oidc.display_name, "OpenID Connect");
         assert_eq!(oidc.scopes, ["openid", "profile", "email"]);
+    }
+
+    #[test]
+    fn shutdown_timeout_defaults_to_ten_seconds() {
+        assert_eq!(
+            parse(&[]).expect("valid").shutdown_timeout,
+            Duration::from_secs(10)
+        );
+        let config = parse(&[("SHUTDOWN_TIMEOUT", "3")]).expect("valid");
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn log_format_is_text_or_json_and_anything_else_names_the_variable() {
+        let format = |value: &'static str| {
+            LogFormat::from_lookup(&move |name: &str| (name == "LOG_FORMAT").then(|| value.into()))
+        };
+        let unset = LogFormat::from_lookup(&|_: &str| None::<String>);
+        assert_eq!(unset.expect("default"), LogFormat::Text);
+        assert_eq!(format("text").expect("valid"), LogFormat::Text);
+        assert_eq!(format(" JSON ").expect("valid"), LogFormat::Json);
+        let error = format("yaml").expect_err("invalid");
+        assert_eq!(error.variable, "LOG_FORMAT");
+        assert!(error.to_string().contains("LOG_FORMAT"), "{error}");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`demo_provider`] is a separate authorization server that the app only
 //!   reaches over HTTP, like any real provider.
 //! - [`teaching`] holds the seven steps and the glossary that the pages teach.
+//! - [`cli`] answers `--help` and `--version` before anything starts.
 //! - [`crypto`], [`http_client`], [`private_files`] and [`telemetry`] are small
 //!   shared utilities; [`rate_limit`] bounds how fast one client may start sign-ins.
 #![cfg_attr(
@@ -24,6 +25,7 @@
 )]
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;

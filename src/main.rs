@@ -1,10 +1,16 @@
-//! `cargo run`: load `.env` (if any), start logging, parse the configuration,
-//! and run the app (and the demo provider).
+//! `cargo run`: answer `--help` or `--version` (`cli`), or load `.env` (if
+//! any), start logging, parse the configuration, and run the app (and the demo
+//! provider) until SIGTERM or Ctrl-C.
 
 use signin_reference::startup::Application;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
+    if let Some(exit) =
+        signin_reference::cli::answer("signin-reference", std::env::args_os().skip(1))
+    {
+        return exit;
+    }
     let Some(config) = signin_reference::startup::load_config() else {
         return std::process::ExitCode::FAILURE;
     };
@@ -31,7 +37,7 @@ async fn main() -> std::process::ExitCode {
         "open {base_url} in a browser (listening on {})",
         application.app_address
     );
-    match application.run_until_stopped().await {
+    match application.run_until_signalled().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("server stopped with an error: {error}");

@@ -3,6 +3,11 @@
 //!
 //! `main` and the integration tests both start the app through `Application`, so
 //! tests run exactly what production runs, on listeners they choose.
+//!
+//! It also owns how the servers stop: `stop_on_signal` turns SIGTERM or Ctrl-C
+//! into one graceful stop of both (actix's own signal handling is off: it
+//! would stop each server on its own, Ctrl-C without waiting, and the first
+//! to finish would stop the whole runtime under the other).
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -12,8 +17,8 @@ use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_session::storage::CookieSessionStore;
 use actix_web::cookie::{Key, SameSite};
-use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 use url::Url;
@@ -163,6 +168,7 @@ impl Application {
             );
         }
 
+        let shutdown_timeout = config.shutdown_timeout.as_secs();
         let (demo_server, demo_address) = match (demo_settings(&config), demo_listener) {
             (Some(settings), Some(listener)) => {
                 let address = listener.local_addr()?;
@@ -227,6 +233,8 @@ impl Application {
                 )
                 .wrap(session_middleware(session_key.clone(), secure))
                 .wrap(security_headers(secure))
+                // Every response, error pages included, names its request id.
+                .wrap(from_fn(crate::telemetry::request_id_header))
                 // Outermost: a request id and one log line per request.
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .configure(crate::routes::configure)
@@ -237,6 +245,10 @@ impl Application {
         // wait for a connection, each holding its stack and malloc arena
         // (tokio's default is up to 512 per worker).
         .worker_max_blocking_threads((crate::db::POOL_SIZE as usize).div_ceil(workers).max(1))
+        // SHUTDOWN_TIMEOUT: what requests under way get after a stop signal.
+        .shutdown_timeout(shutdown_timeout)
+        // Signals are ours (`stop_on_signal`), for both servers at once.
+        .disable_signals()
         .listen(app_listener)?
         .run();
 
@@ -254,8 +266,19 @@ impl Application {
         &self.state.providers
     }
 
-    /// Runs until both servers stop (Ctrl-C stops them). Discovery documents
-    /// are fetched in the background meanwhile (`SignInFlow::warm_up`).
+    /// Runs until SIGTERM or Ctrl-C, then stops both servers gracefully
+    /// (`stop_on_signal`): what `main` runs.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        let servers = std::iter::once(self.app_server.handle())
+            .chain(self.demo_server.as_ref().map(Server::handle))
+            .collect();
+        stop_on_signal(servers);
+        self.run_until_stopped().await
+    }
+
+    /// Runs until both servers stop (tests drop them with their runtime).
+    /// Discovery documents are fetched in the background meanwhile
+    /// (`SignInFlow::warm_up`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state.clone();
         tokio::spawn(async move { state.flow.warm_up(&state.providers).await });
@@ -274,10 +297,93 @@ impl Application {
 /// configuration. `None` after logging why, when it is invalid.
 pub fn load_config() -> Option<Config> {
     let _ = dotenvy::dotenv();
-    crate::telemetry::init();
+    // LOG_FORMAT first, alone: the rest of the configuration logs as it is
+    // parsed. Without a logger yet, its own error goes to stderr.
+    let format = match crate::config::LogFormat::from_env() {
+        Ok(format) => format,
+        Err(error) => {
+            eprintln!("{error}");
+            return None;
+        }
+    };
+    crate::telemetry::init(format);
     Config::from_env()
         .inspect_err(|error| tracing::error!("{error}"))
         .ok()
+}
+
+/// From now on, SIGTERM (what an orchestrator sends) or SIGINT (Ctrl-C)
+/// stops `servers` gracefully: each stops accepting at once, and requests
+/// under way have SHUTDOWN_TIMEOUT to finish; the servers' futures then
+/// complete and the binary exits 0. A second signal stops them at once.
+///
+/// The handlers are installed before this returns, not in the spawned task:
+/// a signal that came before the task first ran would otherwise kill the
+/// process the default way.
+pub fn stop_on_signal(servers: Vec<ServerHandle>) {
+    let mut signals = match StopSignals::listen() {
+        Ok(signals) => signals,
+        Err(error) => {
+            tracing::error!(
+                "cannot listen for SIGTERM or Ctrl-C ({error}); they stop the process at once"
+            );
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        let name = signals.next().await;
+        tracing::info!(
+            "{name} received: no new connections; requests under way may finish (SHUTDOWN_TIMEOUT)"
+        );
+        let graceful =
+            futures_util::future::join_all(servers.iter().map(|server| server.stop(true)));
+        tokio::select! {
+            _ = graceful => tracing::info!("stopped"),
+            name = signals.next() => {
+                tracing::warn!("{name} received again: stopping now");
+                futures_util::future::join_all(servers.iter().map(|server| server.stop(false))).await;
+            }
+        }
+    });
+}
+
+/// SIGTERM and SIGINT, as one stream of their names.
+struct StopSignals {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                terminate: signal(SignalKind::terminate())?,
+                interrupt: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
+    }
+
+    /// The name of the next signal received.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.terminate.recv() => "SIGTERM",
+                _ = self.interrupt.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
 }
 
 /// The demo provider's settings, when it is configured: it registers our
@@ -305,6 +411,7 @@ pub fn demo_settings(config: &Config) -> Option<DemoProviderSettings> {
             ],
         },
         access_token_ttl: demo.token_ttl,
+        shutdown_timeout: config.shutdown_timeout,
     })
 }
 

@@ -199,6 +199,26 @@ pub(crate) mod test_support {
         connection
     }
 
+    /// A database whose pool never gets a connection (its file would be in
+    /// a folder that does not exist) and gives up after 200 ms: the database
+    /// down, as `/readyz` sees it.
+    pub fn unreachable() -> Database {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("no-such-folder").join("app.db");
+        let pool = Pool::builder()
+            .max_size(1)
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_millis(200))
+            .build_unchecked(ConnectionManager::<DbConnection>::new(
+                path.display().to_string(),
+            ));
+        Database {
+            pool,
+            sealer: sealer(),
+            writer: Arc::default(),
+        }
+    }
+
     pub fn sealer() -> TokenSealer {
         TokenSealer::new(&[7u8; 32])
     }

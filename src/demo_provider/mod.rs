@@ -72,6 +72,8 @@ pub struct DemoProviderSettings {
     pub client: RegisteredClient,
     /// Lifetime of access tokens (DEMO_TOKEN_TTL, default one hour).
     pub access_token_ttl: Duration,
+    /// What requests under way get after a stop (SHUTDOWN_TIMEOUT, as the app).
+    pub shutdown_timeout: Duration,
 }
 
 /// A client registered at the demo provider, as a developer would register an app
@@ -94,6 +96,7 @@ pub fn run(
     listener: std::net::TcpListener,
     settings: DemoProviderSettings,
 ) -> std::io::Result<actix_web::dev::Server> {
+    let shutdown_timeout = settings.shutdown_timeout.as_secs();
     let state = web::Data::new(ProviderState::new(settings)?);
     tracing::info!(issuer = %state.issuer, "demo provider starting");
 
@@ -106,7 +109,9 @@ pub fn run(
             .configure(routes)
     })
     .workers(2)
-    .shutdown_timeout(2)
+    .shutdown_timeout(shutdown_timeout)
+    // The binary that runs it stops it on a signal (`startup::stop_on_signal`).
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)

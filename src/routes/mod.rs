@@ -63,6 +63,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/learn/exercise", web::get().to(learn::show_exercise))
         .route("/learn/exercise", web::post().to(learn::check_exercise))
         .route("/healthz", web::get().to(health::check_health))
+        .route("/livez", web::get().to(health::check_liveness))
+        .route("/readyz", web::get().to(health::check_readiness))
         .route("/static/{file}", web::get().to(assets::serve_asset));
 }
 

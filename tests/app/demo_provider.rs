@@ -56,6 +56,7 @@ async fn start_provider() -> Provider {
             post_logout_redirect_uris: vec![POST_LOGOUT_REDIRECT_URI.into()],
         },
         access_token_ttl: Duration::from_secs(3600),
+        shutdown_timeout: Duration::from_secs(1),
     };
     let server = demo_provider::run(listener, settings).expect("provider starts");
     tokio::spawn(server);

@@ -74,7 +74,7 @@ pub async fn spawn_app_with<V: AsRef<str>>(vars: &[(&str, V)]) -> TestApp {
 pub async fn spawn_app_on<V: AsRef<str>>(app_listener: TcpListener, vars: &[(&str, V)]) -> TestApp {
     // Logs are noise in a passing run; TEST_LOG=1 shows them.
     if std::env::var_os("TEST_LOG").is_some() {
-        signin_reference::telemetry::init();
+        signin_reference::telemetry::init(signin_reference::config::LogFormat::Text);
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let demo_listener = TcpListener::bind("127.0.0.1:0").expect("bind demo");
