@@ -156,6 +156,13 @@ mod tests {
             "id.example.com/realms/demo",
             None
         ));
+        // RFC 9207 §2.4: the callback's `iss` is compared as a string too.
+        assert!(callback_issuer_matches(IssuerCheck::Exact, issuer, issuer));
+        assert!(!callback_issuer_matches(
+            IssuerCheck::Exact,
+            issuer,
+            "https://evil.example.com"
+        ));
     }
 
     #[test]
@@ -247,6 +254,12 @@ mod tests {
             check,
             &common,
             "https://evil.example.com/{TENANT}/v2.0"
+        ));
+        // Our authority, but no tenant id where the tenant goes.
+        assert!(!callback_issuer_matches(
+            check,
+            &common,
+            &format!("{AUTHORITY}/common/v2.0")
         ));
     }
 
