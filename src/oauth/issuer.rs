@@ -130,6 +130,20 @@ mod tests {
     const PERSONAL: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
     #[test]
+    fn a_tenant_id_is_a_guid_and_nothing_else() {
+        assert!(is_tenant_id(TENANT));
+        for not_a_guid in [
+            "72f988bf-86f1-41af-91ab-2d7cd011db4g", // right lengths, not hex
+            "72f988bf-86f1-41af-91ab-2d7cd011db4",  // hex, one digit short
+            "72f988bf-86f1-41af-91ab2d7cd011db47",  // four groups
+            "common",
+            "",
+        ] {
+            assert!(!is_tenant_id(not_a_guid), "{not_a_guid}");
+        }
+    }
+
+    #[test]
     fn exact_issuers_must_be_equal_strings() {
         let issuer = "https://id.example.com/realms/demo";
         assert!(discovery_issuer_matches(IssuerCheck::Exact, issuer, issuer));
