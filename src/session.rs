@@ -131,3 +131,25 @@ pub fn end_with_note(
 pub fn take_sign_out_note<T: serde::de::DeserializeOwned>(session: &Session) -> Option<T> {
     session.remove_as::<T>(SIGN_OUT_NOTE).and_then(Result::ok)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_logged_session_user_shows_who_but_never_the_session_id() {
+        let user = SessionUser {
+            session_id: "s3cr3t-session-id-value".into(),
+            user_id: 7,
+            identity_id: 9,
+            provider: "demo".into(),
+            display_name: "Alice".into(),
+            signed_in_at: 0,
+        };
+        let shown = format!("{user:?}");
+        assert_eq!(
+            shown,
+            r#"SessionUser { user_id: 7, identity_id: 9, provider: "demo", .. }"#
+        );
+    }
+}
