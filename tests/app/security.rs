@@ -218,3 +218,30 @@ async fn outgoing_clients_do_not_follow_redirects() {
         "nothing was sent to where the redirects pointed"
     );
 }
+
+#[tokio::test]
+async fn a_csrf_token_belongs_to_one_session() {
+    // The synchroniser token pattern (OWASP CSRF Prevention Cheat Sheet): a
+    // random token per session. A token shared by every session, or one
+    // accepted from another session, would protect nothing: an attacker signs
+    // in, reads their own token, and plants it in a form for the victim.
+    let app = spawn_app().await;
+    let (attacker, victim) = (browser(), browser());
+    app.sign_in(&attacker, "/profile", "alice").await;
+    app.sign_in(&victim, "/profile", "bob").await;
+    let token_of = |html: &str| crate::helpers::input_value(html, "csrf_token");
+    let attackers = token_of(&app.get_html(&attacker, "/profile").await.1);
+    let victims = token_of(&app.get_html(&victim, "/profile").await.1);
+    assert_ne!(attackers, victims);
+
+    let forged = victim
+        .post(app.url("/logout"))
+        .form(&[("csrf_token", attackers.as_str())])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let (status, _) = app.get_html(&victim, "/profile").await;
+    assert_eq!(status, StatusCode::OK, "the victim is still signed in");
+}
