@@ -25,6 +25,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("guest.html", include_str!("../templates/guest.html")),
     ("profile.html", include_str!("../templates/profile.html")),
     ("mail.html", include_str!("../templates/mail.html")),
+    (
+        "mail_permission.html",
+        include_str!("../templates/mail_permission.html"),
+    ),
+    (
+        "asking_provider.html",
+        include_str!("../templates/asking_provider.html"),
+    ),
     ("message.html", include_str!("../templates/message.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("learn.html", include_str!("../templates/learn.html")),

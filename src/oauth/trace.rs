@@ -11,6 +11,7 @@ use super::flow::CallbackParams;
 use super::refresh::RefreshError;
 use super::token::TokenTrace;
 use crate::db::accounts::ProviderTokens;
+use crate::db::pending_sign_ins::Purpose;
 use crate::providers::Provider;
 use crate::teaching::record::{EventRecord, HIDDEN, StepRecord, fingerprint};
 
@@ -46,6 +47,37 @@ pub fn authorization_request(url: &Url, started: Instant) -> StepRecord {
         step = step.sent(&name, value);
     }
     step.note("The browser was sent here with 303 See Other. The PKCE verifier behind code_challenge stays on our server, sealed.")
+}
+
+/// What an attempt is for, as `/flow` names it; `None` for a sign-in.
+pub fn purpose(purpose: Purpose) -> Option<String> {
+    match purpose {
+        Purpose::SignIn => None,
+        Purpose::AddMail { .. } => Some(
+            "Incremental consent: the mail permission, asked after sign-in for the account already signed in"
+                .to_owned(),
+        ),
+    }
+}
+
+/// Step 6, after the token response of a request for more scopes: which of
+/// the scopes asked for were granted (RFC 6749 §5.1: the response's `scope`
+/// says so when it differs from the request).
+pub fn scopes_granted(asked: &[String], missing: &[String]) -> StepRecord {
+    let granted: Vec<&str> = asked
+        .iter()
+        .filter(|scope| !missing.contains(scope))
+        .map(String::as_str)
+        .collect();
+    StepRecord::new(6)
+        .received("asked for", asked.join(" "))
+        .received("granted", granted.join(" "))
+        .received("not granted", missing.join(" "))
+        .note(if missing.is_empty() {
+            "The account that asked came back with the permission: its new tokens replace the old ones. Nobody was signed in or out."
+        } else {
+            "The permission was not granted (declined, or unticked on the provider's consent page). The session stays as it was; the mail page says so and offers to ask again."
+        })
 }
 
 /// Step 4: what the provider sent back through the browser.

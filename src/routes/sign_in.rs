@@ -5,12 +5,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 
+use super::account::MAIL_NOT_ALLOWED_PATH;
 use super::client_ip::client_ip;
 use super::home::provider_buttons;
 use super::{Visitor, see_other};
 use crate::crypto::sha256_url_safe;
+use crate::db::accounts::SignedInIds;
 use crate::error::AppError;
-use crate::oauth::flow::CallbackParams;
+use crate::oauth::flow::{CallbackParams, Finished, Intent};
 use crate::oauth::return_to::return_path_or_default;
 use crate::session::{self, SessionUser};
 use crate::startup::AppState;
@@ -80,7 +82,12 @@ pub async fn start_sign_in(
     let ask_consent_again = query.consent.as_deref() == Some("again");
     let authorization_url = state
         .flow
-        .start(provider, &browser_key, return_to, ask_consent_again)
+        .start(
+            provider,
+            &browser_key,
+            return_to,
+            Intent::sign_in(ask_consent_again),
+        )
         .await?;
     Ok(see_other(authorization_url.as_str()))
 }
@@ -100,20 +107,42 @@ pub async fn finish_sign_in(
         .get(&provider_id)
         .ok_or(AppError::NotFound)?;
     let browser_key = session::existing_browser_key(&visitor.session);
-    // Signing in again in a browser that is signed in replaces its session.
-    let replaced_session = visitor
-        .user
-        .as_ref()
-        .map(|user| sha256_url_safe(&user.session_id));
-    let signed_in = state
+    // Who is signed in here: a sign-in replaces their session, and an answer
+    // to a request for more scopes must come back to them.
+    let signed_in_here = visitor.user.as_ref().map(|user| {
+        let ids = SignedInIds {
+            user_id: user.user_id,
+            identity_id: user.identity_id,
+        };
+        (ids, sha256_url_safe(&user.session_id))
+    });
+    let finished = state
         .flow
         .finish(
             provider,
             browser_key.as_deref(),
-            replaced_session,
+            signed_in_here,
             query.into_inner(),
         )
         .await?;
+    let signed_in = match finished {
+        Finished::SignedIn(signed_in) => signed_in,
+        Finished::MailPermission(answer) => {
+            // The profile page shows the granted scopes: read them again.
+            state.profiles.forget(answer.identity_id);
+            if answer.missing.is_empty() {
+                // For /flow: the first mail read is this attempt's step 7.
+                session::expect_first_api_call(&visitor.session)
+                    .map_err(|error| AppError::Internal(format!("session: {error}")))?;
+            }
+            // Declined or unticked: /mail says so and offers to ask again.
+            return Ok(see_other(if answer.missing.is_empty() {
+                &answer.return_to
+            } else {
+                MAIL_NOT_ALLOWED_PATH
+            }));
+        }
+    };
     // A new sign-in may have new permissions: read the profile again.
     state.profiles.forget(signed_in.ids.identity_id);
     session::begin(
