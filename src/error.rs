@@ -277,6 +277,12 @@ pub fn render_error_page<B: MessageBody + 'static>(
         retry: app_error
             .and_then(AppError::retry)
             .map(|(label, link)| RetryLink { label, link }),
+        admin_consent_url: app_error.and_then(|error| match error {
+            AppError::SignIn(failure) => {
+                failure.admin_consent_url.as_ref().map(ToString::to_string)
+            }
+            _ => None,
+        }),
         request_id: status.is_server_error().then_some(request_id),
     };
     let state = response

@@ -22,7 +22,7 @@ use url::Url;
 use super::oidc::{self, CodeGrant, DiscoveryCache, Issuer, TokenExchange};
 use super::return_to::{DEFAULT_RETURN_TO, return_path_or_default, safe_return_path};
 use super::token::TokenTrace;
-use super::{SignInError, issuer, plain, trace};
+use super::{SignInError, admin_consent, issuer, plain, trace};
 use crate::api::{ApiClient, ApiError};
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
 use crate::db::accounts::{self, SignInRecord, SignedInIds};
@@ -43,6 +43,10 @@ pub struct CallbackParams {
     pub error: Option<String>,
     pub error_description: Option<String>,
     pub iss: Option<String>,
+    /// The answer from Microsoft's admin-consent endpoint (`admin_consent`),
+    /// and the tenant it was given for (`admin_consent` module).
+    pub admin_consent: Option<String>,
+    pub tenant: Option<String>,
 }
 
 /// A finished sign-in.
@@ -116,6 +120,9 @@ pub struct MailPermission {
 pub struct SignInFailure {
     pub error: SignInError,
     pub return_to: Option<String>,
+    /// Where an administrator can approve the app, when the provider's
+    /// error says one must (`admin_consent`). Boxed: errors stay small.
+    pub admin_consent_url: Option<Box<Url>>,
 }
 
 impl From<SignInError> for SignInFailure {
@@ -123,6 +130,17 @@ impl From<SignInError> for SignInFailure {
         SignInFailure {
             error,
             return_to: None,
+            admin_consent_url: None,
+        }
+    }
+}
+
+impl SignInFailure {
+    fn new(error: SignInError, return_to: Option<String>) -> Self {
+        SignInFailure {
+            error,
+            return_to,
+            admin_consent_url: None,
         }
     }
 }
@@ -313,7 +331,13 @@ impl SignInFlow {
             self.record_failure(&state_hash, record, &failure.error)
                 .await;
         }
-        result
+        result.map_err(|mut failure| {
+            // Someone else (an administrator) must approve: say where.
+            if admin_consent::needed(&failure.error) {
+                failure.admin_consent_url = admin_consent::url(provider).map(Box::new);
+            }
+            failure
+        })
     }
 
     /// The rest of steps 4 to 6 of a sign-in, once `state` matched this browser.
@@ -327,10 +351,7 @@ impl SignInFlow {
         replaced_session: Option<String>,
     ) -> Result<SignedIn, SignInFailure> {
         let return_to = safe_return_path(&pending.return_to, &self.base_url);
-        let fail = |error: SignInError| SignInFailure {
-            error,
-            return_to: return_to.clone(),
-        };
+        let fail = |error: SignInError| SignInFailure::new(error, return_to.clone());
         let exchange = self
             .exchange(provider, &pending, params, record)
             .await
@@ -530,10 +551,7 @@ impl SignInFlow {
         state_hash: &str,
     ) -> Result<MailPermission, SignInFailure> {
         let return_to = safe_return_path(&pending.return_to, &self.base_url);
-        let fail = |error: SignInError| SignInFailure {
-            error,
-            return_to: return_to.clone(),
-        };
+        let fail = |error: SignInError| SignInFailure::new(error, return_to.clone());
         // Same browser is not enough: the answer belongs to the user who
         // asked, so someone who signed in here since cannot receive another
         // person's grant (nor the asker a grant given in someone else's

@@ -29,10 +29,17 @@ pub fn provider(microsoft: &MicrosoftConfig, config: &Config) -> Provider {
         scopes: super::scopes(&SCOPES),
         mail_scopes: super::scopes(&MAIL_SCOPES),
         admin_consent: Some(AdminConsent {
-            // Where an administrator approves the app for the whole tenant.
+            // Where an administrator approves the app for their whole
+            // tenant. Not `common` or `consumers`: Microsoft's admin-consent
+            // documentation says personal accounts cannot give admin consent,
+            // and names `organizations` for "the administrator's own tenant".
             endpoint: super::join_path(
                 &microsoft.authority,
-                &[&microsoft.tenant, "v2.0", "adminconsent"],
+                &[
+                    admin_consent_tenant(&microsoft.tenant),
+                    "v2.0",
+                    "adminconsent",
+                ],
             ),
         }),
         mail_api: Some(MailApi::MicrosoftGraph {
@@ -52,5 +59,15 @@ pub fn provider(microsoft: &MicrosoftConfig, config: &Config) -> Provider {
             protocol,
             ProfileApi::MicrosoftGraph { base_url: graph },
         )
+    }
+}
+
+/// The tenant segment of the admin-consent endpoint for the configured
+/// `MICROSOFT_TENANT`: a single tenant as it is; the multi-tenant values as
+/// `organizations`.
+fn admin_consent_tenant(tenant: &str) -> &str {
+    match tenant {
+        "common" | "consumers" => "organizations",
+        other => other,
     }
 }

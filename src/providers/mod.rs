@@ -331,3 +331,73 @@ impl Providers {
         self.list.iter()
     }
 }
+
+/// Providers built from configuration, for unit tests elsewhere.
+#[cfg(test)]
+#[expect(clippy::expect_used, reason = "test set-up")]
+pub(crate) mod tests_support {
+    use super::Provider;
+    use crate::config::Config;
+
+    /// Microsoft through `common`, as configured by its variables.
+    pub(crate) fn microsoft() -> Provider {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lookup = |name: &str| match name {
+            "MICROSOFT_CLIENT_ID" => Some("ms-id".to_owned()),
+            "MICROSOFT_CLIENT_SECRET" => Some("ms-secret".to_owned()),
+            _ => None,
+        };
+        let config = Config::from_lookup(&lookup, dir.path()).expect("config");
+        let microsoft = config.microsoft.as_ref().expect("configured");
+        super::microsoft::provider(microsoft, &config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::microsoft;
+
+    #[test]
+    fn graph_permissions_count_as_granted_with_or_without_their_resource() {
+        let provider = microsoft();
+        let granted = |scopes: &[&str]| -> Vec<String> {
+            scopes.iter().map(|scope| (*scope).to_owned()).collect()
+        };
+        assert!(
+            provider
+                .missing_mail_scopes(&granted(&[
+                    "openid",
+                    "https://graph.microsoft.com/Mail.Read"
+                ]))
+                .is_empty()
+        );
+        assert!(
+            provider
+                .missing_mail_scopes(&granted(&["https://graph.microsoft.com/mail.read"]))
+                .is_empty(),
+            "Microsoft compares permission names without regard to case"
+        );
+        assert!(
+            provider
+                .missing_mail_scopes(&granted(&["Mail.Read"]))
+                .is_empty()
+        );
+        assert_eq!(
+            provider.missing_mail_scopes(&granted(&[
+                "openid",
+                "https://graph.microsoft.com/User.Read",
+                "https://evil.example/Mail.Read",
+            ])),
+            ["Mail.Read"]
+        );
+    }
+
+    #[test]
+    fn sign_in_asks_for_no_mail_and_the_mail_request_adds_it() {
+        let provider = microsoft();
+        assert!(!provider.scopes.iter().any(|scope| scope == "Mail.Read"));
+        let asking = provider.asking_for_mail();
+        assert!(asking.scopes.iter().any(|scope| scope == "Mail.Read"));
+        assert!(asking.scopes.iter().any(|scope| scope == "openid"));
+    }
+}

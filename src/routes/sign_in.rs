@@ -12,6 +12,7 @@ use super::{Visitor, see_other};
 use crate::crypto::sha256_url_safe;
 use crate::db::accounts::SignedInIds;
 use crate::error::AppError;
+use crate::oauth::admin_consent;
 use crate::oauth::flow::{CallbackParams, Finished, Intent};
 use crate::oauth::return_to::return_path_or_default;
 use crate::session::{self, SessionUser};
@@ -92,10 +93,18 @@ pub async fn start_sign_in(
     Ok(see_other(authorization_url.as_str()))
 }
 
+#[derive(Serialize)]
+struct AdminConsentPage<'a> {
+    provider_name: &'a str,
+    outcome: admin_consent::Outcome,
+}
+
 /// `GET /auth/{provider}/callback?code=…&state=…`
 ///
 /// Steps 4 to 6, then a fresh signed-in session and back to where the visitor
-/// wanted to go.
+/// wanted to go; or, for a request for the mail permission, the same session
+/// and back to `/mail`; or, for `state=admin-consent`, a page reporting an
+/// administrator's answer (`oauth::admin_consent`).
 pub async fn finish_sign_in(
     state: web::Data<AppState>,
     visitor: Visitor,
@@ -106,6 +115,16 @@ pub async fn finish_sign_in(
         .providers
         .get(&provider_id)
         .ok_or(AppError::NotFound)?;
+    let params = query.into_inner();
+    // An administrator's answer from the admin-consent endpoint comes back
+    // here too (our one registered redirect URI): reported, nothing changed.
+    if let Some(outcome) = admin_consent::outcome(provider, &params) {
+        let page = AdminConsentPage {
+            provider_name: &provider.display_name,
+            outcome,
+        };
+        return visitor.render(&state, "admin_consent.html", &page);
+    }
     let browser_key = session::existing_browser_key(&visitor.session);
     // Who is signed in here: a sign-in replaces their session, and an answer
     // to a request for more scopes must come back to them.
@@ -118,12 +137,7 @@ pub async fn finish_sign_in(
     });
     let finished = state
         .flow
-        .finish(
-            provider,
-            browser_key.as_deref(),
-            signed_in_here,
-            query.into_inner(),
-        )
+        .finish(provider, browser_key.as_deref(), signed_in_here, params)
         .await?;
     let signed_in = match finished {
         Finished::SignedIn(signed_in) => signed_in,

@@ -774,3 +774,115 @@ async fn only_a_jpeg_png_or_gif_photo_within_256_kib_is_shown() {
         }
     }
 }
+
+// --- Mail permission and admin consent ------------------------------------
+
+#[tokio::test]
+async fn a_tenant_that_lets_only_administrators_allow_mail_gets_the_admin_consent_address() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    microsoft.sign_in("/profile").await;
+    let authorize = format!("{}/common/oauth2/v2.0/authorize", microsoft.fake.issuer());
+    let started = ask_for_mail(&microsoft.app, &microsoft.browser, &authorize).await;
+
+    // Microsoft's "Need admin approval" page, left without a request: back
+    // with access_denied and the AADSTS code that names an administrator.
+    let response = microsoft
+        .browser
+        .get(microsoft.app.url("/auth/microsoft/callback"))
+        .query(&[
+            ("error", "access_denied"),
+            (
+                "error_description",
+                "AADSTS90094: Admin consent is required for the permissions requested by this application.",
+            ),
+            ("state", started.state.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("An administrator can approve this app"),
+        "{html}"
+    );
+    assert!(!html.contains("You chose"), "{html}");
+    let address = attribute_values(&html, "a.admin-consent-url", "href")
+        .pop()
+        .expect("the admin-consent address");
+    let endpoint = format!(
+        "{}/organizations/v2.0/adminconsent?",
+        microsoft.fake.issuer()
+    );
+    assert!(address.starts_with(&endpoint), "{address}");
+    assert_eq!(
+        crate::helpers::query_value(&address, "client_id"),
+        CLIENT_ID
+    );
+    assert_eq!(
+        crate::helpers::query_value(&address, "redirect_uri"),
+        microsoft.app.url("/auth/microsoft/callback")
+    );
+    assert_eq!(
+        crate::helpers::query_value(&address, "state"),
+        "admin-consent"
+    );
+    let scope = crate::helpers::query_value(&address, "scope");
+    assert!(
+        scope
+            .split(' ')
+            .any(|s| s == "https://graph.microsoft.com/Mail.Read"),
+        "{scope}"
+    );
+    // The person is still signed in.
+    microsoft.answer_graph_me().await;
+    assert_eq!(microsoft.get("/profile").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_administrators_answer_is_reported_and_changes_nothing() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    let answer = |query: &'static [(&'static str, &'static str)]| {
+        microsoft
+            .browser
+            .get(microsoft.app.url("/auth/microsoft/callback"))
+            .query(query)
+            .send()
+    };
+
+    // The documented success: admin_consent=True, tenant, scope, state.
+    let approved = answer(&[
+        ("admin_consent", "True"),
+        ("tenant", TENANT),
+        ("scope", "https://graph.microsoft.com/Mail.Read"),
+        ("state", "admin-consent"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(approved.status(), StatusCode::OK);
+    let html = approved.text().await.unwrap();
+    assert!(html.contains("an administrator approved"), "{html}");
+    assert!(html.contains(TENANT), "{html}");
+
+    let declined = answer(&[
+        ("error", "access_denied"),
+        (
+            "error_description",
+            "AADSTS65004: User declined to consent.",
+        ),
+        ("state", "admin-consent"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(declined.status(), StatusCode::OK);
+    let html = declined.text().await.unwrap();
+    assert!(html.contains("were not approved"), "{html}");
+    assert!(html.contains("AADSTS65004"), "{html}");
+
+    // Nobody signed in, nothing stored.
+    assert_eq!(microsoft.app.stored_session_rows(), 0);
+    assert_eq!(microsoft.app.stored_token_rows(), 0);
+    let (_, home) = microsoft.get("/").await;
+    assert!(home.contains("Sign in with Microsoft"), "{home}");
+}
