@@ -123,6 +123,10 @@ pub struct SignInFailure {
     /// Where an administrator can approve the app, when the provider's
     /// error says one must (`admin_consent`). Boxed: errors stay small.
     pub admin_consent_url: Option<Box<Url>>,
+    /// The request was for more scopes by someone signed in (not a
+    /// sign-in): the page offers to go back to `return_to` and ask again,
+    /// not to sign in.
+    pub for_signed_in_user: bool,
 }
 
 impl From<SignInError> for SignInFailure {
@@ -131,6 +135,7 @@ impl From<SignInError> for SignInFailure {
             error,
             return_to: None,
             admin_consent_url: None,
+            for_signed_in_user: false,
         }
     }
 }
@@ -141,6 +146,7 @@ impl SignInFailure {
             error,
             return_to,
             admin_consent_url: None,
+            for_signed_in_user: false,
         }
     }
 }
@@ -551,7 +557,10 @@ impl SignInFlow {
         state_hash: &str,
     ) -> Result<MailPermission, SignInFailure> {
         let return_to = safe_return_path(&pending.return_to, &self.base_url);
-        let fail = |error: SignInError| SignInFailure::new(error, return_to.clone());
+        let fail = |error: SignInError| SignInFailure {
+            for_signed_in_user: true,
+            ..SignInFailure::new(error, return_to.clone())
+        };
         // Same browser is not enough: the answer belongs to the user who
         // asked, so someone who signed in here since cannot receive another
         // person's grant (nor the asker a grant given in someone else's

@@ -29,6 +29,16 @@ pub fn provider(google: &GoogleConfig, config: &Config) -> Provider {
         // scopes granted before as well as the mail ("Using OAuth 2.0 for
         // Web Server Applications", include_granted_scopes).
         incremental_authorization_params: vec![("include_granted_scopes", "true")],
+        // Google's token responses spell these two out (quirk in
+        // docs/providers/google.md: "The token response's scope lists
+        // expanded URLs").
+        scope_aliases: vec![
+            ("email", "https://www.googleapis.com/auth/userinfo.email"),
+            (
+                "profile",
+                "https://www.googleapis.com/auth/userinfo.profile",
+            ),
+        ],
         // Google revokes (RFC 7009 at its discovery's revocation_endpoint) but
         // has no end-session endpoint.
         sign_out_advice: Some(

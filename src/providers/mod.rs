@@ -55,6 +55,10 @@ pub struct Provider {
     /// organisation (Microsoft's admin-consent endpoint), if the provider
     /// has one.
     pub admin_consent: Option<AdminConsent>,
+    /// Scopes the token response writes differently from how we ask for
+    /// them, as (asked, granted): Google answers `email` and `profile` with
+    /// `https://www.googleapis.com/auth/userinfo.email` and `….profile`.
+    pub scope_aliases: Vec<(&'static str, &'static str)>,
     /// Where the profile page's data comes from (step 7).
     pub profile_api: ProfileApi,
     /// The provider's mail API, if it has one (step 7).
@@ -190,6 +194,7 @@ impl Provider {
             extra_authorization_params: Vec::new(),
             incremental_authorization_params: Vec::new(),
             admin_consent: None,
+            scope_aliases: Vec::new(),
             profile_api,
             mail_api: None,
             revocation: Revocation::Discovered,
@@ -233,21 +238,30 @@ impl Provider {
     /// for it without one (`Mail.Read`: Graph is the default resource), and
     /// compares permission names without regard to case.
     pub fn missing_mail_scopes(&self, granted: &[String]) -> Vec<String> {
-        let is_granted = |wanted: &str| {
-            granted.iter().any(|scope| {
-                scope == wanted
-                    || matches!(self.mail_api, Some(MailApi::MicrosoftGraph { .. }))
-                        && scope
-                            .strip_prefix(GRAPH_RESOURCE)
-                            .and_then(|rest| rest.strip_prefix('/'))
-                            .is_some_and(|name| name.eq_ignore_ascii_case(wanted))
-            })
-        };
         self.mail_scopes
             .iter()
-            .filter(|wanted| !is_granted(wanted))
+            .filter(|wanted| !self.is_granted(wanted, granted))
             .cloned()
             .collect()
+    }
+
+    /// Whether `granted` (a token response's `scope`) includes `wanted` (a
+    /// scope as we ask for it), however the provider writes it: as asked, as
+    /// one of `scope_aliases`, or, for Graph, with its resource.
+    pub fn is_granted(&self, wanted: &str, granted: &[String]) -> bool {
+        let graph = matches!(self.mail_api, Some(MailApi::MicrosoftGraph { .. }));
+        granted.iter().any(|scope| {
+            scope == wanted
+                || self
+                    .scope_aliases
+                    .iter()
+                    .any(|(asked, written)| *asked == wanted && scope == written)
+                || graph
+                    && scope
+                        .strip_prefix(GRAPH_RESOURCE)
+                        .and_then(|rest| rest.strip_prefix('/'))
+                        .is_some_and(|name| name.eq_ignore_ascii_case(wanted))
+        })
     }
 
     /// The issuer, for OpenID Connect providers.

@@ -196,7 +196,7 @@ pub async fn show_profile(
         provider_name: &provider.display_name,
         sign_in: &kept.sign_in,
         has_mail: provider.mail_api.is_some(),
-        asked_at_sign_in: scope_lines(&provider.scopes, &kept.sign_in.scopes),
+        asked_at_sign_in: scope_lines(provider, &kept.sign_in.scopes),
         asked_for_mail: {
             let missing = provider.missing_mail_scopes(&kept.sign_in.scopes);
             provider
@@ -212,13 +212,15 @@ pub async fn show_profile(
     visitor.render(&state, "profile.html", &page)
 }
 
-/// `asked`, each marked granted when `granted` lists it.
-fn scope_lines(asked: &[String], granted: &[String]) -> Vec<ScopeLine> {
-    asked
+/// The sign-in's scopes, each marked granted when `granted` lists it (as
+/// the provider writes it).
+fn scope_lines(provider: &Provider, granted: &[String]) -> Vec<ScopeLine> {
+    provider
+        .scopes
         .iter()
         .map(|scope| ScopeLine {
             scope: scope.clone(),
-            granted: granted.contains(scope),
+            granted: provider.is_granted(scope, granted),
         })
         .collect()
 }

@@ -146,6 +146,11 @@ async fn a_mail_permission_for_another_account_at_the_provider_is_refused_and_no
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let html = response.text().await.unwrap();
     assert!(html.contains("different account"), "{html}");
+    assert_eq!(
+        attribute_values(&html, "a.button", "href")[0],
+        "/mail",
+        "back to ask again, not to a sign-in: {html}"
+    );
     // Alice is still signed in as herself; Bob's tokens are stored nowhere.
     let (_, profile) = app.get_html(&browser, "/profile").await;
     assert!(

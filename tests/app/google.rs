@@ -825,8 +825,14 @@ async fn a_token_response_without_gmail_readonly_is_shown_as_mail_not_allowed() 
         .filter(|request| request.url.path().starts_with("/gmail/"))
         .count();
     assert_eq!(gmail_calls, 0);
-    // The profile shows Gmail as asked for and not granted.
+    // The profile shows Gmail as asked for and not granted, and the
+    // sign-in's scopes as granted (Google writes email and profile as
+    // userinfo URLs).
     google.answer_userinfo().await;
     let (_, profile) = google.get("/profile").await;
-    assert!(profile.contains("not granted"), "{profile}");
+    assert!(profile.contains("not granted (yet)"), "{profile}");
+    assert!(
+        !profile.contains("<strong>not granted</strong>"),
+        "{profile}"
+    );
 }
