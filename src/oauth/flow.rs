@@ -374,6 +374,8 @@ impl SignInFlow {
             email: identity.email,
         };
         let display_name = sign_in.display_name.clone();
+        // RFC 6749 §5.1: what was granted may be less than what was asked.
+        record.merge_step(trace::sign_in_scopes(provider, &exchange.tokens.scopes));
         let tokens = exchange.tokens;
         let steps_json = serde_json::to_string(&record).unwrap_or_default();
         let state_hash = state_hash.to_owned();

@@ -80,6 +80,25 @@ pub fn scopes_granted(asked: &[String], missing: &[String]) -> StepRecord {
         })
 }
 
+/// Step 6 of a sign-in: the scopes asked for against those the token
+/// response says were granted (RFC 6749 §5.1), as the provider writes them.
+pub fn sign_in_scopes(provider: &Provider, granted: &[String]) -> StepRecord {
+    let missing: Vec<&str> = provider
+        .scopes
+        .iter()
+        .filter(|scope| !provider.is_granted(scope, granted))
+        .map(String::as_str)
+        .collect();
+    StepRecord::new(6)
+        .received("asked for", provider.scopes.join(" "))
+        .received("not granted", missing.join(" "))
+        .note(if missing.is_empty() {
+            "Every scope asked for at sign-in was granted. Mail is not among them: it is asked for when you first open your mail."
+        } else {
+            "Some scopes asked for at sign-in were not granted; the pages that need them say so."
+        })
+}
+
 /// Step 4: what the provider sent back through the browser.
 pub fn callback(params: &CallbackParams) -> StepRecord {
     let mut step = StepRecord::new(4);

@@ -24,6 +24,11 @@ async fn mail_asks_for_its_permission_and_comes_back_with_messages() {
     let browser = browser();
     assert_eq!(app.sign_in(&browser, "/mail", "alice").await, "/mail");
     assert!(!stored_scopes(&app).contains("Mail.Read"), "not at sign-in");
+    let (_, flow) = app.get_html(&browser, "/flow").await;
+    assert!(
+        flow.contains("Every scope asked for at sign-in was granted"),
+        "the sign-in compares granted with asked: {flow}"
+    );
 
     // /mail names the permission and why, with a button.
     let (status, page) = app.get_html(&browser, "/mail").await;
