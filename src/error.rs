@@ -174,12 +174,21 @@ impl AppError {
         let link = self.retry_link()?;
         Some(match self {
             AppError::ApiForbidden { .. } => ("Sign in again and allow it", link),
+            AppError::SignIn(failure) if failure.for_signed_in_user => ("Back to ask again", link),
             _ => ("Try again", link),
         })
     }
 
     fn retry_link(&self) -> Option<String> {
         match self {
+            // A request for more scopes: back to the page that asks, still
+            // signed in (a sign-in would replace the session).
+            AppError::SignIn(failure) if failure.for_signed_in_user => Some(
+                failure
+                    .return_to
+                    .clone()
+                    .unwrap_or_else(|| crate::oauth::return_to::DEFAULT_RETURN_TO.to_owned()),
+            ),
             AppError::SignIn(failure) => {
                 let return_to = failure
                     .return_to
@@ -277,6 +286,12 @@ pub fn render_error_page<B: MessageBody + 'static>(
         retry: app_error
             .and_then(AppError::retry)
             .map(|(label, link)| RetryLink { label, link }),
+        admin_consent_url: app_error.and_then(|error| match error {
+            AppError::SignIn(failure) => {
+                failure.admin_consent_url.as_ref().map(ToString::to_string)
+            }
+            _ => None,
+        }),
         request_id: status.is_server_error().then_some(request_id),
     };
     let state = response

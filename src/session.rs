@@ -95,6 +95,12 @@ pub fn begin(
     Ok(())
 }
 
+/// After a request for more scopes came back granted: the next API call is
+/// recorded as that attempt's step 7, as after a sign-in.
+pub fn expect_first_api_call(session: &Session) -> Result<(), actix_session::SessionInsertError> {
+    session.insert(FIRST_API_CALL_PENDING, true)
+}
+
 /// True once after sign-in: the page calling the API should record step 7 of
 /// the sign-in for `/flow`. Kept in the cookie so other page views need no
 /// database read to know.

@@ -25,6 +25,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("guest.html", include_str!("../templates/guest.html")),
     ("profile.html", include_str!("../templates/profile.html")),
     ("mail.html", include_str!("../templates/mail.html")),
+    (
+        "mail_permission.html",
+        include_str!("../templates/mail_permission.html"),
+    ),
+    (
+        "asking_provider.html",
+        include_str!("../templates/asking_provider.html"),
+    ),
+    (
+        "admin_consent.html",
+        include_str!("../templates/admin_consent.html"),
+    ),
     ("message.html", include_str!("../templates/message.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("learn.html", include_str!("../templates/learn.html")),
@@ -107,6 +119,9 @@ pub struct ErrorPage {
     /// What the provider's error means and what to do next.
     pub explanation: Option<crate::oauth::plain_words::Explanation>,
     pub retry: Option<RetryLink>,
+    /// Where an administrator can approve the app for the organisation,
+    /// when the provider said one must (`oauth::admin_consent`).
+    pub admin_consent_url: Option<String>,
     /// Shown for our own failures, so a report can be matched to the log.
     pub request_id: Option<String>,
 }

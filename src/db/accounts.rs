@@ -61,6 +61,27 @@ pub struct Account {
     pub tokens: Option<StoredTokens>,
 }
 
+/// Who an identity is: its user, and its issuer and subject (the pair that
+/// names the person at the provider, OIDC Core §5.7).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct IdentityKey {
+    pub user_id: i64,
+    pub issuer: String,
+    pub subject: String,
+}
+
+/// The identity's key, if it still exists.
+pub fn identity_key(
+    connection: &mut DbConnection,
+    identity_id: i64,
+) -> Result<Option<IdentityKey>, DbError> {
+    Ok(identities::table
+        .find(identity_id)
+        .select((identities::user_id, identities::issuer, identities::subject))
+        .get_result(connection)
+        .optional()?)
+}
+
 /// Creates the user and identity on first sign-in, or updates them.
 /// Callers that also store tokens run both in one transaction (`flow::finish`).
 pub fn record_sign_in(

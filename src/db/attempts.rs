@@ -18,6 +18,11 @@ pub const ATTEMPTS_TOTAL: i64 = 10_000;
 pub const IN_PROGRESS: &str = "in progress";
 pub const SIGNED_IN: &str = "signed in";
 pub const FAILED: &str = "failed";
+/// A request for the mail permission (incremental consent) that got it.
+pub const MAIL_ALLOWED: &str = "mail allowed";
+/// A request for the mail permission that came back without it: the
+/// person declined, or unticked it (Google's granular consent).
+pub const MAIL_NOT_ALLOWED: &str = "mail not allowed";
 
 /// A stored attempt.
 #[derive(Debug, Clone, Queryable)]

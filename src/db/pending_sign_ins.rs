@@ -40,6 +40,49 @@ impl Default for PendingLimits {
     }
 }
 
+/// What an authorization request is for, stored with it so the callback
+/// knows what the answer may do. A purpose that belongs to a signed-in user
+/// names that user, so the callback can refuse an answer that comes back to
+/// anyone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// An ordinary sign-in: who comes back is signed in.
+    SignIn,
+    /// Incremental consent: the mail permission for identity `identity_id`
+    /// of the signed-in user `user_id`. The answer must come back to that
+    /// user, for that identity; it adds scopes and signs nobody in.
+    AddMail { user_id: i64, identity_id: i64 },
+}
+
+const SIGN_IN: &str = "sign_in";
+const ADD_MAIL: &str = "add_mail";
+
+impl Purpose {
+    /// As stored: the purpose's name and the ids it names.
+    fn columns(self) -> (&'static str, Option<i64>, Option<i64>) {
+        match self {
+            Purpose::SignIn => (SIGN_IN, None, None),
+            Purpose::AddMail {
+                user_id,
+                identity_id,
+            } => (ADD_MAIL, Some(user_id), Some(identity_id)),
+        }
+    }
+
+    /// Read back; `None` for a row this code does not understand (the
+    /// callback then refuses it rather than guess).
+    fn from_columns(name: &str, user_id: Option<i64>, identity_id: Option<i64>) -> Option<Self> {
+        match (name, user_id, identity_id) {
+            (SIGN_IN, None, None) => Some(Purpose::SignIn),
+            (ADD_MAIL, Some(user_id), Some(identity_id)) => Some(Purpose::AddMail {
+                user_id,
+                identity_id,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// A sign-in about to be sent to the provider.
 #[derive(Debug)]
 pub struct NewPendingSignIn {
@@ -49,6 +92,7 @@ pub struct NewPendingSignIn {
     pub pkce_verifier: SecretString,
     pub nonce: String,
     pub return_to: String,
+    pub purpose: Purpose,
 }
 
 /// A pending sign-in taken back at the callback.
@@ -60,6 +104,9 @@ pub struct PendingSignIn {
     pub nonce: String,
     pub return_to: String,
     pub created_at: i64,
+    /// `None`: stored by a later version with a purpose this one does not
+    /// know.
+    pub purpose: Option<Purpose>,
 }
 
 impl PendingSignIn {
@@ -78,6 +125,9 @@ struct PendingRow {
     nonce: String,
     return_to: String,
     created_at: i64,
+    purpose: String,
+    for_user_id: Option<i64>,
+    for_identity_id: Option<i64>,
 }
 
 fn verifier_context(state_hash: &str) -> String {
@@ -101,6 +151,7 @@ pub fn insert(
         &verifier_context(&new.state_hash),
         new.pkce_verifier.expose_secret().as_bytes(),
     );
+    let (purpose, for_user_id, for_identity_id) = new.purpose.columns();
     connection.transaction(|connection| {
         diesel::delete(dsl::pending_sign_ins)
             .filter(dsl::created_at.lt(now - PENDING_SIGN_IN_TTL_SECS))
@@ -146,6 +197,9 @@ pub fn insert(
                 dsl::nonce.eq(&new.nonce),
                 dsl::return_to.eq(&new.return_to),
                 dsl::created_at.eq(now),
+                dsl::purpose.eq(purpose),
+                dsl::for_user_id.eq(for_user_id),
+                dsl::for_identity_id.eq(for_identity_id),
             ))
             .execute(connection)?;
         Ok::<_, DbError>(())
@@ -180,6 +234,7 @@ pub fn take(
         nonce: row.nonce,
         return_to: row.return_to,
         created_at: row.created_at,
+        purpose: Purpose::from_columns(&row.purpose, row.for_user_id, row.for_identity_id),
     }))
 }
 
@@ -196,7 +251,49 @@ mod tests {
             pkce_verifier: SecretString::from("verifier-value"),
             nonce: "nonce".into(),
             return_to: "/mail".into(),
+            purpose: Purpose::SignIn,
         }
+    }
+
+    #[test]
+    fn the_purpose_and_the_user_it_belongs_to_are_kept() {
+        let (mut connection, sealer) = (connection(), sealer());
+        let purpose = Purpose::AddMail {
+            user_id: 7,
+            identity_id: 9,
+        };
+        insert(
+            &mut connection,
+            &sealer,
+            &NewPendingSignIn {
+                purpose,
+                ..pending("s1", "b1")
+            },
+            PendingLimits::default(),
+        )
+        .expect("insert");
+        insert(
+            &mut connection,
+            &sealer,
+            &pending("s2", "b1"),
+            PendingLimits::default(),
+        )
+        .expect("insert");
+        let mut taken = |state| {
+            take(&mut connection, &sealer, state)
+                .expect("query")
+                .expect("present")
+                .purpose
+        };
+        assert_eq!(taken("s1"), Some(purpose));
+        assert_eq!(taken("s2"), Some(Purpose::SignIn));
+    }
+
+    #[test]
+    fn a_purpose_without_the_ids_it_needs_is_not_guessed() {
+        assert_eq!(Purpose::from_columns(ADD_MAIL, Some(1), None), None);
+        assert_eq!(Purpose::from_columns("link", Some(1), Some(2)), None);
+        assert_eq!(Purpose::from_columns(SIGN_IN, Some(1), None), None);
     }
 
     #[test]

@@ -58,6 +58,9 @@ diesel::table! {
         nonce -> Text,
         return_to -> Text,
         created_at -> BigInt,
+        purpose -> Text,
+        for_user_id -> Nullable<BigInt>,
+        for_identity_id -> Nullable<BigInt>,
     }
 }
 

@@ -49,6 +49,43 @@ pub fn take(
     })
 }
 
+/// What an answer to a request for more scopes stores (incremental consent:
+/// no new user, identity or session).
+#[derive(Debug)]
+pub struct ScopesAdded<'a> {
+    pub user_id: i64,
+    pub identity_id: i64,
+    /// The new tokens; `None` when the person declined (nothing to store).
+    pub tokens: Option<&'a ProviderTokens>,
+    pub state_hash: &'a str,
+    pub steps_json: &'a str,
+    /// `attempts::MAIL_ALLOWED` or `attempts::MAIL_NOT_ALLOWED`.
+    pub outcome: &'a str,
+}
+
+/// The answer to a request for more scopes, in one transaction: the
+/// identity's new tokens (replacing the old ones, a stored refresh token kept
+/// when the answer has none) and the attempt's outcome. The caller has
+/// checked that the answer is for this identity and this user.
+pub fn add_scopes(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    added: &ScopesAdded<'_>,
+) -> Result<(), DbError> {
+    connection.immediate_transaction(|connection| {
+        if let Some(tokens) = added.tokens {
+            accounts::store_tokens(connection, sealer, added.identity_id, tokens)?;
+        }
+        attempts::finish(
+            connection,
+            added.state_hash,
+            added.steps_json,
+            added.outcome,
+            Some(added.user_id),
+        )
+    })
+}
+
 /// What a successful sign-in stores.
 #[derive(Debug)]
 pub struct Completed<'a> {

@@ -39,7 +39,10 @@ pub struct ProviderCheck {
     pub protocol: &'static str,
     /// (name, URL) of the endpoints in use.
     pub endpoints: Vec<(String, String)>,
+    /// Asked at sign-in.
     pub scopes: Vec<String>,
+    /// Asked when the person opens their mail.
+    pub mail_scopes: Vec<String>,
     /// For OpenID Connect providers: what discovery said, or why it failed.
     pub discovery: Option<DiscoveryFacts>,
     pub discovery_error: Option<String>,
@@ -105,12 +108,18 @@ impl SignInFlow {
             protocol: "OpenID Connect",
             endpoints: Vec::new(),
             scopes: provider.scopes.clone(),
+            mail_scopes: provider.mail_scopes.clone(),
             discovery: None,
             discovery_error: None,
             warnings: SCOPE_WARNINGS
                 .iter()
                 .filter(|(id, scope, _)| {
-                    *id == provider.id && provider.scopes.iter().any(|asked| asked == scope)
+                    *id == provider.id
+                        && provider
+                            .scopes
+                            .iter()
+                            .chain(&provider.mail_scopes)
+                            .any(|asked| asked == scope)
                 })
                 .map(|(_, _, warning)| (*warning).to_owned())
                 .collect(),

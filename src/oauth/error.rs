@@ -25,6 +25,23 @@ pub enum SignInError {
         "This sign-in was started in a different browser or the session ended. Please start again here."
     )]
     StateFromAnotherBrowser,
+    /// 403: an answer to a request for more scopes (incremental consent)
+    /// came back to a browser where the user who asked is no longer signed
+    /// in (signed out, or someone else signed in meanwhile). The answer
+    /// belongs to that user only: nothing is stored and nobody is signed
+    /// out or in.
+    #[error(
+        "This permission request was started by someone who is not signed in here now, so the answer was not used and nothing changed. Sign in and open your mail to ask again."
+    )]
+    ConsentForAnotherUser,
+    /// 403: the answer to a request for more scopes names another account
+    /// at the provider (issuer and `sub`) than the identity that asked: the
+    /// person chose a different account at the provider. Its tokens are not
+    /// stored, and the signed-in account is not switched.
+    #[error(
+        "You chose a different account at the provider than the one you are signed in with, so its permission was not used and nothing changed. Ask again and choose the same account."
+    )]
+    ConsentFromAnotherAccount,
     /// 400: the provider sent neither a code nor an error.
     #[error("The provider's answer has no authorization code. Please try again.")]
     MissingCode,
@@ -110,7 +127,9 @@ impl SignInError {
             | SignInError::MissingIssuer
             | SignInError::ProviderReportedError { .. }
             | SignInError::TokenRequestRejected { .. } => 400,
-            SignInError::AccessDenied { .. } => 403,
+            SignInError::AccessDenied { .. }
+            | SignInError::ConsentForAnotherUser
+            | SignInError::ConsentFromAnotherAccount => 403,
             SignInError::ProviderTimeout => 504,
             SignInError::ProviderUnavailable { .. }
             | SignInError::AnswerTooLarge { .. }

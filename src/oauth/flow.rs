@@ -5,6 +5,12 @@
 //! `finish` takes the provider's answer (step 4), checks `state` before anything
 //! else, exchanges the code (steps 5 and 6), validates the ID token and records the
 //! sign-in. Which provider runs is data: nothing here names one.
+//!
+//! The same flow asks a signed-in person for more scopes (incremental
+//! consent: the mail permission, [`Intent::add_mail`]). Its pending sign-in
+//! records that purpose and the user and identity it belongs to; its answer
+//! must come back to that user, for that identity, and adds the scopes
+//! without signing anyone in ([`Finished::MailPermission`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,12 +22,12 @@ use url::Url;
 use super::oidc::{self, CodeGrant, DiscoveryCache, Issuer, TokenExchange};
 use super::return_to::{DEFAULT_RETURN_TO, return_path_or_default, safe_return_path};
 use super::token::TokenTrace;
-use super::{SignInError, issuer, plain, trace};
+use super::{SignInError, admin_consent, issuer, plain, trace};
 use crate::api::{ApiClient, ApiError};
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
-use crate::db::accounts::{SignInRecord, SignedInIds};
+use crate::db::accounts::{self, SignInRecord, SignedInIds};
 use crate::db::attempts;
-use crate::db::pending_sign_ins::{NewPendingSignIn, PendingLimits, PendingSignIn};
+use crate::db::pending_sign_ins::{NewPendingSignIn, PendingLimits, PendingSignIn, Purpose};
 use crate::db::sessions::SessionLimits;
 use crate::db::{Database, sign_ins, unix_now};
 use crate::providers::{Protocol, Provider, Providers};
@@ -37,6 +43,10 @@ pub struct CallbackParams {
     pub error: Option<String>,
     pub error_description: Option<String>,
     pub iss: Option<String>,
+    /// The answer from Microsoft's admin-consent endpoint (`admin_consent`),
+    /// and the tenant it was given for (`admin_consent` module).
+    pub admin_consent: Option<String>,
+    pub tenant: Option<String>,
 }
 
 /// A finished sign-in.
@@ -52,12 +62,71 @@ pub struct SignedIn {
     pub session_id: SecretString,
 }
 
+/// What an authorization request is for, as `start` is asked for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Intent {
+    pub purpose: Purpose,
+    /// Ask the provider to show its consent page even if the person
+    /// consented before (after an API said a permission is missing).
+    pub ask_consent_again: bool,
+}
+
+impl Intent {
+    /// An ordinary sign-in.
+    pub fn sign_in(ask_consent_again: bool) -> Intent {
+        Intent {
+            purpose: Purpose::SignIn,
+            ask_consent_again,
+        }
+    }
+
+    /// The mail permission for the signed-in `ids` (incremental consent).
+    pub fn add_mail(ids: SignedInIds) -> Intent {
+        Intent {
+            purpose: Purpose::AddMail {
+                user_id: ids.user_id,
+                identity_id: ids.identity_id,
+            },
+            ask_consent_again: false,
+        }
+    }
+}
+
+/// How a callback ended well.
+#[derive(Debug)]
+pub enum Finished {
+    /// Someone signed in.
+    SignedIn(SignedIn),
+    /// The signed-in person answered a request for the mail permission:
+    /// their session stays as it was.
+    MailPermission(MailPermission),
+}
+
+/// The answer to a request for the mail permission.
+#[derive(Debug)]
+pub struct MailPermission {
+    pub identity_id: i64,
+    /// Where to go now: re-checked, same-site path.
+    pub return_to: String,
+    /// The mail scopes that were asked for and not granted: empty when mail
+    /// was allowed. The person may have declined (`access_denied`) or, at
+    /// Google, unticked the mail box on the consent page.
+    pub missing: Vec<String>,
+}
+
 /// A failed sign-in, with where the visitor wanted to go (if we got that far),
 /// so the error page can offer to try again to the same place.
 #[derive(Debug)]
 pub struct SignInFailure {
     pub error: SignInError,
     pub return_to: Option<String>,
+    /// Where an administrator can approve the app, when the provider's
+    /// error says one must (`admin_consent`). Boxed: errors stay small.
+    pub admin_consent_url: Option<Box<Url>>,
+    /// The request was for more scopes by someone signed in (not a
+    /// sign-in): the page offers to go back to `return_to` and ask again,
+    /// not to sign in.
+    pub for_signed_in_user: bool,
 }
 
 impl From<SignInError> for SignInFailure {
@@ -65,6 +134,19 @@ impl From<SignInError> for SignInFailure {
         SignInFailure {
             error,
             return_to: None,
+            admin_consent_url: None,
+            for_signed_in_user: false,
+        }
+    }
+}
+
+impl SignInFailure {
+    fn new(error: SignInError, return_to: Option<String>) -> Self {
+        SignInFailure {
+            error,
+            return_to,
+            admin_consent_url: None,
+            for_signed_in_user: false,
         }
     }
 }
@@ -101,15 +183,17 @@ impl SignInFlow {
     ///
     /// `browser_key` is a random value kept in this browser's session cookie; its
     /// hash is stored with the pending sign-in, binding `state` to this browser.
-    /// `ask_consent_again` asks the provider to show its consent page even if the
-    /// person consented before (after an API said a permission is missing).
+    /// `intent` says what the request is for (stored with it) and whether to
+    /// ask for consent again.
     pub async fn start(
         &self,
         provider: &Provider,
         browser_key: &str,
         return_to: &str,
-        ask_consent_again: bool,
+        intent: Intent,
     ) -> Result<Url, SignInError> {
+        let ask_consent_again = intent.ask_consent_again;
+        let provider = &requested(provider, Some(intent.purpose));
         // Checked when stored (and again in `finish` when used).
         let return_to = return_path_or_default(Some(return_to), &self.base_url);
 
@@ -151,6 +235,7 @@ impl SignInFlow {
                 trace::choice(provider, &return_to),
                 trace::authorization_request(&url, started),
             ],
+            purpose: trace::purpose(intent.purpose),
             ..FlowRecord::default()
         };
         let pending = NewPendingSignIn {
@@ -160,6 +245,7 @@ impl SignInFlow {
             pkce_verifier: SecretString::from(pkce_verifier.into_secret()),
             nonce,
             return_to,
+            purpose: intent.purpose,
         };
         let limits = self.limits;
         let steps_json = serde_json::to_string(&record).unwrap_or_default();
@@ -175,15 +261,16 @@ impl SignInFlow {
     /// Steps 4 to 6: check the provider's answer, exchange the code, validate the
     /// ID token, and record the sign-in with its (sealed) tokens. What happened
     /// is added to the attempt's record for `/flow`, failed or not.
-    /// `replaced_session` is the hash of the session id this browser was
-    /// signed in with, if any: the new session replaces it.
+    /// `signed_in` is who is signed in in this browser now, if anyone, with
+    /// the hash of their session id: a sign-in replaces that session, and an
+    /// answer to a request for more scopes must come back to that user.
     pub async fn finish(
         &self,
         provider: &Provider,
         browser_key: Option<&str>,
-        replaced_session: Option<String>,
+        signed_in: Option<(SignedInIds, String)>,
         params: CallbackParams,
-    ) -> Result<SignedIn, SignInFailure> {
+    ) -> Result<Finished, SignInFailure> {
         // Step 4: the browser is back with `state` and a `code` (or an error).
         // `state` first: nothing else in the answer is trusted before it matches
         // a sign-in this browser started (RFC 6749 §10.12, RFC 9700 §4.7).
@@ -209,24 +296,57 @@ impl SignInFlow {
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default();
         record.steps.push(trace::callback(&params));
-        let result = self
-            .complete(
-                provider,
-                pending,
-                params,
-                &mut record,
-                &state_hash,
-                replaced_session,
-            )
-            .await;
+        let result = match pending.purpose {
+            Some(Purpose::SignIn) => self
+                .complete(
+                    provider,
+                    pending,
+                    params,
+                    &mut record,
+                    &state_hash,
+                    signed_in.map(|(_, session_hash)| session_hash),
+                )
+                .await
+                .map(Finished::SignedIn),
+            Some(Purpose::AddMail {
+                user_id,
+                identity_id,
+            }) => {
+                let asker = SignedInIds {
+                    user_id,
+                    identity_id,
+                };
+                let current = signed_in.map(|(ids, _)| ids);
+                self.add_mail(
+                    provider,
+                    pending,
+                    asker,
+                    current,
+                    params,
+                    &mut record,
+                    &state_hash,
+                )
+                .await
+                .map(Finished::MailPermission)
+            }
+            // Stored by a version that knows a purpose this one does not:
+            // refused rather than guessed at.
+            None => Err(SignInError::UnknownState.into()),
+        };
         if let Err(failure) = &result {
             self.record_failure(&state_hash, record, &failure.error)
                 .await;
         }
-        result
+        result.map_err(|mut failure| {
+            // Someone else (an administrator) must approve: say where.
+            if admin_consent::needed(&failure.error) {
+                failure.admin_consent_url = admin_consent::url(provider).map(Box::new);
+            }
+            failure
+        })
     }
 
-    /// The rest of steps 4 to 6, once `state` matched this browser.
+    /// The rest of steps 4 to 6 of a sign-in, once `state` matched this browser.
     async fn complete(
         &self,
         provider: &Provider,
@@ -237,127 +357,11 @@ impl SignInFlow {
         replaced_session: Option<String>,
     ) -> Result<SignedIn, SignInFailure> {
         let return_to = safe_return_path(&pending.return_to, &self.base_url);
-        let fail = |error: SignInError| SignInFailure {
-            error,
-            return_to: return_to.clone(),
-        };
-        if pending.is_expired(unix_now()) {
-            return Err(fail(SignInError::ExpiredState));
-        }
-
-        // RFC 9207 §2.4: if the provider says who it is, it must be who we
-        // asked; and a provider that advertises `iss` must send it.
-        if let Protocol::OpenIdConnect {
-            issuer,
-            issuer_check,
-        } = &provider.protocol
-        {
-            match &params.iss {
-                Some(iss) if !issuer::callback_issuer_matches(*issuer_check, issuer, iss) => {
-                    return Err(fail(SignInError::IssuerMismatch));
-                }
-                Some(_) => {}
-                None => {
-                    // From the cached discovery document: no request here.
-                    let discovered = self
-                        .discovery
-                        .metadata(provider, &self.http, false)
-                        .await
-                        .map_err(&fail)?;
-                    if discovered.facts.iss_parameter_supported {
-                        return Err(fail(SignInError::MissingIssuer));
-                    }
-                }
-            }
-        }
-
-        // RFC 6749 §4.1.2.1: the provider reports errors on the redirect.
-        if let Some(code) = params.error {
-            return Err(fail(if code == "access_denied" {
-                // The person declined, or the provider refused on its own;
-                // its description may say which (shown escaped).
-                SignInError::AccessDenied {
-                    description: params.error_description,
-                }
-            } else {
-                SignInError::ProviderReportedError {
-                    code,
-                    description: params.error_description,
-                }
-            }));
-        }
-        let code = params.code.ok_or_else(|| fail(SignInError::MissingCode))?;
-
-        // Steps 5 and 6: token request, then who signed in.
-        let code = secrecy::ExposeSecret::expose_secret(&code);
-        let verifier = secrecy::ExposeSecret::expose_secret(&pending.pkce_verifier);
-        let mut token_trace = TokenTrace::default();
-        let exchange = match &provider.protocol {
-            Protocol::OpenIdConnect { .. } => {
-                let exchange = oidc::exchange_code(
-                    provider,
-                    &self.discovery,
-                    &self.http,
-                    CodeGrant {
-                        code,
-                        pkce_verifier: &pending.pkce_verifier,
-                        nonce: &pending.nonce,
-                    },
-                    &mut token_trace,
-                )
-                .await;
-                record
-                    .steps
-                    .push(trace::token_request(provider, code, verifier, &token_trace));
-                exchange.map_err(&fail)?
-            }
-            Protocol::OAuth2 {
-                authorization_endpoint: authorization,
-                token_endpoint: token,
-            } => {
-                let endpoints = plain::Endpoints {
-                    authorization,
-                    token,
-                };
-                let tokens = plain::exchange_code(
-                    provider,
-                    endpoints,
-                    &self.http,
-                    code,
-                    &pending.pkce_verifier,
-                    &mut token_trace,
-                )
-                .await;
-                record
-                    .steps
-                    .push(trace::token_request(provider, code, verifier, &token_trace));
-                let tokens = tokens.map_err(&fail)?;
-                record
-                    .steps
-                    .push(trace::token_response(&tokens, &token_trace));
-                // No ID token: the first API call (step 7) tells who signed in.
-                let started = Instant::now();
-                let identity = ApiClient::new(&self.http, provider, &tokens.access_token)
-                    .identity()
-                    .await;
-                record.steps.push(trace::api_call(
-                    "who signed in (the provider's profile API)",
-                    identity.as_ref().map(|_| ()).map_err(ToString::to_string),
-                    started,
-                ));
-                let identity = identity.map_err(|error| fail(identity_lookup_error(error)))?;
-                TokenExchange {
-                    issuer: plain::issuer(endpoints),
-                    identity,
-                    tokens,
-                }
-            }
-        };
-        if matches!(provider.protocol, Protocol::OpenIdConnect { .. }) {
-            record
-                .steps
-                .push(trace::token_response(&exchange.tokens, &token_trace));
-        }
+        let fail = |error: SignInError| SignInFailure::new(error, return_to.clone());
+        let exchange = self
+            .exchange(provider, &pending, params, record)
+            .await
+            .map_err(&fail)?;
 
         // Before anything is stored or remembered in the cookie: a `sub` we
         // can find the person by again, and a name and email of bounded size.
@@ -370,6 +374,8 @@ impl SignInFlow {
             email: identity.email,
         };
         let display_name = sign_in.display_name.clone();
+        // RFC 6749 §5.1: what was granted may be less than what was asked.
+        record.merge_step(trace::sign_in_scopes(provider, &exchange.tokens.scopes));
         let tokens = exchange.tokens;
         let steps_json = serde_json::to_string(&record).unwrap_or_default();
         let state_hash = state_hash.to_owned();
@@ -404,6 +410,237 @@ impl SignInFlow {
             display_name,
             return_to: return_to.unwrap_or_else(|| DEFAULT_RETURN_TO.to_owned()),
             session_id: SecretString::from(session_id),
+        })
+    }
+
+    /// Steps 4 to 6 that every answer goes through, whatever it is for, once
+    /// `state` matched this browser: expiry, `iss`, the provider's error, the
+    /// code exchange, and who the tokens belong to.
+    async fn exchange(
+        &self,
+        provider: &Provider,
+        pending: &PendingSignIn,
+        params: CallbackParams,
+        record: &mut FlowRecord,
+    ) -> Result<TokenExchange, SignInError> {
+        if pending.is_expired(unix_now()) {
+            return Err(SignInError::ExpiredState);
+        }
+
+        // RFC 9207 §2.4: if the provider says who it is, it must be who we
+        // asked; and a provider that advertises `iss` must send it.
+        if let Protocol::OpenIdConnect {
+            issuer,
+            issuer_check,
+        } = &provider.protocol
+        {
+            match &params.iss {
+                Some(iss) if !issuer::callback_issuer_matches(*issuer_check, issuer, iss) => {
+                    return Err(SignInError::IssuerMismatch);
+                }
+                Some(_) => {}
+                None => {
+                    // From the cached discovery document: no request here.
+                    let discovered = self.discovery.metadata(provider, &self.http, false).await?;
+                    if discovered.facts.iss_parameter_supported {
+                        return Err(SignInError::MissingIssuer);
+                    }
+                }
+            }
+        }
+
+        // RFC 6749 §4.1.2.1: the provider reports errors on the redirect.
+        if let Some(code) = params.error {
+            return Err(if code == "access_denied" {
+                // The person declined, or the provider refused on its own;
+                // its description may say which (shown escaped).
+                SignInError::AccessDenied {
+                    description: params.error_description,
+                }
+            } else {
+                SignInError::ProviderReportedError {
+                    code,
+                    description: params.error_description,
+                }
+            });
+        }
+        let code = params.code.ok_or(SignInError::MissingCode)?;
+
+        // Steps 5 and 6: token request, then who signed in.
+        let code = secrecy::ExposeSecret::expose_secret(&code);
+        let verifier = secrecy::ExposeSecret::expose_secret(&pending.pkce_verifier);
+        let mut token_trace = TokenTrace::default();
+        let exchange = match &provider.protocol {
+            Protocol::OpenIdConnect { .. } => {
+                let exchange = oidc::exchange_code(
+                    provider,
+                    &self.discovery,
+                    &self.http,
+                    CodeGrant {
+                        code,
+                        pkce_verifier: &pending.pkce_verifier,
+                        nonce: &pending.nonce,
+                    },
+                    &mut token_trace,
+                )
+                .await;
+                record
+                    .steps
+                    .push(trace::token_request(provider, code, verifier, &token_trace));
+                exchange?
+            }
+            Protocol::OAuth2 {
+                authorization_endpoint: authorization,
+                token_endpoint: token,
+            } => {
+                let endpoints = plain::Endpoints {
+                    authorization,
+                    token,
+                };
+                let tokens = plain::exchange_code(
+                    provider,
+                    endpoints,
+                    &self.http,
+                    code,
+                    &pending.pkce_verifier,
+                    &mut token_trace,
+                )
+                .await;
+                record
+                    .steps
+                    .push(trace::token_request(provider, code, verifier, &token_trace));
+                let tokens = tokens?;
+                record
+                    .steps
+                    .push(trace::token_response(&tokens, &token_trace));
+                // No ID token: the first API call (step 7) tells who signed in.
+                let started = Instant::now();
+                let identity = ApiClient::new(&self.http, provider, &tokens.access_token)
+                    .identity()
+                    .await;
+                record.steps.push(trace::api_call(
+                    "who signed in (the provider's profile API)",
+                    identity.as_ref().map(|_| ()).map_err(ToString::to_string),
+                    started,
+                ));
+                let identity = identity.map_err(identity_lookup_error)?;
+                TokenExchange {
+                    issuer: plain::issuer(endpoints),
+                    identity,
+                    tokens,
+                }
+            }
+        };
+        if matches!(provider.protocol, Protocol::OpenIdConnect { .. }) {
+            record
+                .steps
+                .push(trace::token_response(&exchange.tokens, &token_trace));
+        }
+        Ok(exchange)
+    }
+
+    /// Steps 4 to 6 of a request for the mail permission (incremental
+    /// consent), once `state` matched this browser. The answer must come back
+    /// to the user who asked (`current` is who is signed in here now), and
+    /// name the identity that asked; then its tokens replace that identity's.
+    /// The session is left as it is: nobody is signed in or out.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the pending row, who asked, who is here and the answer are each needed once"
+    )]
+    async fn add_mail(
+        &self,
+        provider: &Provider,
+        pending: PendingSignIn,
+        asker: SignedInIds,
+        current: Option<SignedInIds>,
+        params: CallbackParams,
+        record: &mut FlowRecord,
+        state_hash: &str,
+    ) -> Result<MailPermission, SignInFailure> {
+        let return_to = safe_return_path(&pending.return_to, &self.base_url);
+        let fail = |error: SignInError| SignInFailure {
+            for_signed_in_user: true,
+            ..SignInFailure::new(error, return_to.clone())
+        };
+        // Same browser is not enough: the answer belongs to the user who
+        // asked, so someone who signed in here since cannot receive another
+        // person's grant (nor the asker a grant given in someone else's
+        // session). Checked before the code is used.
+        if current != Some(asker) {
+            return Err(fail(SignInError::ConsentForAnotherUser));
+        }
+        let provider = &requested(provider, pending.purpose);
+        let asked = provider.mail_scopes.clone();
+        let exchange = match self.exchange(provider, &pending, params, record).await {
+            Ok(exchange) => Some(exchange),
+            // The person said no to the mail permission (RFC 6749 §4.1.2.1
+            // `access_denied`): not a failure of the sign-in, which stays as
+            // it was. A refusal that someone else must fix (an administrator,
+            // a policy: `plain_words`) is still shown as the error it is.
+            Err(error @ SignInError::AccessDenied { .. }) if declined_by_the_person(&error) => None,
+            Err(error) => return Err(fail(error)),
+        };
+        let (tokens, missing) = match exchange {
+            None => (None, asked.clone()),
+            Some(exchange) => {
+                // The identity that asked, and no other: a person who picks
+                // another account at the provider must not have its tokens
+                // stored under this one, nor be switched to it silently.
+                let identity = exchange.identity.bounded().map_err(&fail)?;
+                let stored = self
+                    .db
+                    .run(move |connection, _| accounts::identity_key(connection, asker.identity_id))
+                    .await
+                    .map_err(|error| fail(SignInError::Storage(error)))?;
+                let same_identity = stored.is_some_and(|stored| {
+                    stored.user_id == asker.user_id
+                        && stored.subject == identity.subject
+                        && (stored.issuer == exchange.issuer
+                            // Rows from before issuers were stored
+                            // (migration 2026-11-30-000002).
+                            || stored.issuer == format!("legacy:{}", provider.id))
+                });
+                if !same_identity {
+                    return Err(fail(SignInError::ConsentFromAnotherAccount));
+                }
+                // RFC 6749 §5.1: `scope` lists what was granted when it
+                // differs from what was asked (Google's granular consent lets
+                // people untick the mail).
+                let missing = provider.missing_mail_scopes(&exchange.tokens.scopes);
+                (Some(exchange.tokens), missing)
+            }
+        };
+        record.merge_step(trace::scopes_granted(&asked, &missing));
+        let steps_json = serde_json::to_string(&record).unwrap_or_default();
+        let state_hash = state_hash.to_owned();
+        let outcome = if missing.is_empty() {
+            attempts::MAIL_ALLOWED
+        } else {
+            attempts::MAIL_NOT_ALLOWED
+        };
+        self.db
+            .write(move |connection, sealer| {
+                // One transaction: the new tokens and the attempt's outcome.
+                sign_ins::add_scopes(
+                    connection,
+                    sealer,
+                    &sign_ins::ScopesAdded {
+                        user_id: asker.user_id,
+                        identity_id: asker.identity_id,
+                        tokens: tokens.as_ref(),
+                        state_hash: &state_hash,
+                        steps_json: &steps_json,
+                        outcome,
+                    },
+                )
+            })
+            .await
+            .map_err(|error| fail(SignInError::Storage(error)))?;
+        Ok(MailPermission {
+            identity_id: asker.identity_id,
+            return_to: return_to.unwrap_or_else(|| DEFAULT_RETURN_TO.to_owned()),
+            missing,
         })
     }
 
@@ -486,6 +723,24 @@ impl SignInFlow {
             .userinfo_endpoint()
             .map(|endpoint| endpoint.url().clone()))
     }
+}
+
+/// The provider as this request asks it: with the mail scopes for a request
+/// for the mail permission.
+fn requested(provider: &Provider, purpose: Option<Purpose>) -> Provider {
+    match purpose {
+        Some(Purpose::AddMail { .. }) => provider.asking_for_mail(),
+        Some(Purpose::SignIn) | None => provider.clone(),
+    }
+}
+
+/// An `access_denied` the person chose (declined), as opposed to one that
+/// names a policy or an administrator (`plain_words`).
+fn declined_by_the_person(error: &SignInError) -> bool {
+    use super::plain_words::FixedBy;
+    error
+        .explanation()
+        .is_none_or(|explanation| explanation.fixed_by == FixedBy::Visitor)
 }
 
 /// The API failed to say who signed in: the sign-in cannot finish.

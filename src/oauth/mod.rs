@@ -6,13 +6,15 @@
 //! `plain` to OAuth 2.0 providers without OpenID Connect; `token` holds what
 //! both share; `refresh` renews tokens (RFC 6749 §6) for either; `sign_out`
 //! revokes them and ends the session at the provider; `issuer` says what "the same issuer" means; `return_to` keeps
-//! post-sign-in redirects on this site.
+//! post-sign-in redirects on this site; `admin_consent` builds the address an
+//! administrator approves the app at, and reads their answer.
 //!
 //! This module knows nothing of any particular provider (it reads a
 //! `providers::Provider` description) and nothing of HTTP requests or sessions:
 //! routes pass in what it needs (the browser's binding key) and act on what it
 //! returns.
 
+pub mod admin_consent;
 pub mod diagnostics;
 pub mod error;
 pub mod flow;

@@ -57,7 +57,7 @@ pub fn explain_provider_error(code: &str, description: Option<&str>) -> Option<E
 }
 
 /// `AADSTS50011` at the start of a Microsoft description, as 50011.
-fn aadsts_code(description: &str) -> Option<u32> {
+pub fn aadsts_code(description: &str) -> Option<u32> {
     let rest = description.trim_start().strip_prefix("AADSTS")?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()

@@ -94,6 +94,9 @@ pub async fn refresh(
         .refresh_token
         .as_ref()
         .ok_or(RefreshError::NoRefreshToken)?;
+    // An answer without `scope` renews the grant as it was (RFC 6749 §5.1,
+    // §6), which may include the mail permission asked for after sign-in.
+    let provider = &provider.granted(&current.scopes);
     let fresh = match &provider.protocol {
         Protocol::OpenIdConnect { .. } => {
             oidc::refresh(provider, discovery, http, refresh_token, trace).await?

@@ -11,6 +11,7 @@ use super::flow::CallbackParams;
 use super::refresh::RefreshError;
 use super::token::TokenTrace;
 use crate::db::accounts::ProviderTokens;
+use crate::db::pending_sign_ins::Purpose;
 use crate::providers::Provider;
 use crate::teaching::record::{EventRecord, HIDDEN, StepRecord, fingerprint};
 
@@ -46,6 +47,56 @@ pub fn authorization_request(url: &Url, started: Instant) -> StepRecord {
         step = step.sent(&name, value);
     }
     step.note("The browser was sent here with 303 See Other. The PKCE verifier behind code_challenge stays on our server, sealed.")
+}
+
+/// What an attempt is for, as `/flow` names it; `None` for a sign-in.
+pub fn purpose(purpose: Purpose) -> Option<String> {
+    match purpose {
+        Purpose::SignIn => None,
+        Purpose::AddMail { .. } => Some(
+            "Incremental consent: the mail permission, asked after sign-in for the account already signed in"
+                .to_owned(),
+        ),
+    }
+}
+
+/// Step 6, after the token response of a request for more scopes: which of
+/// the scopes asked for were granted (RFC 6749 §5.1: the response's `scope`
+/// says so when it differs from the request).
+pub fn scopes_granted(asked: &[String], missing: &[String]) -> StepRecord {
+    let granted: Vec<&str> = asked
+        .iter()
+        .filter(|scope| !missing.contains(scope))
+        .map(String::as_str)
+        .collect();
+    StepRecord::new(6)
+        .received("asked for", asked.join(" "))
+        .received("granted", granted.join(" "))
+        .received("not granted", missing.join(" "))
+        .note(if missing.is_empty() {
+            "The account that asked came back with the permission: its new tokens replace the old ones. Nobody was signed in or out."
+        } else {
+            "The permission was not granted (declined, or unticked on the provider's consent page). The session stays as it was; the mail page says so and offers to ask again."
+        })
+}
+
+/// Step 6 of a sign-in: the scopes asked for against those the token
+/// response says were granted (RFC 6749 §5.1), as the provider writes them.
+pub fn sign_in_scopes(provider: &Provider, granted: &[String]) -> StepRecord {
+    let missing: Vec<&str> = provider
+        .scopes
+        .iter()
+        .filter(|scope| !provider.is_granted(scope, granted))
+        .map(String::as_str)
+        .collect();
+    StepRecord::new(6)
+        .received("asked for", provider.scopes.join(" "))
+        .received("not granted", missing.join(" "))
+        .note(if missing.is_empty() {
+            "Every scope asked for at sign-in was granted. Mail is not among them: it is asked for when you first open your mail."
+        } else {
+            "Some scopes asked for at sign-in were not granted; the pages that need them say so."
+        })
 }
 
 /// Step 4: what the provider sent back through the browser.

@@ -9,9 +9,10 @@ use crate::config::{ClientCredentials, Config, DemoConfig};
 
 pub const ID: &str = "demo";
 
-/// Scopes we ask the demo provider for: the same as for Microsoft, so the
-/// demo exercises the real request.
-pub const SCOPES: [&str; 6] = super::microsoft::SCOPES;
+/// Scopes we ask the demo provider for: the same as for Microsoft, at
+/// sign-in and for mail, so the demo exercises the real requests.
+pub const SCOPES: [&str; 5] = super::microsoft::SCOPES;
+pub const MAIL_SCOPES: [&str; 1] = super::microsoft::MAIL_SCOPES;
 
 pub fn provider(demo: &DemoConfig, config: &Config) -> Provider {
     let issuer = demo.issuer();
@@ -28,6 +29,7 @@ pub fn provider(demo: &DemoConfig, config: &Config) -> Provider {
     };
     Provider {
         scopes: super::scopes(&SCOPES),
+        mail_scopes: super::scopes(&MAIL_SCOPES),
         mail_api: Some(MailApi::MicrosoftGraph { base_url: issuer }),
         ..Provider::registered(ID, "Demo provider", &credentials, config, protocol, graph)
     }

@@ -3,21 +3,18 @@
 //!
 //! Registration and settings: docs/providers/microsoft.md.
 
-use super::{IssuerCheck, MailApi, ProfileApi, Protocol, Provider};
+use super::{AdminConsent, IssuerCheck, MailApi, ProfileApi, Protocol, Provider};
 use crate::config::{Config, MicrosoftConfig};
 
 pub const ID: &str = "microsoft";
 
-/// OpenID Connect scopes, `offline_access` for a refresh token, and the Graph
-/// permissions the profile and mail pages need.
-pub const SCOPES: [&str; 6] = [
-    "openid",
-    "profile",
-    "email",
-    "offline_access",
-    "User.Read",
-    "Mail.Read",
-];
+/// Asked at sign-in: OpenID Connect scopes, `offline_access` for a refresh
+/// token, and the Graph permission the profile page needs (`/me`).
+pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "User.Read"];
+
+/// Asked when the person opens their mail: Graph's `Mail.Read`, which many
+/// organisations let only an administrator grant.
+pub const MAIL_SCOPES: [&str; 1] = ["Mail.Read"];
 
 pub fn provider(microsoft: &MicrosoftConfig, config: &Config) -> Provider {
     // `{authority}/{tenant}/v2.0` serves the discovery document; for the
@@ -30,6 +27,21 @@ pub fn provider(microsoft: &MicrosoftConfig, config: &Config) -> Provider {
     let graph = microsoft.graph_url.clone();
     Provider {
         scopes: super::scopes(&SCOPES),
+        mail_scopes: super::scopes(&MAIL_SCOPES),
+        admin_consent: Some(AdminConsent {
+            // Where an administrator approves the app for their whole
+            // tenant. Not `common` or `consumers`: Microsoft's admin-consent
+            // documentation says personal accounts cannot give admin consent,
+            // and names `organizations` for "the administrator's own tenant".
+            endpoint: super::join_path(
+                &microsoft.authority,
+                &[
+                    admin_consent_tenant(&microsoft.tenant),
+                    "v2.0",
+                    "adminconsent",
+                ],
+            ),
+        }),
         mail_api: Some(MailApi::MicrosoftGraph {
             base_url: graph.clone(),
         }),
@@ -47,5 +59,15 @@ pub fn provider(microsoft: &MicrosoftConfig, config: &Config) -> Provider {
             protocol,
             ProfileApi::MicrosoftGraph { base_url: graph },
         )
+    }
+}
+
+/// The tenant segment of the admin-consent endpoint for the configured
+/// `MICROSOFT_TENANT`: a single tenant as it is; the multi-tenant values as
+/// `organizations`.
+fn admin_consent_tenant(tenant: &str) -> &str {
+    match tenant {
+        "common" | "consumers" => "organizations",
+        other => other,
     }
 }

@@ -35,11 +35,30 @@ pub struct Provider {
     pub redirect_uri: Url,
     /// How sign-in works with this provider.
     pub protocol: Protocol,
-    /// Scopes requested at the authorization endpoint (RFC 6749 §3.3).
+    /// Scopes requested at sign-in (RFC 6749 §3.3): who the person is, and
+    /// a refresh token where the provider needs a scope for it. Never the
+    /// mail: organisations often let nobody but an administrator grant it,
+    /// so asking for it up front can stop people from signing in at all.
     pub scopes: Vec<String>,
+    /// Scopes the mail API needs, asked for only when the person opens their
+    /// mail (incremental consent: `routes::account::ask_mail_permission`),
+    /// together with `scopes`. Empty when there is no `mail_api`.
+    pub mail_scopes: Vec<String>,
     /// Provider-specific parameters added to the authorization request, such as
     /// Google's `access_type=offline`.
     pub extra_authorization_params: Vec<(&'static str, &'static str)>,
+    /// Parameters added only when asking for more scopes than at sign-in,
+    /// such as Google's `include_granted_scopes=true` (the new token then
+    /// carries the earlier grants too).
+    pub incremental_authorization_params: Vec<(&'static str, &'static str)>,
+    /// Where an administrator can approve the app's permissions for a whole
+    /// organisation (Microsoft's admin-consent endpoint), if the provider
+    /// has one.
+    pub admin_consent: Option<AdminConsent>,
+    /// Scopes the token response writes differently from how we ask for
+    /// them, as (asked, granted): Google answers `email` and `profile` with
+    /// `https://www.googleapis.com/auth/userinfo.email` and `….profile`.
+    pub scope_aliases: Vec<(&'static str, &'static str)>,
     /// Where the profile page's data comes from (step 7).
     pub profile_api: ProfileApi,
     /// The provider's mail API, if it has one (step 7).
@@ -129,6 +148,19 @@ pub enum ProfileApi {
     GitHub { base_url: Url },
 }
 
+/// The resource that Microsoft Graph permissions belong to, as Microsoft
+/// writes it before a permission's name in a token response's `scope`.
+pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+
+/// Microsoft's admin-consent endpoint for one tenant (Microsoft identity
+/// platform, "Admin consent on the Microsoft identity platform"):
+/// `{authority}/{tenant}/v2.0/adminconsent?client_id=…&scope=…&redirect_uri=…&state=…`.
+#[derive(Debug, Clone)]
+pub struct AdminConsent {
+    /// `{authority}/{tenant}/v2.0/adminconsent`.
+    pub endpoint: Url,
+}
+
 /// Where mail comes from.
 #[derive(Debug, Clone)]
 pub enum MailApi {
@@ -158,12 +190,78 @@ impl Provider {
             redirect_uri: config.redirect_uri(id),
             protocol,
             scopes: Vec::new(),
+            mail_scopes: Vec::new(),
             extra_authorization_params: Vec::new(),
+            incremental_authorization_params: Vec::new(),
+            admin_consent: None,
+            scope_aliases: Vec::new(),
             profile_api,
             mail_api: None,
             revocation: Revocation::Discovered,
             sign_out_advice: None,
         }
+    }
+
+    /// The same provider, asking for the mail scopes on top of the sign-in
+    /// ones, with the parameters of an incremental request: what an
+    /// authorization request for the mail permission sends, and what its
+    /// code exchange assumes was granted when the token response has no
+    /// `scope` (RFC 6749 §5.1).
+    pub fn asking_for_mail(&self) -> Provider {
+        let mut provider = self.clone();
+        for scope in &self.mail_scopes {
+            if !provider.scopes.contains(scope) {
+                provider.scopes.push(scope.clone());
+            }
+        }
+        provider
+            .extra_authorization_params
+            .extend(self.incremental_authorization_params.iter().copied());
+        provider
+    }
+
+    /// The same provider, taking `granted` as what was asked for: a refresh
+    /// answer without `scope` keeps the scopes of the grant it renews
+    /// (RFC 6749 §5.1 and §6), which may include the mail.
+    /// (Tokens stored without scopes keep the sign-in's.)
+    pub fn granted(&self, granted: &[String]) -> Provider {
+        let mut provider = self.clone();
+        if !granted.is_empty() {
+            provider.scopes = granted.to_vec();
+        }
+        provider
+    }
+
+    /// The mail scopes missing from `granted` (all of them present: empty).
+    /// Microsoft writes a Graph permission in a token response with its
+    /// resource (`https://graph.microsoft.com/Mail.Read`) although we ask
+    /// for it without one (`Mail.Read`: Graph is the default resource), and
+    /// compares permission names without regard to case.
+    pub fn missing_mail_scopes(&self, granted: &[String]) -> Vec<String> {
+        self.mail_scopes
+            .iter()
+            .filter(|wanted| !self.is_granted(wanted, granted))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether `granted` (a token response's `scope`) includes `wanted` (a
+    /// scope as we ask for it), however the provider writes it: as asked, as
+    /// one of `scope_aliases`, or, for Graph, with its resource.
+    pub fn is_granted(&self, wanted: &str, granted: &[String]) -> bool {
+        let graph = matches!(self.mail_api, Some(MailApi::MicrosoftGraph { .. }));
+        granted.iter().any(|scope| {
+            scope == wanted
+                || self
+                    .scope_aliases
+                    .iter()
+                    .any(|(asked, written)| *asked == wanted && scope == written)
+                || graph
+                    && scope
+                        .strip_prefix(GRAPH_RESOURCE)
+                        .and_then(|rest| rest.strip_prefix('/'))
+                        .is_some_and(|name| name.eq_ignore_ascii_case(wanted))
+        })
     }
 
     /// The issuer, for OpenID Connect providers.
@@ -245,5 +343,75 @@ impl Providers {
 
     pub fn iter(&self) -> impl Iterator<Item = &Provider> {
         self.list.iter()
+    }
+}
+
+/// Providers built from configuration, for unit tests elsewhere.
+#[cfg(test)]
+#[expect(clippy::expect_used, reason = "test set-up")]
+pub(crate) mod tests_support {
+    use super::Provider;
+    use crate::config::Config;
+
+    /// Microsoft through `common`, as configured by its variables.
+    pub(crate) fn microsoft() -> Provider {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lookup = |name: &str| match name {
+            "MICROSOFT_CLIENT_ID" => Some("ms-id".to_owned()),
+            "MICROSOFT_CLIENT_SECRET" => Some("ms-secret".to_owned()),
+            _ => None,
+        };
+        let config = Config::from_lookup(&lookup, dir.path()).expect("config");
+        let microsoft = config.microsoft.as_ref().expect("configured");
+        super::microsoft::provider(microsoft, &config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::microsoft;
+
+    #[test]
+    fn graph_permissions_count_as_granted_with_or_without_their_resource() {
+        let provider = microsoft();
+        let granted = |scopes: &[&str]| -> Vec<String> {
+            scopes.iter().map(|scope| (*scope).to_owned()).collect()
+        };
+        assert!(
+            provider
+                .missing_mail_scopes(&granted(&[
+                    "openid",
+                    "https://graph.microsoft.com/Mail.Read"
+                ]))
+                .is_empty()
+        );
+        assert!(
+            provider
+                .missing_mail_scopes(&granted(&["https://graph.microsoft.com/mail.read"]))
+                .is_empty(),
+            "Microsoft compares permission names without regard to case"
+        );
+        assert!(
+            provider
+                .missing_mail_scopes(&granted(&["Mail.Read"]))
+                .is_empty()
+        );
+        assert_eq!(
+            provider.missing_mail_scopes(&granted(&[
+                "openid",
+                "https://graph.microsoft.com/User.Read",
+                "https://evil.example/Mail.Read",
+            ])),
+            ["Mail.Read"]
+        );
+    }
+
+    #[test]
+    fn sign_in_asks_for_no_mail_and_the_mail_request_adds_it() {
+        let provider = microsoft();
+        assert!(!provider.scopes.iter().any(|scope| scope == "Mail.Read"));
+        let asking = provider.asking_for_mail();
+        assert!(asking.scopes.iter().any(|scope| scope == "Mail.Read"));
+        assert!(asking.scopes.iter().any(|scope| scope == "openid"));
     }
 }

@@ -7,16 +7,24 @@
 //! (`api::profile_cache`). A 401 from the API is answered by one refresh and
 //! one more call; if that fails too, the visitor is sent to sign in again and
 //! comes back to the same page.
+//!
+//! Mail is asked for only when it is needed (incremental consent): sign-in
+//! asks for no mail scope, so `/mail` first checks the scopes granted to the
+//! signed-in identity and, without the mail ones, shows the permission page,
+//! whose button (`POST /mail/permission`) runs the authorization flow again
+//! for the added scopes and comes back to `/mail`.
 
 use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::Visitor;
+use super::{Visitor, see_other};
 use crate::api::profile_cache::{PROFILE_TTL, SignInFacts};
 use crate::api::{ApiClient, ApiError, MailPage, Message, Profile};
+use crate::db::accounts::SignedInIds;
 use crate::error::AppError;
+use crate::oauth::flow::Intent;
 use crate::oauth::trace;
 use crate::providers::{ProfileApi, Provider};
 use crate::session::{self, SessionUser};
@@ -118,6 +126,18 @@ fn api_error(visitor: &Visitor, access: &ApiAccess, error: ApiError) -> AppError
     }
 }
 
+/// Where the callback of a request for the mail permission sends a person
+/// who did not grant it: `/mail` then says so instead of asking as if for
+/// the first time.
+pub const MAIL_NOT_ALLOWED_PATH: &str = "/mail?permission=not-granted";
+
+/// One scope on the profile page: asked for when, and granted or not.
+#[derive(Serialize)]
+struct ScopeLine {
+    scope: String,
+    granted: bool,
+}
+
 #[derive(Serialize)]
 struct ProfilePage<'a> {
     profile: &'a Profile,
@@ -128,6 +148,10 @@ struct ProfilePage<'a> {
     provider_name: &'a str,
     sign_in: &'a SignInFacts,
     has_mail: bool,
+    /// Asked for at sign-in, each granted or not.
+    asked_at_sign_in: Vec<ScopeLine>,
+    /// Asked for when mail is opened, each granted or not.
+    asked_for_mail: Vec<ScopeLine>,
 }
 
 #[derive(Deserialize)]
@@ -172,8 +196,33 @@ pub async fn show_profile(
         provider_name: &provider.display_name,
         sign_in: &kept.sign_in,
         has_mail: provider.mail_api.is_some(),
+        asked_at_sign_in: scope_lines(provider, &kept.sign_in.scopes),
+        asked_for_mail: {
+            let missing = provider.missing_mail_scopes(&kept.sign_in.scopes);
+            provider
+                .mail_scopes
+                .iter()
+                .map(|scope| ScopeLine {
+                    scope: scope.clone(),
+                    granted: !missing.contains(scope),
+                })
+                .collect()
+        },
     };
     visitor.render(&state, "profile.html", &page)
+}
+
+/// The sign-in's scopes, each marked granted when `granted` lists it (as
+/// the provider writes it).
+fn scope_lines(provider: &Provider, granted: &[String]) -> Vec<ScopeLine> {
+    provider
+        .scopes
+        .iter()
+        .map(|scope| ScopeLine {
+            scope: scope.clone(),
+            granted: provider.is_granted(scope, granted),
+        })
+        .collect()
 }
 
 /// Step 7: reads the profile from the provider's API with the access token.
@@ -220,6 +269,18 @@ pub struct MailQuery {
     /// Where the page starts, as the API's previous page said; absent for the
     /// newest messages.
     cursor: Option<String>,
+    /// `permission=not-granted`: the callback of a request for the mail
+    /// permission came back without it (see [`MAIL_NOT_ALLOWED_PATH`]).
+    permission: Option<String>,
+}
+
+#[derive(Serialize)]
+struct MailPermissionPage<'a> {
+    provider_name: &'a str,
+    /// The scopes that will be asked for.
+    scopes: &'a [String],
+    /// The last request came back without the permission.
+    not_granted: bool,
 }
 
 #[derive(Serialize)]
@@ -238,6 +299,19 @@ pub async fn show_mail(
 ) -> Result<HttpResponse, AppError> {
     let mut access = api_access(&state, &visitor).await?;
     let provider = access.provider;
+    if provider.mail_api.is_some()
+        && !provider
+            .missing_mail_scopes(&access.usable.tokens.scopes)
+            .is_empty()
+    {
+        // Not asked for at sign-in, or not granted: ask now, saying why.
+        let page = MailPermissionPage {
+            provider_name: &provider.display_name,
+            scopes: &provider.mail_scopes,
+            not_granted: query.permission.as_deref() == Some("not-granted"),
+        };
+        return visitor.render(&state, "mail_permission.html", &page);
+    }
     let cursor = query.cursor.as_deref();
     let mail = match provider.mail_api {
         None => None,
@@ -280,6 +354,14 @@ pub async fn show_message(
         return Err(AppError::NotFound);
     }
     let mut access = api_access(&state, &visitor).await?;
+    let provider = access.provider;
+    if !provider
+        .missing_mail_scopes(&access.usable.tokens.scopes)
+        .is_empty()
+    {
+        // Without the mail permission, /mail asks for it.
+        return Ok(see_other("/mail"));
+    }
     let message = loop {
         let message = access.client(&state.http).message(&id).await;
         if !access.refreshed_after(&state, &visitor, &message).await? {
@@ -287,4 +369,60 @@ pub async fn show_message(
         }
     };
     visitor.render(&state, "message.html", &MessagePage { message })
+}
+
+#[derive(Serialize)]
+struct AskingProviderPage<'a> {
+    provider_name: &'a str,
+    authorization_url: &'a str,
+}
+
+#[derive(Deserialize)]
+pub struct PermissionForm {
+    csrf_token: String,
+}
+
+/// `POST /mail/permission` (the permission page's button, with the CSRF
+/// token): asks the provider for the mail scopes for the signed-in identity
+/// (incremental consent) with the same state, PKCE and nonce as a sign-in;
+/// the answer comes back to the callback, which stores the new grant for
+/// this identity only, and then to `/mail`.
+///
+/// The answer is a page that sends the browser on (`<meta http-equiv=
+/// "refresh">` and a link), not a 303: our Content-Security-Policy says
+/// `form-action 'self'`, which browsers apply to the redirects after a form's
+/// POST, so a 303 to the provider would be blocked (as at sign-out).
+pub async fn ask_mail_permission(
+    state: web::Data<AppState>,
+    request: actix_web::HttpRequest,
+    visitor: Visitor,
+    form: web::Form<PermissionForm>,
+) -> Result<HttpResponse, AppError> {
+    let user = visitor.require_user_with_csrf(&form.csrf_token)?;
+    let (_, provider) = signed_in_with(&state, &visitor)?;
+    if provider.mail_api.is_none() {
+        return Err(AppError::NotFound);
+    }
+    // Each start writes a pending row, like a sign-in's: the same limit.
+    if let Some(client) = super::client_ip::client_ip(&request, &state.trusted_proxies) {
+        state
+            .sign_in_starts
+            .check(client)
+            .map_err(|retry_after_secs| AppError::TooManySignInStarts { retry_after_secs })?;
+    }
+    let browser_key = session::browser_key(&visitor.session)
+        .map_err(|error| AppError::Internal(format!("session: {error}")))?;
+    let ids = SignedInIds {
+        user_id: user.user_id,
+        identity_id: user.identity_id,
+    };
+    let authorization_url = state
+        .flow
+        .start(provider, &browser_key, "/mail", Intent::add_mail(ids))
+        .await?;
+    let page = AskingProviderPage {
+        provider_name: &provider.display_name,
+        authorization_url: authorization_url.as_str(),
+    };
+    visitor.render(&state, "asking_provider.html", &page)
 }

@@ -25,6 +25,9 @@ struct AttemptView {
     provider_name: String,
     started_at: i64,
     outcome: String,
+    /// What the attempt was for, when it was not a sign-in (a request for
+    /// the mail permission after sign-in).
+    purpose: Option<String>,
     /// The seven steps, each with what was recorded, if anything.
     steps: Vec<StepView>,
     failure: Option<FailureRecord>,
@@ -110,6 +113,7 @@ fn attempt_view(state: &AppState, attempt: Attempt) -> AttemptView {
             .unwrap_or(attempt.provider),
         started_at: attempt.started_at,
         outcome: attempt.outcome,
+        purpose: record.purpose,
         steps,
         failure: record.failure,
         after_sign_in: record

@@ -56,6 +56,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/account/delete", web::post().to(sign_out::delete_account))
         .route("/profile", web::get().to(account::show_profile))
         .route("/mail", web::get().to(account::show_mail))
+        .route(
+            "/mail/permission",
+            web::post().to(account::ask_mail_permission),
+        )
         .route("/mail/{id}", web::get().to(account::show_message))
         .route("/flow", web::get().to(flow::show_flow))
         .route("/setup", web::get().to(setup::show_setup))
@@ -174,6 +178,17 @@ impl Visitor {
             return_to: self.here.clone(),
             why: None,
         })
+    }
+
+    /// The signed-in user of a form, once its CSRF token (synchroniser token
+    /// pattern, `session::csrf_token`) matches; "sign in" when nobody is.
+    pub fn require_user_with_csrf(&self, csrf_token: &str) -> Result<&SessionUser, AppError> {
+        let user = self.require_user()?;
+        let expected = session::csrf_token(&self.session).unwrap_or_default();
+        if expected.is_empty() || !crate::crypto::constant_time_eq(&expected, csrf_token) {
+            return Err(AppError::InvalidCsrfToken);
+        }
+        Ok(user)
     }
 
     /// Renders a page with this visitor's layout.

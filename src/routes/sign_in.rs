@@ -5,12 +5,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 
+use super::account::MAIL_NOT_ALLOWED_PATH;
 use super::client_ip::client_ip;
 use super::home::provider_buttons;
 use super::{Visitor, see_other};
 use crate::crypto::sha256_url_safe;
+use crate::db::accounts::SignedInIds;
 use crate::error::AppError;
-use crate::oauth::flow::CallbackParams;
+use crate::oauth::admin_consent;
+use crate::oauth::flow::{CallbackParams, Finished, Intent};
 use crate::oauth::return_to::return_path_or_default;
 use crate::session::{self, SessionUser};
 use crate::startup::AppState;
@@ -80,15 +83,28 @@ pub async fn start_sign_in(
     let ask_consent_again = query.consent.as_deref() == Some("again");
     let authorization_url = state
         .flow
-        .start(provider, &browser_key, return_to, ask_consent_again)
+        .start(
+            provider,
+            &browser_key,
+            return_to,
+            Intent::sign_in(ask_consent_again),
+        )
         .await?;
     Ok(see_other(authorization_url.as_str()))
+}
+
+#[derive(Serialize)]
+struct AdminConsentPage<'a> {
+    provider_name: &'a str,
+    outcome: admin_consent::Outcome,
 }
 
 /// `GET /auth/{provider}/callback?code=…&state=…`
 ///
 /// Steps 4 to 6, then a fresh signed-in session and back to where the visitor
-/// wanted to go.
+/// wanted to go; or, for a request for the mail permission, the same session
+/// and back to `/mail`; or, for `state=admin-consent`, a page reporting an
+/// administrator's answer (`oauth::admin_consent`).
 pub async fn finish_sign_in(
     state: web::Data<AppState>,
     visitor: Visitor,
@@ -99,21 +115,48 @@ pub async fn finish_sign_in(
         .providers
         .get(&provider_id)
         .ok_or(AppError::NotFound)?;
+    let params = query.into_inner();
+    // An administrator's answer from the admin-consent endpoint comes back
+    // here too (our one registered redirect URI): reported, nothing changed.
+    if let Some(outcome) = admin_consent::outcome(provider, &params) {
+        let page = AdminConsentPage {
+            provider_name: &provider.display_name,
+            outcome,
+        };
+        return visitor.render(&state, "admin_consent.html", &page);
+    }
     let browser_key = session::existing_browser_key(&visitor.session);
-    // Signing in again in a browser that is signed in replaces its session.
-    let replaced_session = visitor
-        .user
-        .as_ref()
-        .map(|user| sha256_url_safe(&user.session_id));
-    let signed_in = state
+    // Who is signed in here: a sign-in replaces their session, and an answer
+    // to a request for more scopes must come back to them.
+    let signed_in_here = visitor.user.as_ref().map(|user| {
+        let ids = SignedInIds {
+            user_id: user.user_id,
+            identity_id: user.identity_id,
+        };
+        (ids, sha256_url_safe(&user.session_id))
+    });
+    let finished = state
         .flow
-        .finish(
-            provider,
-            browser_key.as_deref(),
-            replaced_session,
-            query.into_inner(),
-        )
+        .finish(provider, browser_key.as_deref(), signed_in_here, params)
         .await?;
+    let signed_in = match finished {
+        Finished::SignedIn(signed_in) => signed_in,
+        Finished::MailPermission(answer) => {
+            // The profile page shows the granted scopes: read them again.
+            state.profiles.forget(answer.identity_id);
+            if answer.missing.is_empty() {
+                // For /flow: the first mail read is this attempt's step 7.
+                session::expect_first_api_call(&visitor.session)
+                    .map_err(|error| AppError::Internal(format!("session: {error}")))?;
+            }
+            // Declined or unticked: /mail says so and offers to ask again.
+            return Ok(see_other(if answer.missing.is_empty() {
+                &answer.return_to
+            } else {
+                MAIL_NOT_ALLOWED_PATH
+            }));
+        }
+    };
     // A new sign-in may have new permissions: read the profile again.
     state.profiles.forget(signed_in.ids.identity_id);
     session::begin(

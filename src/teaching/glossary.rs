@@ -24,7 +24,7 @@ pub fn term(id: &str) -> Option<&'static Term> {
 }
 
 /// The glossary, in the order the flow meets the terms.
-pub const TERMS: [Term; 14] = [
+pub const TERMS: [Term; 16] = [
     Term {
         id: "client-id",
         term: "Client ID",
@@ -99,6 +99,24 @@ pub const TERMS: [Term; 14] = [
         definition: "A name for a permission the application asks for, such as Mail.Read or openid. The provider shows the scopes on its consent page, and the access token works only for what was granted.",
         reference: "RFC 6749 §3.3",
         not_to_confuse: None,
+    },
+    Term {
+        id: "incremental-consent",
+        term: "Incremental consent",
+        definition: "Asking for each permission when the feature that needs it is first used, not all at sign-in: this app signs people in with openid, profile and email only, and asks for mail when /mail is opened. The request runs the authorization flow again, with the same protections, for the added scope; Google's include_granted_scopes=true keeps the earlier grants in the new token.",
+        reference: "RFC 6749 §3.3; Google, Using OAuth 2.0 for Web Server Applications (incremental authorization)",
+        not_to_confuse: Some(
+            "It is not a second sign-in: the answer must come back to the person who is already signed in, for the same account, and it changes who is signed in not at all.",
+        ),
+    },
+    Term {
+        id: "admin-consent",
+        term: "Admin consent",
+        definition: "An organisation's administrator approving an application's permissions once for everyone in the organisation. Microsoft lets organisations require it for some permissions (reading mail among them); the person trying then sees \"Need admin approval\" (AADSTS90094, 90095) and cannot grant the permission themselves. Microsoft's admin-consent endpoint is the address an administrator opens to approve.",
+        reference: "Microsoft identity platform, Admin consent (v2-admin-consent); Permissions and consent",
+        not_to_confuse: Some(
+            "The person who was refused did not decline anything, and signing in again does not help: only an administrator's approval does.",
+        ),
     },
     Term {
         id: "redirect-uri",

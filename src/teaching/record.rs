@@ -34,6 +34,10 @@ pub struct FlowRecord {
     /// most [`MAX_EVENTS`].
     #[serde(default)]
     pub after_sign_in: Vec<EventRecord>,
+    /// What the attempt was for when it was not an ordinary sign-in ("the
+    /// mail permission, asked after sign-in"): `/flow` shows it as its title.
+    #[serde(default)]
+    pub purpose: Option<String>,
 }
 
 /// Events kept after a sign-in; older ones are dropped.
@@ -119,6 +123,27 @@ impl FlowRecord {
 }
 
 impl FlowRecord {
+    /// Adds `step` to the step of the same number if there is one (what it
+    /// received after what was there, its note after the note), else as a
+    /// step of its own: `/flow` shows one record per step.
+    pub fn merge_step(&mut self, step: StepRecord) {
+        match self
+            .steps
+            .iter_mut()
+            .find(|recorded| recorded.number == step.number)
+        {
+            Some(recorded) => {
+                recorded.received.extend(step.received);
+                recorded.sent.extend(step.sent);
+                recorded.note = match (recorded.note.take(), step.note) {
+                    (Some(before), Some(after)) => Some(format!("{before} {after}")),
+                    (before, after) => before.or(after),
+                };
+            }
+            None => self.steps.push(step),
+        }
+    }
+
     /// Adds `events` to a stored record (JSON), keeping the newest
     /// [`MAX_EVENTS`]; `None` if the record cannot be read.
     pub fn with_events(stored_json: &str, events: Vec<EventRecord>) -> Option<String> {
@@ -149,6 +174,25 @@ pub struct FailureRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_merged_step_adds_to_the_step_of_its_number() {
+        let mut record = FlowRecord::default();
+        record.merge_step(
+            StepRecord::new(6)
+                .received("scope", "openid")
+                .note("First."),
+        );
+        record.merge_step(
+            StepRecord::new(6)
+                .received("granted", "Mail.Read")
+                .note("Then."),
+        );
+        record.merge_step(StepRecord::new(7));
+        assert_eq!(record.steps.len(), 2);
+        assert_eq!(record.steps[0].received.len(), 2);
+        assert_eq!(record.steps[0].note.as_deref(), Some("First. Then."));
+    }
 
     #[test]
     fn fingerprints_never_contain_the_secret() {

@@ -1,6 +1,7 @@
 //! The longer explanations of `/learn`, after the steps and the glossary: the
 //! kinds of client, mix-up attacks, bearer tokens, identity, client
-//! authentication, the grants not to use, and why OAuth at all. Plain text,
+//! authentication, asking for permissions when they are needed (incremental
+//! and admin consent), the grants not to use, and why OAuth at all. Plain text,
 //! one paragraph per string, each citing its source; the template renders
 //! them in this order.
 
@@ -35,7 +36,7 @@ pub const fn point(lead: &'static str, text: &'static str) -> Paragraph {
     }
 }
 
-pub const TOPICS: [Topic; 7] = [
+pub const TOPICS: [Topic; 8] = [
     Topic {
         id: "clients",
         title: "Public and confidential clients",
@@ -115,6 +116,28 @@ pub const TOPICS: [Topic; 7] = [
         ],
     },
     Topic {
+        id: "incremental-consent",
+        title: "Asking for a permission when it is needed, and admin consent",
+        paragraphs: &[
+            text(
+                "An app can ask for every permission at sign-in, or for each one when the feature that needs it is first used (incremental consent). This app signs people in with openid, profile and email, plus what it needs to keep access (offline_access, or Google's access_type=offline) and to read the profile (Microsoft's User.Read). It asks for mail only when /mail is opened: the page names the permission, says why and what the app will not do with it, and its button runs the authorization flow again for the sign-in's scopes plus the mail scope (RFC 6749 §3.3).",
+            ),
+            text(
+                "Why not everything at once: a permission that an organisation or the provider treats as sensitive can stop people from signing in at all. Many organisations let only an administrator grant Mail.Read, and Google counts gmail.readonly as a restricted scope. Someone who only wanted to sign in should not be turned away for a feature they may never use.",
+            ),
+            text(
+                "The second request has the same protections as a sign-in: state, PKCE and nonce, bound to this browser. It is stored with its purpose and the signed-in person and identity it belongs to, so the answer is used only if it comes back to that person and names the same account at the provider (issuer and sub). A different account is refused rather than switched to, and a refusal changes nothing: the person stays signed in, and /mail says mail was not allowed and offers to ask again. /flow records the request as an attempt of its own.",
+            ),
+            text(
+                "The answer may grant less than was asked: Google's consent page lets people untick a permission, and the token response's scope then lists what was granted (RFC 6749 §5.1). The app compares it with what it asked for after every answer, and shows a missing mail scope as \"mail was not allowed\", not as a failure. Google's include_granted_scopes=true makes the new token carry the earlier grants too.",
+            ),
+            point(
+                "Admin consent.",
+                "Some organisations let only an administrator approve certain permissions. Microsoft then shows \"Need admin approval\" and answers with AADSTS90094 or 90095 (or 65001 from the token endpoint). Nothing the person does helps; this app's error page explains it and shows the address of Microsoft's admin-consent endpoint ({authority}/{tenant}/v2.0/adminconsent with client_id, scope, redirect_uri and state), where an administrator approves the app for the whole organisation. Microsoft sends the administrator back to the app's callback with admin_consent=True (or an error); the app only reports that answer, because it comes from the administrator's browser and no sign-in here vouches for it.",
+            ),
+        ],
+    },
+    Topic {
         id: "deprecated-grants",
         title: "Grants not to use",
         paragraphs: &[
@@ -137,7 +160,7 @@ pub const TOPICS: [Topic; 7] = [
             ),
             point(
                 "Access is limited.",
-                "The access token works only for the scopes the visitor consented to (here: read the profile and mail), and only for a while. The visitor can withdraw the app's access at the provider at any time: the app can then no longer refresh its tokens, but an access token that is a self-contained JSON Web Token, checked by the API on its own, usually keeps working until it expires, often after about an hour, unless the API supports continuous access evaluation, as Microsoft Graph does for some events (RFC 7009 §3).",
+                "The access token works only for the scopes the visitor consented to (here: read the profile, and the mail once they allow it), and only for a while. The visitor can withdraw the app's access at the provider at any time: the app can then no longer refresh its tokens, but an access token that is a self-contained JSON Web Token, checked by the API on its own, usually keeps working until it expires, often after about an hour, unless the API supports continuous access evaluation, as Microsoft Graph does for some events (RFC 7009 §3).",
             ),
             point(
                 "Who you are is kept apart from what the app may do.",

@@ -295,6 +295,7 @@ async fn odd_mail_pages_get_clear_errors() {
     let app = spawn_app().await;
     let browser = browser();
     app.sign_in(&browser, "/profile", "alice").await;
+    app.grant_mail(&browser, "alice").await;
     // A cursor must be a next page of the provider's own message list: nothing
     // else is fetched with the visitor's token.
     // Nor does it ask the provider's own list for more than our page: a

@@ -239,6 +239,47 @@ pub async fn start_sign_in(
     }
 }
 
+/// Incremental consent, step 3: `/mail`'s permission page and its button.
+/// Checks that the app sent the browser to `authorization_endpoint`.
+pub async fn ask_for_mail(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    authorization_endpoint: &str,
+) -> StartedSignIn {
+    let authorize_url = app.ask_for_mail(browser).await;
+    assert!(
+        authorize_url.starts_with(&format!("{authorization_endpoint}?")),
+        "{authorize_url} is not at {authorization_endpoint}"
+    );
+    let parameter = |name: &str| {
+        url::Url::parse(&authorize_url)
+            .unwrap()
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    StartedSignIn {
+        state: parameter("state").expect("state"),
+        nonce: parameter("nonce"),
+        authorize_url,
+    }
+}
+
+impl FakeIssuer {
+    /// Makes the token endpoint at `at` answer the next request (only) with
+    /// `body`, ahead of any answer mounted before (a second authorization
+    /// has its own nonce).
+    pub async fn answer_next_token_request_at(&self, at: &str, body: Value) {
+        Mock::given(method("POST"))
+            .and(path(at))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+}
+
 /// Step 4: the provider sends the browser back with a code.
 pub async fn come_back_with_code(
     app: &TestApp,

@@ -441,6 +441,10 @@ async fn graph_row(row: Row) {
     let microsoft =
         FakeMicrosoft::start_with("common", "microsoft/oidc_discovery_common_v2.json", &env).await;
     microsoft.sign_in("/profile").await;
+    if matches!(row.call, MailList | Message) {
+        // Mail is asked for after sign-in (incremental consent).
+        microsoft.grant_mail().await;
+    }
     let graph = HealthyGraph::of(&microsoft.fake);
     let guard = row
         .fault

@@ -12,8 +12,8 @@ use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::fake_issuer::{
-    CLIENT_ID, CLIENT_SECRET, FakeIssuer, StartedSignIn, come_back_with_code, start_sign_in,
-    token_response,
+    CLIENT_ID, CLIENT_SECRET, FakeIssuer, StartedSignIn, ask_for_mail, come_back_with_code,
+    start_sign_in, token_response,
 };
 use crate::helpers::{TestApp, attribute_values, browser, location, spawn_app_with};
 
@@ -133,6 +133,30 @@ impl FakeGoogle {
         self.app.get_html(&self.browser, page).await
     }
 
+    /// Incremental consent after `sign_in`: `/mail`'s permission page and
+    /// its button, then the same person comes back and the token response
+    /// lists `scope` (as Google writes it: email and profile spelled out as
+    /// userinfo URLs). Returns the callback's response, and the request's
+    /// parameters.
+    async fn answer_mail_request(&self, scope: &str) -> (reqwest::Response, url::Url) {
+        let authorize = format!("{}/o/oauth2/v2/auth", self.fake.issuer());
+        let started = ask_for_mail(&self.app, &self.browser, &authorize).await;
+        let mut answer = token_response(Some(&self.id_token(&started)));
+        answer["scope"] = json!(scope);
+        self.fake
+            .answer_next_token_request_at("/token", answer)
+            .await;
+        let response = come_back_with_code(&self.app, &self.browser, "google", &started).await;
+        (response, url::Url::parse(&started.authorize_url).unwrap())
+    }
+
+    /// The mail permission, granted: back on `/mail`.
+    async fn grant_mail(&self) {
+        let (response, _) = self.answer_mail_request(GRANTED_WITH_GMAIL).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&response), "/mail");
+    }
+
     /// Gmail's `messages.get?format=metadata` for `id`, from the fixture.
     async fn mount_metadata(&self, id: &str, subject: &str) {
         let mut message = self
@@ -149,6 +173,10 @@ impl FakeGoogle {
     }
 }
 
+/// A token response's `scope` after the mail permission was granted with
+/// `include_granted_scopes=true`: the sign-in's scopes and Gmail.
+const GRANTED_WITH_GMAIL: &str = "openid https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile https://www.googleapis.com/auth/gmail.readonly";
+
 /// The app's variables for the fake, plus `extra` (which win).
 fn google_env<'a>(fake: &FakeIssuer, extra: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
     let mut env = vec![
@@ -162,7 +190,7 @@ fn google_env<'a>(fake: &FakeIssuer, extra: &[(&'a str, String)]) -> Vec<(&'a st
 }
 
 #[tokio::test]
-async fn the_authorization_request_asks_for_gmail_and_offline_access() {
+async fn the_sign_in_asks_for_offline_access_and_not_for_gmail() {
     let google = FakeGoogle::start().await;
     let (_, home) = google.get("/").await;
     assert!(home.contains("Sign in with Google"));
@@ -176,10 +204,7 @@ async fn the_authorization_request_asks_for_gmail_and_offline_access() {
     assert_eq!(param("access_type").as_deref(), Some("offline"));
     assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
     let scope = param("scope").unwrap();
-    assert!(
-        scope.contains("https://www.googleapis.com/auth/gmail.readonly"),
-        "{scope}"
-    );
+    assert!(!scope.contains("gmail"), "mail is asked for later: {scope}");
     assert!(param("nonce").is_some());
 }
 
@@ -221,6 +246,7 @@ async fn userinfo_about_someone_else_is_not_shown() {
 async fn gmail_pages_by_next_page_token_and_shows_a_mime_message() {
     let google = FakeGoogle::start().await;
     google.sign_in("/mail").await;
+    google.grant_mail().await;
 
     // Page 1: messages.list (ids only), then messages.get for each (quirk 23).
     Mock::given(method("GET"))
@@ -295,6 +321,7 @@ async fn gmail_pages_by_next_page_token_and_shows_a_mime_message() {
 async fn the_documented_plain_text_part_is_decoded() {
     let google = FakeGoogle::start().await;
     google.sign_in("/mail").await;
+    google.grant_mail().await;
     let mut full: Value = google
         .fake
         .fixture("google/gmail_messages_get_full_200.json", REAL_HOSTS);
@@ -331,6 +358,7 @@ async fn the_documented_plain_text_part_is_decoded() {
 async fn a_message_in_windows_1252_shows_its_accents_and_euro_sign() {
     let google = FakeGoogle::start().await;
     google.sign_in("/mail").await;
+    google.grant_mail().await;
     let mut full: Value = google
         .fake
         .fixture("google/gmail_messages_get_full_200.json", REAL_HOSTS);
@@ -354,6 +382,7 @@ async fn a_message_in_windows_1252_shows_its_accents_and_euro_sign() {
 async fn a_gmail_message_larger_than_the_cap_is_a_clear_502() {
     let google = FakeGoogle::start().await;
     google.sign_in("/mail").await;
+    google.grant_mail().await;
     let mut full: Value = google
         .fake
         .fixture("google/gmail_messages_get_full_200.json", REAL_HOSTS);
@@ -372,6 +401,7 @@ async fn a_gmail_message_larger_than_the_cap_is_a_clear_502() {
 async fn an_empty_inbox_says_so() {
     let google = FakeGoogle::start().await;
     google.sign_in("/mail").await;
+    google.grant_mail().await;
     let empty = google
         .fake
         .fixture("google/gmail_messages_list_empty_200.json", REAL_HOSTS);
@@ -405,6 +435,7 @@ async fn a_reused_code_gets_a_clear_page() {
 async fn gmail_rate_limits_and_a_token_refused_even_after_a_refresh_are_handled() {
     let google = FakeGoogle::start().await;
     google.sign_in("/mail").await;
+    google.grant_mail().await;
     let limited = google
         .fake
         .fixture("google/gmail_error_429_user_rate_limit.json", REAL_HOSTS);
@@ -730,4 +761,78 @@ async fn a_sign_out_clears_everything_here_even_when_google_cannot_revoke() {
     assert!(page.contains("did not confirm"), "{page}");
     assert_eq!(google.app.stored_token_rows(), 0, "deleted anyway");
     assert_eq!(google.get("/profile").await.0, StatusCode::SEE_OTHER);
+}
+
+// --- Mail asked for when it is needed (incremental consent) ---------------
+
+#[tokio::test]
+async fn the_mail_request_adds_gmail_with_include_granted_scopes() {
+    let google = FakeGoogle::start().await;
+    google.sign_in("/profile").await;
+    let (response, url) = google.answer_mail_request(GRANTED_WITH_GMAIL).await;
+    assert_eq!(location(&response), "/mail");
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    let scope = param("scope").unwrap();
+    for wanted in [
+        "openid",
+        "email",
+        "profile",
+        "https://www.googleapis.com/auth/gmail.readonly",
+    ] {
+        assert!(scope.split(' ').any(|s| s == wanted), "{wanted} in {scope}");
+    }
+    // Google's incremental authorization keeps the earlier grants in the new
+    // token; access_type=offline keeps the refresh token coming.
+    assert_eq!(param("include_granted_scopes").as_deref(), Some("true"));
+    assert_eq!(param("access_type").as_deref(), Some("offline"));
+}
+
+#[tokio::test]
+async fn a_token_response_without_gmail_readonly_is_shown_as_mail_not_allowed() {
+    let google = FakeGoogle::start().await;
+    google.sign_in("/profile").await;
+
+    // Granular consent: the person unticked Gmail on Google's consent page;
+    // the token response's `scope` says what was granted (RFC 6749 §5.1).
+    let (response, _) = google
+        .answer_mail_request(
+            "openid https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile",
+        )
+        .await;
+
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "not a failure page"
+    );
+    assert_eq!(location(&response), "/mail?permission=not-granted");
+    let (status, mail) = google.get(&location(&response)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(mail.contains("Mail was not allowed"), "{mail}");
+    assert!(mail.contains("gmail.readonly"), "{mail}");
+    // No Gmail request was made with a token that cannot read mail.
+    let gmail_calls = google
+        .fake
+        .server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|request| request.url.path().starts_with("/gmail/"))
+        .count();
+    assert_eq!(gmail_calls, 0);
+    // The profile shows Gmail as asked for and not granted, and the
+    // sign-in's scopes as granted (Google writes email and profile as
+    // userinfo URLs).
+    google.answer_userinfo().await;
+    let (_, profile) = google.get("/profile").await;
+    assert!(profile.contains("not granted (yet)"), "{profile}");
+    assert!(
+        !profile.contains("<strong>not granted</strong>"),
+        "{profile}"
+    );
 }

@@ -170,12 +170,27 @@ impl TestApp {
             .expect("start");
         assert_eq!(start.status(), StatusCode::SEE_OTHER);
         let authorize_url = location(&start);
+        self.answer_at_demo(provider, browser, &authorize_url, user, decision)
+            .await
+    }
+
+    /// Step 4 at the demo provider: opens `authorize_url`, signs in as
+    /// `user` and answers the consent page with `decision`. Returns the
+    /// callback URL.
+    pub async fn answer_at_demo(
+        &self,
+        provider: &str,
+        browser: &reqwest::Client,
+        authorize_url: &str,
+        user: &str,
+        decision: &str,
+    ) -> String {
         assert!(
             authorize_url.starts_with(&self.demo_address),
             "{authorize_url}"
         );
 
-        let sign_in_page = browser.get(&authorize_url).send().await.expect("authorize");
+        let sign_in_page = browser.get(authorize_url).send().await.expect("authorize");
         assert_eq!(sign_in_page.status(), StatusCode::OK);
         let html = sign_in_page.text().await.unwrap();
         let interaction = input_value(&html, "interaction");
@@ -216,6 +231,49 @@ impl TestApp {
         let response = browser.get(&callback).send().await.expect("callback");
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "callback failed");
         location(&response)
+    }
+
+    /// `/mail` without the mail permission: the permission page, whose
+    /// button (`POST /mail/permission`, with its CSRF token) starts a
+    /// request for the mail scope. Returns the authorization URL the page
+    /// after it goes on to.
+    pub async fn ask_for_mail(&self, browser: &reqwest::Client) -> String {
+        let (status, html) = self.get_html(browser, "/mail").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("action=\"/mail/permission\""), "{html}");
+        let token = input_value(&html, "csrf_token");
+        let start = browser
+            .post(self.url("/mail/permission"))
+            .form(&[("csrf_token", token.as_str())])
+            .send()
+            .await
+            .expect("ask for mail");
+        // A page that goes on by itself (form-action 'self' would block a
+        // 303 to another origin after a POST).
+        assert_eq!(start.status(), StatusCode::OK);
+        let html = start.text().await.expect("page");
+        attribute_values(&html, "a.continue", "href")
+            .pop()
+            .unwrap_or_else(|| panic!("no link to the provider in {html}"))
+    }
+
+    /// Incremental consent at the demo provider: `/mail`'s permission page,
+    /// its button, `user` allows Mail.Read, and the callback sends the
+    /// browser back to `/mail`, which now lists messages.
+    pub async fn grant_mail(&self, browser: &reqwest::Client, user: &str) {
+        let authorize_url = self.ask_for_mail(browser).await;
+        let callback = self
+            .answer_at_demo("demo", browser, &authorize_url, user, "allow")
+            .await;
+        let response = browser.get(&callback).send().await.expect("callback");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "callback failed");
+        assert_eq!(location(&response), "/mail");
+    }
+
+    /// A whole sign-in as `user`, then the mail permission: lands on `/mail`.
+    pub async fn sign_in_with_mail(&self, browser: &reqwest::Client, user: &str) {
+        assert_eq!(self.sign_in(browser, "/mail", user).await, "/mail");
+        self.grant_mail(browser, user).await;
     }
 
     /// Submits a signed-in form as its button does: `POST path` with the CSRF

@@ -332,3 +332,27 @@ async fn learn_explains_a_sign_ins_life_with_a_state_diagram_of_its_states() {
         assert!(text.contains(taught), "{taught}");
     }
 }
+
+#[tokio::test]
+async fn learn_explains_incremental_consent_and_admin_consent() {
+    let app = crate::helpers::spawn_app().await;
+    let (status, html) = app.get_html(&crate::helpers::browser(), "/learn").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let document = scraper::Html::parse_document(&html);
+    let section = scraper::Selector::parse("section#incremental-consent").unwrap();
+    let text: String = document
+        .select(&section)
+        .next()
+        .expect("a topic on incremental consent")
+        .text()
+        .collect();
+    for words in [
+        "include_granted_scopes",
+        "Admin consent",
+        "adminconsent",
+        "mail was not allowed",
+    ] {
+        assert!(text.contains(words), "{words}: {text}");
+    }
+    assert!(html.contains("id=\"term-admin-consent\""), "glossary entry");
+}

@@ -8,6 +8,7 @@
 
 mod bad_input;
 mod browser;
+mod consent;
 mod demo_provider;
 mod fake_issuer;
 mod faults;

@@ -10,8 +10,8 @@ use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::fake_issuer::{
-    CLIENT_ID, CLIENT_SECRET, FakeIssuer, StartedSignIn, come_back_with_code, start_sign_in,
-    token_response,
+    CLIENT_ID, CLIENT_SECRET, FakeIssuer, StartedSignIn, ask_for_mail, come_back_with_code,
+    start_sign_in, token_response,
 };
 use crate::helpers::{TestApp, attribute_values, browser, location, spawn_app_with};
 
@@ -121,6 +121,36 @@ impl FakeMicrosoft {
         assert_eq!(location(&response), return_to);
     }
 
+    /// Incremental consent after `sign_in`: `/mail`'s permission page, its
+    /// button (through `common`, asking for Mail.Read), the same person
+    /// comes back with `scope` as Microsoft writes it (Graph permissions
+    /// with their resource), and the app sends the browser back to `/mail`.
+    pub(crate) async fn grant_mail(&self) {
+        let response = self
+            .answer_mail_request(
+                TENANT,
+                "openid profile email https://graph.microsoft.com/Mail.Read https://graph.microsoft.com/User.Read",
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&response), "/mail");
+    }
+
+    /// `/mail`'s permission page and its button; then the token endpoint
+    /// answers for a person of `tid` with `scope`, and the browser comes
+    /// back to the callback. Returns the callback's response.
+    pub(crate) async fn answer_mail_request(&self, tid: &str, scope: &str) -> reqwest::Response {
+        let authorize = format!("{}/common/oauth2/v2.0/authorize", self.fake.issuer());
+        let started = ask_for_mail(&self.app, &self.browser, &authorize).await;
+        let id_token = self.fake.id_token(self.claims(&started, tid, tid));
+        let mut answer = token_response(Some(&id_token));
+        answer["scope"] = json!(scope);
+        self.fake
+            .answer_next_token_request_at("/common/oauth2/v2.0/token", answer)
+            .await;
+        come_back_with_code(&self.app, &self.browser, "microsoft", &started).await
+    }
+
     /// Graph answers `GET {at}` with `status` and `body`.
     pub(crate) async fn graph(&self, at: &str, status: u16, body: Value) {
         self.fake.mount_json("GET", at, status, body).await;
@@ -161,16 +191,11 @@ async fn the_microsoft_button_appears_and_the_authorization_request_is_complete(
     );
     assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
     let scope = param("scope").unwrap();
-    for wanted in [
-        "openid",
-        "profile",
-        "email",
-        "offline_access",
-        "User.Read",
-        "Mail.Read",
-    ] {
+    for wanted in ["openid", "profile", "email", "offline_access", "User.Read"] {
         assert!(scope.split(' ').any(|s| s == wanted), "{wanted} in {scope}");
     }
+    // Mail is asked for only when the person opens it (incremental consent).
+    assert!(!scope.contains("Mail.Read"), "{scope}");
 }
 
 #[tokio::test]
@@ -206,6 +231,9 @@ async fn a_multi_tenant_sign_in_shows_the_graph_profile_and_pages_through_mail()
         attribute_values(&profile, "img.avatar", "src").is_empty(),
         "no photo"
     );
+
+    // Mail needs its permission first (incremental consent).
+    microsoft.grant_mail().await;
 
     // Mail, first page: the documented request, then @odata.nextLink (quirk 8).
     // Graph repeats our request's options in it; the documented example's
@@ -391,6 +419,7 @@ async fn a_bad_client_secret_answered_with_401_is_a_clear_error() {
 async fn graph_401_asks_to_sign_in_again_and_come_back() {
     let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
     microsoft.sign_in("/mail").await;
+    microsoft.grant_mail().await;
     microsoft
         .graph(
             "/v1.0/me/messages",
@@ -414,6 +443,7 @@ async fn graph_401_asks_to_sign_in_again_and_come_back() {
 async fn graph_403_names_the_missing_permission_and_offers_consent_again() {
     let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
     microsoft.sign_in("/mail").await;
+    microsoft.grant_mail().await;
     microsoft
         .graph(
             "/v1.0/me/messages",
@@ -451,6 +481,7 @@ async fn graph_403_names_the_missing_permission_and_offers_consent_again() {
 async fn graph_429_passes_on_retry_after_and_is_not_retried() {
     let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
     microsoft.sign_in("/mail").await;
+    microsoft.grant_mail().await;
     Mock::given(method("GET"))
         .and(path("/v1.0/me/messages"))
         .respond_with(
@@ -535,6 +566,7 @@ async fn the_profile_is_read_from_graph_once_and_again_on_refresh_or_sign_in() {
 async fn a_grant_revoked_at_microsoft_deletes_the_tokens_and_asks_to_sign_in_again() {
     let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
     microsoft.sign_in("/profile").await;
+    microsoft.grant_mail().await;
     microsoft.answer_graph_me().await;
     assert_eq!(microsoft.get("/profile").await.0, StatusCode::OK);
 
@@ -576,6 +608,7 @@ async fn a_401_from_graph_is_answered_by_one_refresh_and_the_rotated_token_is_us
     use wiremock::matchers::body_string_contains;
     let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
     microsoft.sign_in("/mail").await;
+    microsoft.grant_mail().await;
     let page = microsoft.fake.fixture(
         "microsoft/graph_me_messages_list_last_page_200.json",
         REAL_HOSTS,
@@ -740,4 +773,116 @@ async fn only_a_jpeg_png_or_gif_photo_within_256_kib_is_shown() {
             assert!(photos[0].starts_with(&format!("data:{kind};base64,")));
         }
     }
+}
+
+// --- Mail permission and admin consent ------------------------------------
+
+#[tokio::test]
+async fn a_tenant_that_lets_only_administrators_allow_mail_gets_the_admin_consent_address() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    microsoft.sign_in("/profile").await;
+    let authorize = format!("{}/common/oauth2/v2.0/authorize", microsoft.fake.issuer());
+    let started = ask_for_mail(&microsoft.app, &microsoft.browser, &authorize).await;
+
+    // Microsoft's "Need admin approval" page, left without a request: back
+    // with access_denied and the AADSTS code that names an administrator.
+    let response = microsoft
+        .browser
+        .get(microsoft.app.url("/auth/microsoft/callback"))
+        .query(&[
+            ("error", "access_denied"),
+            (
+                "error_description",
+                "AADSTS90094: Admin consent is required for the permissions requested by this application.",
+            ),
+            ("state", started.state.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("An administrator can approve this app"),
+        "{html}"
+    );
+    assert!(!html.contains("You chose"), "{html}");
+    let address = attribute_values(&html, "a.admin-consent-url", "href")
+        .pop()
+        .expect("the admin-consent address");
+    let endpoint = format!(
+        "{}/organizations/v2.0/adminconsent?",
+        microsoft.fake.issuer()
+    );
+    assert!(address.starts_with(&endpoint), "{address}");
+    assert_eq!(
+        crate::helpers::query_value(&address, "client_id"),
+        CLIENT_ID
+    );
+    assert_eq!(
+        crate::helpers::query_value(&address, "redirect_uri"),
+        microsoft.app.url("/auth/microsoft/callback")
+    );
+    assert_eq!(
+        crate::helpers::query_value(&address, "state"),
+        "admin-consent"
+    );
+    let scope = crate::helpers::query_value(&address, "scope");
+    assert!(
+        scope
+            .split(' ')
+            .any(|s| s == "https://graph.microsoft.com/Mail.Read"),
+        "{scope}"
+    );
+    // The person is still signed in.
+    microsoft.answer_graph_me().await;
+    assert_eq!(microsoft.get("/profile").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_administrators_answer_is_reported_and_changes_nothing() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    let answer = |query: &'static [(&'static str, &'static str)]| {
+        microsoft
+            .browser
+            .get(microsoft.app.url("/auth/microsoft/callback"))
+            .query(query)
+            .send()
+    };
+
+    // The documented success: admin_consent=True, tenant, scope, state.
+    let approved = answer(&[
+        ("admin_consent", "True"),
+        ("tenant", TENANT),
+        ("scope", "https://graph.microsoft.com/Mail.Read"),
+        ("state", "admin-consent"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(approved.status(), StatusCode::OK);
+    let html = approved.text().await.unwrap();
+    assert!(html.contains("an administrator approved"), "{html}");
+    assert!(html.contains(TENANT), "{html}");
+
+    let declined = answer(&[
+        ("error", "access_denied"),
+        (
+            "error_description",
+            "AADSTS65004: User declined to consent.",
+        ),
+        ("state", "admin-consent"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(declined.status(), StatusCode::OK);
+    let html = declined.text().await.unwrap();
+    assert!(html.contains("were not approved"), "{html}");
+    assert!(html.contains("AADSTS65004"), "{html}");
+
+    // Nobody signed in, nothing stored.
+    assert_eq!(microsoft.app.stored_session_rows(), 0);
+    assert_eq!(microsoft.app.stored_token_rows(), 0);
+    let (_, home) = microsoft.get("/").await;
+    assert!(home.contains("Sign in with Microsoft"), "{home}");
 }

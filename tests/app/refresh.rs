@@ -26,7 +26,7 @@ fn sealed_refresh_token(app: &TestApp) -> Vec<u8> {
 async fn expired_access_tokens_are_refreshed_without_the_visitor_noticing() {
     let app = spawn_app_with_short_tokens().await;
     let browser = browser();
-    app.sign_in(&browser, "/mail", "alice").await;
+    app.sign_in_with_mail(&browser, "alice").await;
     let first = sealed_refresh_token(&app);
 
     // Each page refreshes with the refresh token the previous one stored: the
@@ -43,7 +43,7 @@ async fn expired_access_tokens_are_refreshed_without_the_visitor_noticing() {
 async fn a_refused_refresh_token_leads_to_one_clean_sign_in_and_back() {
     let app = spawn_app_with_short_tokens().await;
     let browser = browser();
-    app.sign_in(&browser, "/mail", "alice").await;
+    app.sign_in_with_mail(&browser, "alice").await;
     let used = sealed_refresh_token(&app);
     assert_eq!(app.get_html(&browser, "/mail").await.0, StatusCode::OK);
     // Put the already-used refresh token back, as a stale copy would be: the
@@ -66,6 +66,7 @@ async fn a_refused_refresh_token_leads_to_one_clean_sign_in_and_back() {
     assert!(chooser.contains("could not be renewed"), "{chooser}");
     assert_eq!(app.sign_in(&browser, "/mail", "alice").await, "/mail");
     assert_eq!(app.get_html(&browser, "/mail").await.0, StatusCode::OK);
+    app.grant_mail(&browser, "alice").await;
 }
 
 #[tokio::test]

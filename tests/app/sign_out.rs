@@ -51,7 +51,7 @@ async fn through_the_providers_sign_out(
 async fn signing_out_of_the_provider_too_revokes_its_tokens_and_ends_its_session() {
     let app = spawn_app().await;
     let browser = browser();
-    app.sign_in(&browser, "/mail", "alice").await;
+    app.sign_in_with_mail(&browser, "alice").await;
     let before = sealed_tokens(&app);
 
     let response = app.post_with_csrf(&browser, "/logout/provider").await;
@@ -97,7 +97,7 @@ async fn signing_out_of_the_provider_too_revokes_its_tokens_and_ends_its_session
     // Proof at the provider: sign in again, then put the old (revoked) tokens
     // back. The API refuses the access token and the token endpoint the
     // refresh token, so the app asks to sign in again.
-    app.sign_in(&browser, "/mail", "alice").await;
+    app.sign_in_with_mail(&browser, "alice").await;
     diesel::update(provider_tokens::table)
         .set((
             provider_tokens::access_token.eq(before.0),
