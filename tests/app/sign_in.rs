@@ -178,6 +178,16 @@ async fn sign_out_needs_the_csrf_token_and_then_ends_the_session() {
     let response = sign_out(&app, &browser).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/");
+    // The browser is told to drop the cookie, not only the server to forget
+    // the session: nothing of the signed-in session stays on a shared computer.
+    let removal = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .find(|cookie| cookie.starts_with("app_session="))
+        .expect("the sign-out answer sets the session cookie");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
 
     let after = browser.get(app.url("/profile")).send().await.unwrap();
     assert_eq!(after.status(), StatusCode::SEE_OTHER, "signed out");
