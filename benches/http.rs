@@ -14,7 +14,8 @@
 //!    time (the profile is read from the API at the first view and kept for
 //!    minutes: `api::profile_cache`);
 //! 3. `/profile?refresh=1`, which reads it from the API at every view;
-//! 4. `/mail` (which calls the demo provider's Graph API), the same way;
+//! 4. `/mail` (which calls the demo provider's Graph API), the same way, each
+//!    user having allowed mail once before (the app asks for it at `/mail`);
 //! 5. the bare handler, the same way: the ceiling for this machine;
 //! 6. `/mail` and 7. the Graph request it makes, each alone at one connection
 //!    for half a phase, to see what the app adds to the API's latency.
@@ -263,6 +264,46 @@ async fn sign_in(client: &reqwest::Client, app: &str, demo: &str, user: &str) {
     assert_eq!(location(&callback), "/profile");
 }
 
+/// The value of the first `attribute="…"` after `marker` in a page, with
+/// the entities Tera's escaping writes in URLs undone.
+fn value_after(html: &str, marker: &str, attribute: &str) -> String {
+    let from = html.find(marker).expect("marker in page");
+    let quoted = format!("{attribute}=\"");
+    let start = from + html[from..].find(&quoted).expect("attribute") + quoted.len();
+    html[start..start + html[start..].find('"').unwrap()]
+        .replace("&#x2F;", "/")
+        .replace("&amp;", "&")
+}
+
+/// The mail permission, once after the first sign-in, as a person gives it:
+/// `/mail`'s permission page, its button, the demo provider's pages, and back
+/// to `/mail` (the app asks for mail only when it is needed).
+async fn grant_mail(client: &reqwest::Client, app: &str, demo: &str, user: &str) {
+    let html = client
+        .get(format!("{app}/mail"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = value_after(&html, "name=\"csrf_token\"", "value");
+    let asking = client
+        .post(format!("{app}/mail/permission"))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let authorization_url = value_after(&asking, "class=\"button continue\"", "href");
+    let redirect = through_demo_pages(client, demo, &authorization_url, user).await;
+    let callback = client.get(location(&redirect)).send().await.unwrap();
+    assert_eq!(callback.status(), 303, "mail permission callback failed");
+    assert_eq!(location(&callback), "/mail");
+}
+
 /// An access token for the demo provider's Graph API, obtained the way the app
 /// obtains one (authorization code with PKCE S256, client secret in Basic
 /// auth), so that the benchmark can time the API on its own.
@@ -457,6 +498,11 @@ async fn run(settings: Settings) {
         app_cpu: app_process.cpu() - app_cpu,
         demo_cpu: demo_process.cpu() - demo_cpu,
     };
+
+    // Each user allows mail once, as the first visit to /mail asks.
+    for (index, client) in clients.iter().enumerate() {
+        grant_mail(client, &app, &demo, users[index % users.len()]).await;
+    }
 
     // Phases 2 to 5: signed-in pages and the bare handler, at
     // `connections`; phases 6 and 7: `/mail` and the Graph API it calls, alone,
