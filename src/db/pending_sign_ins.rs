@@ -319,6 +319,54 @@ mod tests {
     }
 
     #[test]
+    fn a_pending_sign_in_lasts_ten_minutes_to_the_second() {
+        let (mut connection, sealer) = (connection(), sealer());
+        insert(
+            &mut connection,
+            &sealer,
+            &pending("s1", "b1"),
+            PendingLimits::default(),
+        )
+        .expect("insert");
+        let taken = take(&mut connection, &sealer, "s1")
+            .expect("query")
+            .expect("present");
+        let started = taken.created_at;
+        assert!(!taken.is_expired(started + 10 * 60), "still valid at 10:00");
+        assert!(taken.is_expired(started + 10 * 60 + 1), "expired at 10:01");
+    }
+
+    #[test]
+    fn a_sealed_verifier_moved_to_another_state_does_not_open() {
+        // The verifier is sealed with its state's hash as associated data: a
+        // copy into another row (someone with write access to the table, or
+        // a bug) is refused, not used for another sign-in.
+        let (mut connection, sealer) = (connection(), sealer());
+        for state in ["s1", "s2"] {
+            insert(
+                &mut connection,
+                &sealer,
+                &pending(state, "b1"),
+                PendingLimits::default(),
+            )
+            .expect("insert");
+        }
+        let sealed: Vec<u8> = pending_sign_ins::table
+            .find("s1")
+            .select(pending_sign_ins::pkce_verifier)
+            .first(&mut connection)
+            .expect("row");
+        diesel::update(pending_sign_ins::table.find("s2"))
+            .set(pending_sign_ins::pkce_verifier.eq(sealed))
+            .execute(&mut connection)
+            .expect("copy");
+        assert!(matches!(
+            take(&mut connection, &sealer, "s2"),
+            Err(DbError::Unseal)
+        ));
+    }
+
+    #[test]
     fn the_verifier_is_not_stored_in_clear() {
         let (mut connection, sealer) = (connection(), sealer());
         insert(
