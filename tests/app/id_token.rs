@@ -227,6 +227,12 @@ async fn forged_or_broken_id_tokens_are_refused_each_by_its_own_check() {
             outcome.html
         );
         assert!(!outcome.html.contains("Signed in as"), "{name}");
+        // Step 6 is where the ID token is validated, whatever was recorded last.
+        assert!(
+            outcome.flow.contains("It stopped at step 6:"),
+            "{name}: {}",
+            outcome.flow
+        );
         let refused_by = failed_check(&outcome.flow);
         assert!(
             refused_by.contains(check),
