@@ -236,6 +236,58 @@ mod tests {
     }
 
     #[test]
+    fn last_seen_is_written_again_only_after_a_minute() {
+        let session = StoredSession {
+            user_id: 1,
+            identity_id: 1,
+            created_at: 1_700_000_000,
+            last_seen_at: 1_700_000_000,
+        };
+        assert!(!session.needs_touch(1_700_000_000 + 59));
+        assert!(session.needs_touch(1_700_000_000 + 60));
+    }
+
+    #[test]
+    fn a_new_session_sweeps_anyones_idle_sessions_to_the_second() {
+        // Another person's sessions: the per-user bound does not apply, only
+        // the idle sweep.
+        let mut connection = connection();
+        let ids = signed_in(&mut connection);
+        let now = 1_700_000_000;
+        let idle = LIMITS.idle_timeout_secs;
+        for (name, last_seen) in [("idle", now - idle - 1), ("recent", now - idle)] {
+            create(
+                &mut connection,
+                name,
+                ids.user_id,
+                ids.identity_id,
+                last_seen,
+                LIMITS,
+            )
+            .expect("create");
+        }
+        let other = accounts::record_sign_in(&mut connection, &test_support::demo_sign_in("bob"))
+            .expect("bob");
+        create(
+            &mut connection,
+            "bob",
+            other.user_id,
+            other.identity_id,
+            now,
+            LIMITS,
+        )
+        .expect("create");
+        assert!(
+            find(&mut connection, "idle").expect("find").is_none(),
+            "swept"
+        );
+        assert!(
+            find(&mut connection, "recent").expect("find").is_some(),
+            "kept"
+        );
+    }
+
+    #[test]
     fn ending_the_last_session_deletes_the_tokens_but_not_before() {
         let mut connection = connection();
         let ids = signed_in(&mut connection);
