@@ -356,6 +356,33 @@ mod tests {
             }
         );
         assert!(find(&mut connection, "b").expect("find").is_none());
+        // Nothing left to delete: neither ending says it deleted tokens (the
+        // sign-out page reports what `tokens_deleted` says).
+        create(
+            &mut connection,
+            "d",
+            ids.user_id,
+            ids.identity_id,
+            10,
+            LIMITS,
+        )
+        .expect("create");
+        let again = end(&mut connection, "d", ids.user_id).expect("end");
+        assert_eq!(
+            again,
+            Ended {
+                sessions: 1,
+                tokens_deleted: false
+            }
+        );
+        let none = end_all(&mut connection, ids.user_id).expect("end all");
+        assert_eq!(
+            none,
+            Ended {
+                sessions: 0,
+                tokens_deleted: false
+            }
+        );
     }
 
     #[test]
