@@ -144,6 +144,61 @@ pub fn record_sign_in(
         .map_err(|error: diesel::result::Error| DbError::Query(error))
 }
 
+/// What linking an identity to a user found (`attach_identity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attached {
+    /// The identity was new: it now belongs to the user.
+    Linked { identity_id: i64 },
+    /// The identity already belonged to this user: its name and email were
+    /// brought up to date, nothing else.
+    AlreadyLinked { identity_id: i64 },
+    /// The identity belongs to another user: nothing was changed. Moving it
+    /// would hand that user's account to whoever holds this one, and
+    /// merging two users is not something a link may decide.
+    LinkedToAnotherUser,
+}
+
+/// Attaches the identity `record` names (by issuer and subject, never by
+/// email) to the existing user `user_id`. The caller stores its tokens in
+/// the same transaction (`sign_ins::link`).
+pub fn attach_identity(
+    connection: &mut DbConnection,
+    user_id: i64,
+    record: &SignInRecord,
+) -> Result<Attached, DbError> {
+    let now = unix_now();
+    match find_identity(connection, record)? {
+        Some((_, owner)) if owner != user_id => Ok(Attached::LinkedToAnotherUser),
+        Some((identity_id, _)) => {
+            diesel::update(identities::table.find(identity_id))
+                .set((
+                    identities::issuer.eq(&record.issuer),
+                    identities::email.eq(&record.email),
+                    identities::display_name.eq(&record.display_name),
+                ))
+                .execute(connection)?;
+            Ok(Attached::AlreadyLinked { identity_id })
+        }
+        None => {
+            let identity_id: i64 = diesel::insert_into(identities::table)
+                .values((
+                    identities::user_id.eq(user_id),
+                    identities::provider.eq(&record.provider),
+                    identities::issuer.eq(&record.issuer),
+                    identities::subject.eq(&record.subject),
+                    identities::email.eq(&record.email),
+                    identities::display_name.eq(&record.display_name),
+                    identities::created_at.eq(now),
+                    // Linking proves the person holds the account right now.
+                    identities::last_sign_in_at.eq(now),
+                ))
+                .returning(identities::id)
+                .get_result(connection)?;
+            Ok(Attached::Linked { identity_id })
+        }
+    }
+}
+
 /// The identity with this (issuer, subject), as (identity id, user id).
 ///
 /// Rows stored before issuers were kept carry `legacy:{provider}` (migration
@@ -683,5 +738,63 @@ mod tests {
             load_account(&mut connection, &sealer, bob_ids.identity_id),
             Err(DbError::Unseal)
         ));
+    }
+
+    #[test]
+    fn the_same_email_at_two_providers_is_two_users_until_linked() {
+        // "nOAuth": an email claim may be unverified or reassigned, so a
+        // matching email must never open (or merge into) another user.
+        let mut connection = connection();
+        let at_demo = record_sign_in(&mut connection, &alice()).expect("demo");
+        let elsewhere = SignInRecord {
+            provider: "oidc".into(),
+            issuer: "https://issuer.example".into(),
+            ..alice()
+        };
+        let other = record_sign_in(&mut connection, &elsewhere).expect("oidc");
+        assert_ne!(at_demo.user_id, other.user_id);
+        assert_ne!(at_demo.identity_id, other.identity_id);
+
+        // Linked explicitly, a third account is this user's.
+        let third = SignInRecord {
+            provider: "oidc".into(),
+            issuer: "https://third.example".into(),
+            ..alice()
+        };
+        let Attached::Linked { identity_id } =
+            attach_identity(&mut connection, at_demo.user_id, &third).expect("link")
+        else {
+            panic!("a new identity is linked");
+        };
+        let signed_in = record_sign_in(&mut connection, &third).expect("sign in");
+        assert_eq!(
+            signed_in,
+            SignedInIds {
+                user_id: at_demo.user_id,
+                identity_id
+            }
+        );
+    }
+
+    #[test]
+    fn an_identity_of_another_user_is_not_attached() {
+        let mut connection = connection();
+        let alice_ids = record_sign_in(&mut connection, &alice()).expect("alice");
+        let bob = demo_sign_in("sub-bob");
+        let bob_ids = record_sign_in(&mut connection, &bob).expect("bob");
+        assert_eq!(
+            attach_identity(&mut connection, alice_ids.user_id, &bob).expect("query"),
+            Attached::LinkedToAnotherUser
+        );
+        assert_eq!(
+            attach_identity(&mut connection, bob_ids.user_id, &bob).expect("query"),
+            Attached::AlreadyLinked {
+                identity_id: bob_ids.identity_id
+            }
+        );
+        assert_eq!(
+            record_sign_in(&mut connection, &bob).expect("bob again"),
+            bob_ids
+        );
     }
 }

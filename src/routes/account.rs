@@ -152,6 +152,16 @@ struct ProfilePage<'a> {
     asked_at_sign_in: Vec<ScopeLine>,
     /// Asked for when mail is opened, each granted or not.
     asked_for_mail: Vec<ScopeLine>,
+    /// Every configured provider, each with a "Link a … account" button:
+    /// a second account at the same provider (work and personal) is a link
+    /// too, since identities are told apart by issuer and `sub`.
+    link_providers: Vec<LinkButton>,
+}
+
+#[derive(Serialize)]
+struct LinkButton {
+    id: &'static str,
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -208,6 +218,14 @@ pub async fn show_profile(
                 })
                 .collect()
         },
+        link_providers: state
+            .providers
+            .iter()
+            .map(|provider| LinkButton {
+                id: provider.id,
+                name: provider.display_name.clone(),
+            })
+            .collect(),
     };
     visitor.render(&state, "profile.html", &page)
 }
@@ -373,6 +391,8 @@ pub async fn show_message(
 
 #[derive(Serialize)]
 struct AskingProviderPage<'a> {
+    /// What the provider is asked for, as the page's heading says it.
+    heading: String,
     provider_name: &'a str,
     authorization_url: &'a str,
 }
@@ -421,6 +441,53 @@ pub async fn ask_mail_permission(
         .start(provider, &browser_key, "/mail", Intent::add_mail(ids))
         .await?;
     let page = AskingProviderPage {
+        heading: format!("Asking {} for the permission", provider.display_name),
+        provider_name: &provider.display_name,
+        authorization_url: authorization_url.as_str(),
+    };
+    visitor.render(&state, "asking_provider.html", &page)
+}
+
+/// `POST /auth/{provider}/link` (the profile's "Link a … account" button,
+/// with the CSRF token): asks `provider` who the person is, with the same
+/// state, PKCE and nonce as a sign-in, to attach that account to the
+/// signed-in user. The callback attaches it only if it comes back to the
+/// same browser and the same signed-in user, and never if it belongs to
+/// another user; the session stays on the identity it was on. Answered
+/// with a page that goes on by itself, as `ask_mail_permission` is (CSP
+/// `form-action 'self'`).
+pub async fn start_link(
+    state: web::Data<AppState>,
+    request: actix_web::HttpRequest,
+    visitor: Visitor,
+    provider_id: web::Path<String>,
+    form: web::Form<PermissionForm>,
+) -> Result<HttpResponse, AppError> {
+    let user = visitor.require_user_with_csrf(&form.csrf_token)?;
+    let provider = state
+        .providers
+        .get(&provider_id)
+        .ok_or(AppError::NotFound)?;
+    // Each start writes a pending row, like a sign-in's: the same limit.
+    if let Some(client) = super::client_ip::client_ip(&request, &state.trusted_proxies) {
+        state
+            .sign_in_starts
+            .check(client)
+            .map_err(|retry_after_secs| AppError::TooManySignInStarts { retry_after_secs })?;
+    }
+    let browser_key = session::browser_key(&visitor.session)
+        .map_err(|error| AppError::Internal(format!("session: {error}")))?;
+    let authorization_url = state
+        .flow
+        .start(
+            provider,
+            &browser_key,
+            "/profile",
+            Intent::link(user.user_id),
+        )
+        .await?;
+    let page = AskingProviderPage {
+        heading: format!("Linking your {} account", provider.display_name),
         provider_name: &provider.display_name,
         authorization_url: authorization_url.as_str(),
     };

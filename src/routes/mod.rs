@@ -42,6 +42,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/auth/{provider}/callback",
             web::get().to(sign_in::finish_sign_in),
         )
+        .route("/auth/{provider}/link", web::post().to(account::start_link))
         .route("/logout", web::post().to(sign_out::sign_out))
         .route("/logout/all", web::post().to(sign_out::sign_out_everywhere))
         .route(

@@ -1,0 +1,197 @@
+//! Linked accounts: a signed-in person links another account at a provider
+//! (here a second demo user: identities are told apart by issuer and `sub`),
+//! and signing in with either opens the same user. The answer must come back
+//! to the same browser and the same signed-in user, and an account that
+//! belongs to another user is never taken from them.
+
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use signin_reference::db::schema::{identities, provider_tokens, sessions, users};
+
+use crate::helpers::{TestApp, browser, spawn_app};
+
+/// Each identity's display name and user, in the order they were stored.
+fn owners(app: &TestApp) -> Vec<(String, i64)> {
+    identities::table
+        .order(identities::id)
+        .select((identities::display_name, identities::user_id))
+        .load(&mut app.database())
+        .unwrap()
+}
+
+fn user_count(app: &TestApp) -> i64 {
+    users::table
+        .count()
+        .get_result(&mut app.database())
+        .unwrap()
+}
+
+/// The user of the (only) live session.
+fn session_user(app: &TestApp) -> i64 {
+    sessions::table
+        .select(sessions::user_id)
+        .get_result(&mut app.database())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_linked_account_signs_in_to_the_same_user() {
+    let app = spawn_app().await;
+    let browser = browser();
+    app.sign_in(&browser, "/profile", "alice").await;
+    let (_, profile) = app.get_html(&browser, "/profile").await;
+    assert!(
+        profile.contains("Link a Demo provider account"),
+        "{profile}"
+    );
+
+    let callback = app.link_at_demo(&browser, "bob").await;
+    let response = browser.get(&callback).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Account linked"), "{html}");
+    assert!(html.contains("Bob"), "{html}");
+    let alice = session_user(&app);
+    let owners = owners(&app);
+    assert_eq!(owners.len(), 2);
+    assert!(owners.iter().all(|(_, user)| *user == alice), "{owners:?}");
+    assert_eq!(user_count(&app), 1);
+    assert_eq!(app.stored_session_rows(), 1, "the same session, no new one");
+    assert_eq!(app.stored_token_rows(), 2, "the linked account's tokens");
+    let (_, profile) = app.get_html(&browser, "/profile").await;
+    assert!(profile.contains("Alice Adams"), "still Alice's identity");
+
+    // Signing out and in with the linked account opens the same user.
+    app.post_with_csrf(&browser, "/logout").await;
+    app.sign_in(&browser, "/profile", "bob").await;
+    assert_eq!(session_user(&app), alice);
+    assert_eq!(user_count(&app), 1);
+    let (_, flow) = app.get_html(&browser, "/flow").await;
+    assert!(flow.contains("signed in"), "{flow}");
+}
+
+#[tokio::test]
+async fn linking_an_account_linked_already_only_renews_its_tokens() {
+    let app = spawn_app().await;
+    let browser = browser();
+    app.sign_in(&browser, "/profile", "alice").await;
+    let callback = app.link_at_demo(&browser, "bob").await;
+    browser.get(&callback).send().await.unwrap();
+
+    let callback = app.link_at_demo(&browser, "bob").await;
+    let response = browser.get(&callback).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Already linked"), "{html}");
+    assert_eq!(owners(&app).len(), 2);
+    let generations: Vec<i64> = provider_tokens::table
+        .order(provider_tokens::identity_id)
+        .select(provider_tokens::generation)
+        .load(&mut app.database())
+        .unwrap();
+    assert_eq!(generations[1], generations[0] + 1, "{generations:?}");
+}
+
+#[tokio::test]
+async fn an_account_linked_to_another_user_is_refused_and_nothing_changes() {
+    let app = spawn_app().await;
+    let (alice_browser, bob_browser) = (browser(), browser());
+    app.sign_in(&bob_browser, "/profile", "bob").await;
+    app.sign_in(&alice_browser, "/profile", "alice").await;
+    let owners_before = owners(&app);
+    let tokens_before: Vec<Vec<u8>> = provider_tokens::table
+        .order(provider_tokens::identity_id)
+        .select(provider_tokens::access_token)
+        .load(&mut app.database())
+        .unwrap();
+
+    let callback = app.link_at_demo(&alice_browser, "bob").await;
+    let response = alice_browser.get(&callback).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("already linked to another account"), "{html}");
+    assert!(html.contains("unlink it"), "says what to do: {html}");
+    assert_eq!(owners(&app), owners_before, "Bob's account stays Bob's");
+    assert_eq!(user_count(&app), 2, "nobody merged");
+    let tokens_after: Vec<Vec<u8>> = provider_tokens::table
+        .order(provider_tokens::identity_id)
+        .select(provider_tokens::access_token)
+        .load(&mut app.database())
+        .unwrap();
+    assert_eq!(tokens_after, tokens_before, "Bob's tokens untouched");
+    // Both are still signed in as themselves.
+    let (status, _) = app.get_html(&bob_browser, "/profile").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, profile) = app.get_html(&alice_browser, "/profile").await;
+    assert!(profile.contains("Alice Adams"), "{profile}");
+}
+
+#[tokio::test]
+async fn a_link_answer_opened_in_another_browser_is_refused() {
+    let app = spawn_app().await;
+    let (laptop, phone) = (browser(), browser());
+    app.sign_in(&laptop, "/profile", "alice").await;
+    app.sign_in(&phone, "/profile", "alice").await;
+    let callback = app.link_at_demo(&laptop, "bob").await;
+
+    let response = phone.get(&callback).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(owners(&app).len(), 1, "nothing linked");
+}
+
+#[tokio::test]
+async fn a_link_answer_after_the_askers_session_ended_is_refused() {
+    let app = spawn_app().await;
+    let (laptop, phone) = (browser(), browser());
+    app.sign_in(&laptop, "/profile", "alice").await;
+    let callback = app.link_at_demo(&laptop, "bob").await;
+    // Meanwhile Alice signs out everywhere from her phone: the laptop's
+    // browser is the same, but nobody is signed in there any more.
+    app.sign_in(&phone, "/profile", "alice").await;
+    app.post_with_csrf(&phone, "/logout/all").await;
+
+    let response = laptop.get(&callback).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("not signed in here now"), "{html}");
+    assert_eq!(owners(&app).len(), 1, "nothing linked");
+    assert_eq!(app.stored_session_rows(), 0, "nobody is signed in by it");
+}
+
+#[tokio::test]
+async fn a_link_answer_after_someone_else_signed_in_here_is_refused() {
+    let app = spawn_app().await;
+    let browser = browser();
+    app.sign_in(&browser, "/profile", "alice").await;
+    let callback = app.link_at_demo(&browser, "bob").await;
+    // Carol signs in in the same browser before the answer is opened: the
+    // sign-in renews the browser key, so the answer is not this browser's
+    // any more (and, were it, Carol is not the user who asked).
+    app.sign_in(&browser, "/profile", "carol").await;
+
+    let response = browser.get(&callback).send().await.unwrap();
+
+    assert!(response.status().is_client_error(), "{}", response.status());
+    let owners = owners(&app);
+    assert_eq!(owners.len(), 2, "Alice and Carol, no Bob: {owners:?}");
+    assert!(owners.iter().all(|(name, _)| !name.contains("Bob")));
+}
+
+#[tokio::test]
+async fn the_link_button_needs_the_csrf_token() {
+    let app = spawn_app().await;
+    let browser = browser();
+    app.sign_in(&browser, "/profile", "alice").await;
+    let response = browser
+        .post(app.url("/auth/demo/link"))
+        .form(&[("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
