@@ -437,14 +437,118 @@ pub fn load_account(
     }))
 }
 
-/// One of a user's identities, as the account-deletion page lists it.
-#[derive(Debug, Clone, Queryable, serde::Serialize)]
+/// One of a user's identities, as the profile and the account-deletion page
+/// list it: the account at the provider, and the state of its tokens.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct IdentitySummary {
     pub identity_id: i64,
     pub provider: String,
     pub display_name: String,
     pub email: Option<String>,
+    /// When it was linked (or first signed in with, for the first one).
     pub created_at: i64,
+    /// Scopes granted, as stored with its tokens; empty without tokens.
+    pub scopes: Vec<String>,
+    pub tokens: TokenStatus,
+}
+
+/// What the stored tokens of an identity allow, as of `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TokenStatus {
+    /// The access token is good until `until` (Unix seconds), or the
+    /// provider did not say (`until` is `None`); `refreshable` when a
+    /// refresh token is kept to renew it.
+    Valid {
+        until: Option<i64>,
+        refreshable: bool,
+    },
+    /// The access token has expired, and a refresh token will renew it.
+    Refreshable,
+    /// No usable tokens (none stored, or expired with nothing to renew
+    /// them): the next use needs a sign-in with this account.
+    SignInAgain,
+}
+
+impl TokenStatus {
+    fn of(stored: Option<(Option<i64>, bool)>, now: i64) -> TokenStatus {
+        match stored {
+            None => TokenStatus::SignInAgain,
+            Some((until, refreshable)) if until.is_none_or(|until| until > now) => {
+                TokenStatus::Valid { until, refreshable }
+            }
+            Some((_, true)) => TokenStatus::Refreshable,
+            Some((_, false)) => TokenStatus::SignInAgain,
+        }
+    }
+}
+
+type IdentityRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    bool,
+);
+
+/// The user's identities, oldest first, each with the state of its tokens
+/// (one query: a left join, as an identity may have no tokens).
+pub fn identities_of(
+    connection: &mut DbConnection,
+    user_id: i64,
+) -> Result<Vec<IdentitySummary>, DbError> {
+    let now = unix_now();
+    let rows: Vec<IdentityRow> = identities::table
+        .left_join(provider_tokens::table)
+        .filter(identities::user_id.eq(user_id))
+        .order((identities::created_at.asc(), identities::id.asc()))
+        .select((
+            identities::id,
+            identities::provider,
+            identities::display_name,
+            identities::email,
+            identities::created_at,
+            provider_tokens::identity_id.nullable(),
+            provider_tokens::scopes.nullable(),
+            provider_tokens::access_token_expires_at.nullable(),
+            provider_tokens::refresh_token.nullable().is_not_null(),
+        ))
+        .load(connection)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                identity_id,
+                provider,
+                display_name,
+                email,
+                created_at,
+                has_tokens,
+                scopes,
+                until,
+                refresh,
+            )| {
+                IdentitySummary {
+                    identity_id,
+                    provider,
+                    display_name,
+                    email,
+                    created_at,
+                    scopes: scopes
+                        .as_deref()
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect(),
+                    tokens: TokenStatus::of(has_tokens.map(|_| (until, refresh)), now),
+                }
+            },
+        )
+        .collect())
 }
 
 /// What deleting a user would delete, for the confirmation page.
@@ -454,24 +558,6 @@ pub struct DeletionSummary {
     pub identities_with_tokens: i64,
     pub sessions: i64,
     pub sign_in_attempts: i64,
-}
-
-/// The user's identities, oldest first.
-pub fn identities_of(
-    connection: &mut DbConnection,
-    user_id: i64,
-) -> Result<Vec<IdentitySummary>, DbError> {
-    Ok(identities::table
-        .filter(identities::user_id.eq(user_id))
-        .order(identities::created_at.asc())
-        .select((
-            identities::id,
-            identities::provider,
-            identities::display_name,
-            identities::email,
-            identities::created_at,
-        ))
-        .load(connection)?)
 }
 
 /// Everything stored about the user, counted (one read transaction).
@@ -796,5 +882,69 @@ mod tests {
             record_sign_in(&mut connection, &bob).expect("bob again"),
             bob_ids
         );
+    }
+
+    #[test]
+    fn token_status_says_what_the_stored_tokens_allow() {
+        let now = 1_000;
+        assert_eq!(
+            TokenStatus::of(Some((Some(1_001), true)), now),
+            TokenStatus::Valid {
+                until: Some(1_001),
+                refreshable: true
+            }
+        );
+        assert_eq!(
+            TokenStatus::of(Some((None, false)), now),
+            TokenStatus::Valid {
+                until: None,
+                refreshable: false
+            }
+        );
+        assert_eq!(
+            TokenStatus::of(Some((Some(1_000), true)), now),
+            TokenStatus::Refreshable
+        );
+        assert_eq!(
+            TokenStatus::of(Some((Some(999), false)), now),
+            TokenStatus::SignInAgain
+        );
+        assert_eq!(TokenStatus::of(None, now), TokenStatus::SignInAgain);
+    }
+
+    #[test]
+    fn identities_of_lists_each_identity_with_its_tokens_in_one_query() {
+        let (mut connection, sealer) = (connection(), sealer());
+        let alice_ids = record_sign_in(&mut connection, &alice()).expect("alice");
+        store_tokens(
+            &mut connection,
+            &sealer,
+            alice_ids.identity_id,
+            &tokens("a"),
+        )
+        .expect("store");
+        let Attached::Linked { identity_id } =
+            attach_identity(&mut connection, alice_ids.user_id, &demo_sign_in("sub-2"))
+                .expect("link")
+        else {
+            panic!("linked");
+        };
+        record_sign_in(&mut connection, &demo_sign_in("sub-bob")).expect("bob");
+
+        let listed = identities_of(&mut connection, alice_ids.user_id).expect("list");
+
+        assert_eq!(listed.len(), 2, "not Bob's");
+        assert_eq!(listed[0].identity_id, alice_ids.identity_id);
+        assert_eq!(listed[0].scopes, ["openid", "Mail.Read"]);
+        assert!(matches!(
+            listed[0].tokens,
+            TokenStatus::Valid {
+                refreshable: true,
+                ..
+            }
+        ));
+        assert_eq!(listed[1].identity_id, identity_id);
+        assert!(listed[1].scopes.is_empty());
+        assert_eq!(listed[1].tokens, TokenStatus::SignInAgain);
     }
 }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::{Visitor, see_other};
 use crate::api::profile_cache::{PROFILE_TTL, SignInFacts};
 use crate::api::{ApiClient, ApiError, MailPage, Message, Profile};
-use crate::db::accounts::SignedInIds;
+use crate::db::accounts::{self, IdentitySummary, SignedInIds};
 use crate::error::AppError;
 use crate::oauth::flow::Intent;
 use crate::oauth::trace;
@@ -156,6 +156,18 @@ struct ProfilePage<'a> {
     /// a second account at the same provider (work and personal) is a link
     /// too, since identities are told apart by issuer and `sub`.
     link_providers: Vec<LinkButton>,
+    /// Every identity of this user (`db::accounts::identities_of`).
+    identities: Vec<IdentityLine>,
+}
+
+/// One linked account on the profile.
+#[derive(Serialize)]
+struct IdentityLine {
+    #[serde(flatten)]
+    summary: IdentitySummary,
+    provider_name: String,
+    /// The identity this session signed in with.
+    current: bool,
 }
 
 #[derive(Serialize)]
@@ -199,6 +211,23 @@ pub async fn show_profile(
             state.profiles.put(user.identity_id, profile, sign_in)
         }
     };
+    // One query: the list changes with each link and unlink, so it is read
+    // at each view rather than kept with the profile.
+    let user_id = user.user_id;
+    let identities = state
+        .db()
+        .run(move |connection, _| accounts::identities_of(connection, user_id))
+        .await?
+        .into_iter()
+        .map(|summary| IdentityLine {
+            provider_name: state
+                .providers
+                .get(&summary.provider)
+                .map_or_else(|| summary.provider.clone(), |p| p.display_name.clone()),
+            current: summary.identity_id == user.identity_id,
+            summary,
+        })
+        .collect();
     let page = ProfilePage {
         profile: &kept.profile,
         read_at: kept.read_at,
@@ -226,6 +255,7 @@ pub async fn show_profile(
                 name: provider.display_name.clone(),
             })
             .collect(),
+        identities,
     };
     visitor.render(&state, "profile.html", &page)
 }

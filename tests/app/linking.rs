@@ -67,8 +67,37 @@ async fn a_linked_account_signs_in_to_the_same_user() {
     app.sign_in(&browser, "/profile", "bob").await;
     assert_eq!(session_user(&app), alice);
     assert_eq!(user_count(&app), 1);
-    let (_, flow) = app.get_html(&browser, "/flow").await;
-    assert!(flow.contains("signed in"), "{flow}");
+    // The profile lists both accounts, whichever one signed in.
+    let (_, profile) = app.get_html(&browser, "/profile").await;
+    let listed = linked_accounts(&profile);
+    assert_eq!(listed.len(), 2, "{profile}");
+    assert!(listed[0].contains("Alice Adams"), "{listed:?}");
+    assert!(listed[1].contains("Bob Baker"), "{listed:?}");
+    assert!(listed[1].contains("(signed in with it now)"), "{listed:?}");
+    for line in &listed {
+        assert!(line.contains("Demo provider"), "{line}");
+        assert!(line.contains("Linked"), "{line}");
+    }
+    assert!(listed[1].contains("bob@demo.example"), "{listed:?}");
+    assert!(listed[1].contains("<code>openid</code>"), "{listed:?}");
+    assert!(listed[1].contains("valid until"), "{listed:?}");
+    assert!(listed[1].contains("then refreshable"), "{listed:?}");
+    // Alice's tokens went with her last session (signing out).
+    assert!(listed[0].contains("needs a sign-in"), "{listed:?}");
+    assert!(listed[0].contains("none stored"), "{listed:?}");
+
+    // Expired tokens with a refresh token are shown as refreshable.
+    app.expire_access_tokens();
+    let (_, profile) = app.get_html(&browser, "/profile").await;
+    let listed = linked_accounts(&profile);
+    assert!(listed[1].contains("expired, refreshable"), "{listed:?}");
+}
+
+/// The profile's linked accounts, each as its HTML.
+fn linked_accounts(profile: &str) -> Vec<String> {
+    let html = scraper::Html::parse_document(profile);
+    let selector = scraper::Selector::parse("ul.identities > li").unwrap();
+    html.select(&selector).map(|li| li.inner_html()).collect()
 }
 
 #[tokio::test]
