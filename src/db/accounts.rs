@@ -560,6 +560,37 @@ pub struct DeletionSummary {
     pub sign_in_attempts: i64,
 }
 
+/// Deletes the identity `identity_id` if it belongs to `user_id` and is not
+/// their last one, in one transaction (its tokens and the sessions signed in
+/// with it go too: the foreign keys cascade). `false` when nothing was
+/// deleted. The caller revokes its tokens first.
+pub fn unlink_identity(
+    connection: &mut DbConnection,
+    user_id: i64,
+    identity_id: i64,
+) -> Result<bool, DbError> {
+    connection
+        .immediate_transaction(|connection| {
+            let others: i64 = identities::table
+                .filter(identities::user_id.eq(user_id))
+                .filter(identities::id.ne(identity_id))
+                .count()
+                .get_result(connection)?;
+            if others == 0 {
+                return Ok(false);
+            }
+            // Ownership is part of the query: another user's id deletes nothing.
+            let deleted = diesel::delete(
+                identities::table
+                    .filter(identities::id.eq(identity_id))
+                    .filter(identities::user_id.eq(user_id)),
+            )
+            .execute(connection)?;
+            Ok(deleted == 1)
+        })
+        .map_err(|error: diesel::result::Error| DbError::Query(error))
+}
+
 /// Everything stored about the user, counted (one read transaction).
 pub fn deletion_summary(
     connection: &mut DbConnection,
@@ -946,5 +977,42 @@ mod tests {
         assert_eq!(listed[1].identity_id, identity_id);
         assert!(listed[1].scopes.is_empty());
         assert_eq!(listed[1].tokens, TokenStatus::SignInAgain);
+    }
+
+    #[test]
+    fn only_an_identity_of_the_user_and_not_their_last_is_unlinked() {
+        let mut connection = connection();
+        let alice_ids = record_sign_in(&mut connection, &alice()).expect("alice");
+        let bob_ids = record_sign_in(&mut connection, &demo_sign_in("sub-bob")).expect("bob");
+        let Attached::Linked { identity_id } =
+            attach_identity(&mut connection, alice_ids.user_id, &demo_sign_in("sub-2"))
+                .expect("link")
+        else {
+            panic!("linked");
+        };
+
+        assert!(
+            !unlink_identity(&mut connection, alice_ids.user_id, bob_ids.identity_id)
+                .expect("query"),
+            "another user's"
+        );
+        assert!(unlink_identity(&mut connection, alice_ids.user_id, identity_id).expect("query"));
+        assert!(
+            !unlink_identity(&mut connection, alice_ids.user_id, alice_ids.identity_id)
+                .expect("query"),
+            "the last one"
+        );
+        assert_eq!(
+            identities_of(&mut connection, alice_ids.user_id)
+                .expect("list")
+                .len(),
+            1
+        );
+        assert_eq!(
+            identities_of(&mut connection, bob_ids.user_id)
+                .expect("list")
+                .len(),
+            1
+        );
     }
 }

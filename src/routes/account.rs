@@ -523,3 +523,50 @@ pub async fn start_link(
     };
     visitor.render(&state, "asking_provider.html", &page)
 }
+
+/// `POST /account/identities/{id}/unlink` (a linked account's "Unlink"
+/// button on the profile, with the CSRF token). Only an identity of the
+/// signed-in user (another user's id is a 404, as an unknown one is); never
+/// the last one (delete the account instead) nor the one this session
+/// signed in with (sign in with another first: unlinking it would end this
+/// session underneath the person). Its tokens are revoked where the
+/// provider allows (`TokenKeeper::revoke_and_forget`, as at account
+/// deletion), then the identity is deleted; sessions signed in with it
+/// elsewhere end with it.
+pub async fn unlink_identity(
+    state: web::Data<AppState>,
+    visitor: Visitor,
+    identity_id: web::Path<i64>,
+    form: web::Form<PermissionForm>,
+) -> Result<HttpResponse, AppError> {
+    let user = visitor.require_user_with_csrf(&form.csrf_token)?;
+    let (user_id, identity_id) = (user.user_id, identity_id.into_inner());
+    let identities = state
+        .db()
+        .run(move |connection, _| accounts::identities_of(connection, user_id))
+        .await?;
+    let identity = identities
+        .iter()
+        .find(|identity| identity.identity_id == identity_id)
+        .ok_or(AppError::NotFound)?;
+    if identities.len() == 1 {
+        return Err(AppError::LastIdentity);
+    }
+    if identity_id == user.identity_id {
+        return Err(AppError::UnlinkCurrentIdentity);
+    }
+    state
+        .tokens()
+        .revoke_and_forget(state.providers.get(&identity.provider), identity_id)
+        .await?;
+    let unlinked = state
+        .db()
+        .write(move |connection, _| accounts::unlink_identity(connection, user_id, identity_id))
+        .await?;
+    if !unlinked {
+        // Unlinked or the others removed meanwhile (another browser).
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(user_id, identity_id, "account unlinked");
+    Ok(see_other("/profile"))
+}

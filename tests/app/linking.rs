@@ -224,3 +224,123 @@ async fn the_link_button_needs_the_csrf_token() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
+
+/// The id of the identity whose name at the provider is `name`.
+fn identity_named(app: &TestApp, name: &str) -> i64 {
+    identities::table
+        .filter(identities::display_name.eq(name))
+        .select(identities::id)
+        .get_result(&mut app.database())
+        .unwrap()
+}
+
+/// Alice signed in, with Bob's demo account linked to her.
+async fn alice_with_bob_linked(app: &TestApp, browser: &reqwest::Client) {
+    app.sign_in(browser, "/profile", "alice").await;
+    let callback = app.link_at_demo(browser, "bob").await;
+    let response = browser.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unlinking_an_account_revokes_and_removes_it_and_it_signs_in_apart_afterwards() {
+    let app = spawn_app().await;
+    let browser = browser();
+    alice_with_bob_linked(&app, &browser).await;
+    let bob = identity_named(&app, "Bob Baker");
+    let (_, profile) = app.get_html(&browser, "/profile").await;
+    assert!(
+        profile.contains(&format!("/account/identities/{bob}/unlink")),
+        "{profile}"
+    );
+
+    let response = app
+        .post_with_csrf(&browser, &format!("/account/identities/{bob}/unlink"))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(crate::helpers::location(&response), "/profile");
+    assert_eq!(owners(&app).len(), 1, "Bob's account is gone");
+    assert_eq!(app.stored_token_rows(), 1, "only Alice's tokens are left");
+    let (_, profile) = app.get_html(&browser, "/profile").await;
+    assert_eq!(linked_accounts(&profile).len(), 1);
+    // Signing in with it now is someone else.
+    let elsewhere = crate::helpers::browser();
+    app.sign_in(&elsewhere, "/profile", "bob").await;
+    assert_eq!(user_count(&app), 2);
+}
+
+#[tokio::test]
+async fn the_account_signed_in_with_and_the_last_one_are_not_unlinked() {
+    let app = spawn_app().await;
+    let browser = browser();
+    alice_with_bob_linked(&app, &browser).await;
+    let (alice, bob) = (
+        identity_named(&app, "Alice Adams"),
+        identity_named(&app, "Bob Baker"),
+    );
+
+    let response = app
+        .post_with_csrf(&browser, &format!("/account/identities/{alice}/unlink"))
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("You are signed in with this account"),
+        "{html}"
+    );
+    assert_eq!(owners(&app).len(), 2);
+
+    app.post_with_csrf(&browser, &format!("/account/identities/{bob}/unlink"))
+        .await;
+    let response = app
+        .post_with_csrf(&browser, &format!("/account/identities/{alice}/unlink"))
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("delete your account instead"), "{html}");
+    assert_eq!(owners(&app).len(), 1);
+    assert_eq!(app.stored_session_rows(), 1, "still signed in");
+}
+
+#[tokio::test]
+async fn another_users_account_cannot_be_unlinked() {
+    let app = spawn_app().await;
+    let (alice_browser, carol_browser) = (browser(), browser());
+    alice_with_bob_linked(&app, &alice_browser).await;
+    app.sign_in(&carol_browser, "/profile", "carol").await;
+    let carol = identity_named(&app, "Carol Chen");
+
+    let response = app
+        .post_with_csrf(
+            &alice_browser,
+            &format!("/account/identities/{carol}/unlink"),
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(owners(&app).len(), 3, "Carol's account stays");
+    assert_eq!(app.stored_token_rows(), 3, "Carol's tokens are not revoked");
+    let (status, _) = app.get_html(&carol_browser, "/profile").await;
+    assert_eq!(status, StatusCode::OK, "Carol is still signed in");
+    let response = app
+        .post_with_csrf(&alice_browser, "/account/identities/999/unlink")
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_unlink_button_needs_the_csrf_token() {
+    let app = spawn_app().await;
+    let browser = browser();
+    alice_with_bob_linked(&app, &browser).await;
+    let bob = identity_named(&app, "Bob Baker");
+    let response = browser
+        .post(app.url(&format!("/account/identities/{bob}/unlink")))
+        .form(&[("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(owners(&app).len(), 2);
+}
