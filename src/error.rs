@@ -96,6 +96,13 @@ pub enum AppError {
         "You are signed in with this account, so it cannot be unlinked from here. Sign in with one of your other linked accounts, then unlink this one."
     )]
     UnlinkCurrentIdentity,
+    /// 403: the mailbox chosen on `/mail` (`?account=`) is a linked
+    /// account that has not granted the mail permission; it can only be
+    /// asked for by signing in with that account.
+    #[error(
+        "That linked account has not allowed this app to read its mail. Sign in with it and open your mail to allow it."
+    )]
+    MailNotAllowedForAccount,
     /// 500: our own failure. Details go to the log with the request id.
     #[error("Something went wrong on our side. It has been logged.")]
     Internal(String),
@@ -232,7 +239,9 @@ impl ResponseError for AppError {
             AppError::SignInRequired { .. } => 303,
             AppError::NotFound => 404,
             AppError::BadForm | AppError::InvalidCursor => 400,
-            AppError::InvalidCsrfToken | AppError::ApiForbidden { .. } => 403,
+            AppError::InvalidCsrfToken
+            | AppError::ApiForbidden { .. }
+            | AppError::MailNotAllowedForAccount => 403,
             AppError::SignIn(failure) => failure.error.status(),
             AppError::LastIdentity | AppError::UnlinkCurrentIdentity => 409,
             AppError::TooManySignInStarts { .. } => 429,

@@ -591,6 +591,22 @@ pub fn unlink_identity(
         .map_err(|error: diesel::result::Error| DbError::Query(error))
 }
 
+/// The provider of identity `identity_id` if it belongs to `user_id`
+/// (ownership is part of the query: another user's id is as unknown as a
+/// missing one).
+pub fn provider_of_own_identity(
+    connection: &mut DbConnection,
+    user_id: i64,
+    identity_id: i64,
+) -> Result<Option<String>, DbError> {
+    Ok(identities::table
+        .filter(identities::id.eq(identity_id))
+        .filter(identities::user_id.eq(user_id))
+        .select(identities::provider)
+        .get_result(connection)
+        .optional()?)
+}
+
 /// Everything stored about the user, counted (one read transaction).
 pub fn deletion_summary(
     connection: &mut DbConnection,

@@ -77,6 +77,47 @@ async fn api_access<'a>(state: &'a AppState, visitor: &Visitor) -> Result<ApiAcc
     Ok(ApiAccess { provider, usable })
 }
 
+/// `api_access` for the mailbox chosen with `?account={identity_id}`: one of
+/// the signed-in user's own identities (another user's id, or an unknown
+/// one, is a 404), or, without a choice, the session's.
+async fn mail_access<'a>(
+    state: &'a AppState,
+    visitor: &Visitor,
+    account: Option<i64>,
+) -> Result<ApiAccess<'a>, AppError> {
+    let user = visitor.require_user()?;
+    let Some(chosen) = account.filter(|chosen| *chosen != user.identity_id) else {
+        return api_access(state, visitor).await;
+    };
+    let user_id = user.user_id;
+    let provider_id = state
+        .db()
+        .run(move |connection, _| accounts::provider_of_own_identity(connection, user_id, chosen))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let provider = state
+        .providers
+        .get(&provider_id)
+        .ok_or(AppError::NotFound)?;
+    if provider.mail_api.is_none() {
+        return Err(AppError::NotFound);
+    }
+    let usable = state
+        .tokens()
+        .usable(provider, chosen)
+        .await
+        .map_err(|error| AppError::from_tokens(error, &visitor.here))?;
+    if !provider
+        .missing_mail_scopes(&usable.tokens.scopes)
+        .is_empty()
+    {
+        // The permission is asked for by the identity that signs in
+        // (`Intent::add_mail` names the session's): say so instead.
+        return Err(AppError::MailNotAllowedForAccount);
+    }
+    Ok(ApiAccess { provider, usable })
+}
+
 /// The signed-in user and the provider they signed in with (one this app
 /// still offers).
 fn signed_in_with<'a, 'v>(
@@ -320,6 +361,23 @@ pub struct MailQuery {
     /// `permission=not-granted`: the callback of a request for the mail
     /// permission came back without it (see [`MAIL_NOT_ALLOWED_PATH`]).
     permission: Option<String>,
+    /// `account={identity_id}`: which linked mailbox to read (`mail_access`).
+    account: Option<i64>,
+}
+
+/// `GET /mail/{id}?account=…`: the mailbox the list was read from.
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    account: Option<i64>,
+}
+
+/// One of the user's mailboxes, for the chooser on `/mail`.
+#[derive(Serialize)]
+struct Mailbox {
+    identity_id: i64,
+    provider_name: String,
+    display_name: String,
+    chosen: bool,
 }
 
 #[derive(Serialize)]
@@ -337,6 +395,11 @@ struct MailListPage {
     mail: Option<MailPage>,
     provider_name: String,
     is_first_page: bool,
+    /// The explicit choice, carried in every link of the page.
+    account: Option<i64>,
+    /// Every linked account with a mail API; the chooser shows when there
+    /// are several.
+    mailboxes: Vec<Mailbox>,
 }
 
 /// `GET /mail?cursor=…`
@@ -345,7 +408,7 @@ pub async fn show_mail(
     visitor: Visitor,
     query: web::Query<MailQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let mut access = api_access(&state, &visitor).await?;
+    let mut access = mail_access(&state, &visitor, query.account).await?;
     let provider = access.provider;
     if provider.mail_api.is_some()
         && !provider
@@ -376,10 +439,30 @@ pub async fn show_mail(
             break Some(mail.map_err(|error| api_error(&visitor, &access, error))?);
         },
     };
+    let user = visitor.require_user()?;
+    let (user_id, reading) = (user.user_id, access.usable.account.identity_id);
+    let mailboxes = state
+        .db()
+        .run(move |connection, _| accounts::identities_of(connection, user_id))
+        .await?
+        .into_iter()
+        .filter_map(|identity| {
+            let provider = state.providers.get(&identity.provider)?;
+            provider.mail_api.as_ref()?;
+            Some(Mailbox {
+                chosen: identity.identity_id == reading,
+                identity_id: identity.identity_id,
+                provider_name: provider.display_name.clone(),
+                display_name: identity.display_name,
+            })
+        })
+        .collect();
     let page = MailListPage {
         mail,
         provider_name: provider.display_name.clone(),
         is_first_page: cursor.is_none(),
+        account: query.account,
+        mailboxes,
     };
     visitor.render(&state, "mail.html", &page)
 }
@@ -387,6 +470,8 @@ pub async fn show_mail(
 #[derive(Serialize)]
 struct MessagePage {
     message: Message,
+    /// The mailbox chosen on `/mail`, carried back to it.
+    account: Option<i64>,
 }
 
 /// Message ids are opaque to us, but none is this long.
@@ -397,11 +482,12 @@ pub async fn show_message(
     state: web::Data<AppState>,
     visitor: Visitor,
     id: web::Path<String>,
+    query: web::Query<AccountQuery>,
 ) -> Result<HttpResponse, AppError> {
     if id.is_empty() || id.len() > MAX_MESSAGE_ID_LEN {
         return Err(AppError::NotFound);
     }
-    let mut access = api_access(&state, &visitor).await?;
+    let mut access = mail_access(&state, &visitor, query.account).await?;
     let provider = access.provider;
     if !provider
         .missing_mail_scopes(&access.usable.tokens.scopes)
@@ -416,7 +502,11 @@ pub async fn show_message(
             break message.map_err(|error| api_error(&visitor, &access, error))?;
         }
     };
-    visitor.render(&state, "message.html", &MessagePage { message })
+    let page = MessagePage {
+        message,
+        account: query.account,
+    };
+    visitor.render(&state, "message.html", &page)
 }
 
 #[derive(Serialize)]

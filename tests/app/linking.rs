@@ -61,6 +61,13 @@ async fn a_linked_account_signs_in_to_the_same_user() {
     assert_eq!(app.stored_token_rows(), 2, "the linked account's tokens");
     let (_, profile) = app.get_html(&browser, "/profile").await;
     assert!(profile.contains("Alice Adams"), "still Alice's identity");
+    // /flow: the link is an attempt of its own, with its purpose.
+    let (_, flow) = app.get_html(&browser, "/flow").await;
+    assert!(flow.contains("Linking an account"), "{flow}");
+    assert!(
+        flow.contains("<strong class=\"outcome\">linked</strong>"),
+        "{flow}"
+    );
 
     // Signing out and in with the linked account opens the same user.
     app.post_with_csrf(&browser, "/logout").await;
@@ -343,4 +350,93 @@ async fn the_unlink_button_needs_the_csrf_token() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(owners(&app).len(), 2);
+}
+
+/// Alice with Bob's account linked, each having allowed mail: Bob allows it
+/// signed in with his own account in another browser (the permission is
+/// asked by the account that signs in; signing out of the last session
+/// would delete the user's tokens).
+async fn alice_and_bob_with_mail(app: &TestApp, browser: &reqwest::Client) {
+    app.sign_in_with_mail(browser, "alice").await;
+    let callback = app.link_at_demo(browser, "bob").await;
+    browser.get(&callback).send().await.unwrap();
+    app.sign_in_with_mail(&crate::helpers::browser(), "bob")
+        .await;
+}
+
+/// The links of a mail list page that open a message.
+fn message_links(html: &str) -> Vec<String> {
+    crate::helpers::attribute_values(html, "ul.mail-list a", "href")
+}
+
+#[tokio::test]
+async fn mail_reads_the_chosen_linked_mailbox_and_its_messages_follow_the_choice() {
+    let app = spawn_app().await;
+    let browser = browser();
+    alice_and_bob_with_mail(&app, &browser).await;
+    let bob = identity_named(&app, "Bob Baker");
+    let (status, own) = app.get_html(&browser, "/mail").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        own.contains(&format!("href=\"/mail?account={bob}\"")),
+        "{own}"
+    );
+
+    let (status, bobs) = app
+        .get_html(&browser, &format!("/mail?account={bob}"))
+        .await;
+
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        bobs.contains("aria-current=\"page\">Demo provider: Bob Baker"),
+        "{bobs}"
+    );
+    let links = message_links(&bobs);
+    assert!(!links.is_empty());
+    assert_ne!(links, message_links(&own), "another mailbox");
+    assert!(
+        links
+            .iter()
+            .all(|link| link.ends_with(&format!("?account={bob}"))),
+        "{links:?}"
+    );
+    let (status, message) = app.get_html(&browser, &links[0]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        message.contains(&format!("href=\"/mail?account={bob}\"")),
+        "back to the same mailbox: {message}"
+    );
+    // The same message id is not in Alice's mailbox.
+    let alone = links[0].split('?').next().unwrap();
+    let (status, _) = app.get_html(&browser, alone).await;
+    assert_ne!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn mail_chooses_only_among_the_users_own_accounts() {
+    let app = spawn_app().await;
+    let (alice_browser, carol_browser) = (browser(), browser());
+    app.sign_in_with_mail(&carol_browser, "carol").await;
+    alice_with_bob_linked(&app, &alice_browser).await;
+    app.grant_mail(&alice_browser, "alice").await;
+    let carol = identity_named(&app, "Carol Chen");
+
+    for path in [
+        format!("/mail?account={carol}"),
+        format!("/mail/some-id?account={carol}"),
+        "/mail?account=999".to_owned(),
+    ] {
+        let (status, _) = app.get_html(&alice_browser, &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    // Bob's linked account has not allowed mail: said so, not read.
+    let bob = identity_named(&app, "Bob Baker");
+    let (status, html) = app
+        .get_html(&alice_browser, &format!("/mail?account={bob}"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        html.contains("has not allowed this app to read its mail"),
+        "{html}"
+    );
 }
