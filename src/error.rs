@@ -83,6 +83,26 @@ pub enum AppError {
         "The provider's answer was too large to be genuine, so it was not shown. Please try again later."
     )]
     ApiAnswerTooLarge { limit: usize },
+    /// 409: unlinking the only identity of a user would leave no way to
+    /// sign in; deleting the account is the way to remove it.
+    #[error(
+        "This is the only account you sign in with, so it cannot be unlinked: you would have no way to sign in again. To remove it, delete your account instead (on your profile)."
+    )]
+    LastIdentity,
+    /// 409: unlinking the identity this session signed in with would end
+    /// the session underneath the person (its sessions are deleted with it);
+    /// they sign in with another linked account first.
+    #[error(
+        "You are signed in with this account, so it cannot be unlinked from here. Sign in with one of your other linked accounts, then unlink this one."
+    )]
+    UnlinkCurrentIdentity,
+    /// 403: the mailbox chosen on `/mail` (`?account=`) is a linked
+    /// account that has not granted the mail permission; it can only be
+    /// asked for by signing in with that account.
+    #[error(
+        "That linked account has not allowed this app to read its mail. Sign in with it and open your mail to allow it."
+    )]
+    MailNotAllowedForAccount,
     /// 500: our own failure. Details go to the log with the request id.
     #[error("Something went wrong on our side. It has been logged.")]
     Internal(String),
@@ -219,8 +239,11 @@ impl ResponseError for AppError {
             AppError::SignInRequired { .. } => 303,
             AppError::NotFound => 404,
             AppError::BadForm | AppError::InvalidCursor => 400,
-            AppError::InvalidCsrfToken | AppError::ApiForbidden { .. } => 403,
+            AppError::InvalidCsrfToken
+            | AppError::ApiForbidden { .. }
+            | AppError::MailNotAllowedForAccount => 403,
             AppError::SignIn(failure) => failure.error.status(),
+            AppError::LastIdentity | AppError::UnlinkCurrentIdentity => 409,
             AppError::TooManySignInStarts { .. } => 429,
             AppError::ApiThrottled { .. } => 503,
             AppError::ApiUnavailable { timeout: true, .. } => 504,

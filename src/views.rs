@@ -37,6 +37,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "admin_consent.html",
         include_str!("../templates/admin_consent.html"),
     ),
+    ("linked.html", include_str!("../templates/linked.html")),
     ("message.html", include_str!("../templates/message.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("learn.html", include_str!("../templates/learn.html")),

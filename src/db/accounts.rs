@@ -144,6 +144,61 @@ pub fn record_sign_in(
         .map_err(|error: diesel::result::Error| DbError::Query(error))
 }
 
+/// What linking an identity to a user found (`attach_identity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attached {
+    /// The identity was new: it now belongs to the user.
+    Linked { identity_id: i64 },
+    /// The identity already belonged to this user: its name and email were
+    /// brought up to date, nothing else.
+    AlreadyLinked { identity_id: i64 },
+    /// The identity belongs to another user: nothing was changed. Moving it
+    /// would hand that user's account to whoever holds this one, and
+    /// merging two users is not something a link may decide.
+    LinkedToAnotherUser,
+}
+
+/// Attaches the identity `record` names (by issuer and subject, never by
+/// email) to the existing user `user_id`. The caller stores its tokens in
+/// the same transaction (`sign_ins::link`).
+pub fn attach_identity(
+    connection: &mut DbConnection,
+    user_id: i64,
+    record: &SignInRecord,
+) -> Result<Attached, DbError> {
+    let now = unix_now();
+    match find_identity(connection, record)? {
+        Some((_, owner)) if owner != user_id => Ok(Attached::LinkedToAnotherUser),
+        Some((identity_id, _)) => {
+            diesel::update(identities::table.find(identity_id))
+                .set((
+                    identities::issuer.eq(&record.issuer),
+                    identities::email.eq(&record.email),
+                    identities::display_name.eq(&record.display_name),
+                ))
+                .execute(connection)?;
+            Ok(Attached::AlreadyLinked { identity_id })
+        }
+        None => {
+            let identity_id: i64 = diesel::insert_into(identities::table)
+                .values((
+                    identities::user_id.eq(user_id),
+                    identities::provider.eq(&record.provider),
+                    identities::issuer.eq(&record.issuer),
+                    identities::subject.eq(&record.subject),
+                    identities::email.eq(&record.email),
+                    identities::display_name.eq(&record.display_name),
+                    identities::created_at.eq(now),
+                    // Linking proves the person holds the account right now.
+                    identities::last_sign_in_at.eq(now),
+                ))
+                .returning(identities::id)
+                .get_result(connection)?;
+            Ok(Attached::Linked { identity_id })
+        }
+    }
+}
+
 /// The identity with this (issuer, subject), as (identity id, user id).
 ///
 /// Rows stored before issuers were kept carry `legacy:{provider}` (migration
@@ -382,14 +437,118 @@ pub fn load_account(
     }))
 }
 
-/// One of a user's identities, as the account-deletion page lists it.
-#[derive(Debug, Clone, Queryable, serde::Serialize)]
+/// One of a user's identities, as the profile and the account-deletion page
+/// list it: the account at the provider, and the state of its tokens.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct IdentitySummary {
     pub identity_id: i64,
     pub provider: String,
     pub display_name: String,
     pub email: Option<String>,
+    /// When it was linked (or first signed in with, for the first one).
     pub created_at: i64,
+    /// Scopes granted, as stored with its tokens; empty without tokens.
+    pub scopes: Vec<String>,
+    pub tokens: TokenStatus,
+}
+
+/// What the stored tokens of an identity allow, as of `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TokenStatus {
+    /// The access token is good until `until` (Unix seconds), or the
+    /// provider did not say (`until` is `None`); `refreshable` when a
+    /// refresh token is kept to renew it.
+    Valid {
+        until: Option<i64>,
+        refreshable: bool,
+    },
+    /// The access token has expired, and a refresh token will renew it.
+    Refreshable,
+    /// No usable tokens (none stored, or expired with nothing to renew
+    /// them): the next use needs a sign-in with this account.
+    SignInAgain,
+}
+
+impl TokenStatus {
+    fn of(stored: Option<(Option<i64>, bool)>, now: i64) -> TokenStatus {
+        match stored {
+            None => TokenStatus::SignInAgain,
+            Some((until, refreshable)) if until.is_none_or(|until| until > now) => {
+                TokenStatus::Valid { until, refreshable }
+            }
+            Some((_, true)) => TokenStatus::Refreshable,
+            Some((_, false)) => TokenStatus::SignInAgain,
+        }
+    }
+}
+
+type IdentityRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    bool,
+);
+
+/// The user's identities, oldest first, each with the state of its tokens
+/// (one query: a left join, as an identity may have no tokens).
+pub fn identities_of(
+    connection: &mut DbConnection,
+    user_id: i64,
+) -> Result<Vec<IdentitySummary>, DbError> {
+    let now = unix_now();
+    let rows: Vec<IdentityRow> = identities::table
+        .left_join(provider_tokens::table)
+        .filter(identities::user_id.eq(user_id))
+        .order((identities::created_at.asc(), identities::id.asc()))
+        .select((
+            identities::id,
+            identities::provider,
+            identities::display_name,
+            identities::email,
+            identities::created_at,
+            provider_tokens::identity_id.nullable(),
+            provider_tokens::scopes.nullable(),
+            provider_tokens::access_token_expires_at.nullable(),
+            provider_tokens::refresh_token.nullable().is_not_null(),
+        ))
+        .load(connection)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                identity_id,
+                provider,
+                display_name,
+                email,
+                created_at,
+                has_tokens,
+                scopes,
+                until,
+                refresh,
+            )| {
+                IdentitySummary {
+                    identity_id,
+                    provider,
+                    display_name,
+                    email,
+                    created_at,
+                    scopes: scopes
+                        .as_deref()
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect(),
+                    tokens: TokenStatus::of(has_tokens.map(|_| (until, refresh)), now),
+                }
+            },
+        )
+        .collect())
 }
 
 /// What deleting a user would delete, for the confirmation page.
@@ -401,22 +560,51 @@ pub struct DeletionSummary {
     pub sign_in_attempts: i64,
 }
 
-/// The user's identities, oldest first.
-pub fn identities_of(
+/// Deletes the identity `identity_id` if it belongs to `user_id` and is not
+/// their last one, in one transaction (its tokens and the sessions signed in
+/// with it go too: the foreign keys cascade). `false` when nothing was
+/// deleted. The caller revokes its tokens first.
+pub fn unlink_identity(
     connection: &mut DbConnection,
     user_id: i64,
-) -> Result<Vec<IdentitySummary>, DbError> {
+    identity_id: i64,
+) -> Result<bool, DbError> {
+    connection
+        .immediate_transaction(|connection| {
+            let others: i64 = identities::table
+                .filter(identities::user_id.eq(user_id))
+                .filter(identities::id.ne(identity_id))
+                .count()
+                .get_result(connection)?;
+            if others == 0 {
+                return Ok(false);
+            }
+            // Ownership is part of the query: another user's id deletes nothing.
+            let deleted = diesel::delete(
+                identities::table
+                    .filter(identities::id.eq(identity_id))
+                    .filter(identities::user_id.eq(user_id)),
+            )
+            .execute(connection)?;
+            Ok(deleted == 1)
+        })
+        .map_err(|error: diesel::result::Error| DbError::Query(error))
+}
+
+/// The provider of identity `identity_id` if it belongs to `user_id`
+/// (ownership is part of the query: another user's id is as unknown as a
+/// missing one).
+pub fn provider_of_own_identity(
+    connection: &mut DbConnection,
+    user_id: i64,
+    identity_id: i64,
+) -> Result<Option<String>, DbError> {
     Ok(identities::table
+        .filter(identities::id.eq(identity_id))
         .filter(identities::user_id.eq(user_id))
-        .order(identities::created_at.asc())
-        .select((
-            identities::id,
-            identities::provider,
-            identities::display_name,
-            identities::email,
-            identities::created_at,
-        ))
-        .load(connection)?)
+        .select(identities::provider)
+        .get_result(connection)
+        .optional()?)
 }
 
 /// Everything stored about the user, counted (one read transaction).
@@ -683,5 +871,164 @@ mod tests {
             load_account(&mut connection, &sealer, bob_ids.identity_id),
             Err(DbError::Unseal)
         ));
+    }
+
+    #[test]
+    fn the_same_email_at_two_providers_is_two_users_until_linked() {
+        // "nOAuth": an email claim may be unverified or reassigned, so a
+        // matching email must never open (or merge into) another user.
+        let mut connection = connection();
+        let at_demo = record_sign_in(&mut connection, &alice()).expect("demo");
+        let elsewhere = SignInRecord {
+            provider: "oidc".into(),
+            issuer: "https://issuer.example".into(),
+            ..alice()
+        };
+        let other = record_sign_in(&mut connection, &elsewhere).expect("oidc");
+        assert_ne!(at_demo.user_id, other.user_id);
+        assert_ne!(at_demo.identity_id, other.identity_id);
+
+        // Linked explicitly, a third account is this user's.
+        let third = SignInRecord {
+            provider: "oidc".into(),
+            issuer: "https://third.example".into(),
+            ..alice()
+        };
+        let Attached::Linked { identity_id } =
+            attach_identity(&mut connection, at_demo.user_id, &third).expect("link")
+        else {
+            panic!("a new identity is linked");
+        };
+        let signed_in = record_sign_in(&mut connection, &third).expect("sign in");
+        assert_eq!(
+            signed_in,
+            SignedInIds {
+                user_id: at_demo.user_id,
+                identity_id
+            }
+        );
+    }
+
+    #[test]
+    fn an_identity_of_another_user_is_not_attached() {
+        let mut connection = connection();
+        let alice_ids = record_sign_in(&mut connection, &alice()).expect("alice");
+        let bob = demo_sign_in("sub-bob");
+        let bob_ids = record_sign_in(&mut connection, &bob).expect("bob");
+        assert_eq!(
+            attach_identity(&mut connection, alice_ids.user_id, &bob).expect("query"),
+            Attached::LinkedToAnotherUser
+        );
+        assert_eq!(
+            attach_identity(&mut connection, bob_ids.user_id, &bob).expect("query"),
+            Attached::AlreadyLinked {
+                identity_id: bob_ids.identity_id
+            }
+        );
+        assert_eq!(
+            record_sign_in(&mut connection, &bob).expect("bob again"),
+            bob_ids
+        );
+    }
+
+    #[test]
+    fn token_status_says_what_the_stored_tokens_allow() {
+        let now = 1_000;
+        assert_eq!(
+            TokenStatus::of(Some((Some(1_001), true)), now),
+            TokenStatus::Valid {
+                until: Some(1_001),
+                refreshable: true
+            }
+        );
+        assert_eq!(
+            TokenStatus::of(Some((None, false)), now),
+            TokenStatus::Valid {
+                until: None,
+                refreshable: false
+            }
+        );
+        assert_eq!(
+            TokenStatus::of(Some((Some(1_000), true)), now),
+            TokenStatus::Refreshable
+        );
+        assert_eq!(
+            TokenStatus::of(Some((Some(999), false)), now),
+            TokenStatus::SignInAgain
+        );
+        assert_eq!(TokenStatus::of(None, now), TokenStatus::SignInAgain);
+    }
+
+    #[test]
+    fn identities_of_lists_each_identity_with_its_tokens_in_one_query() {
+        let (mut connection, sealer) = (connection(), sealer());
+        let alice_ids = record_sign_in(&mut connection, &alice()).expect("alice");
+        store_tokens(
+            &mut connection,
+            &sealer,
+            alice_ids.identity_id,
+            &tokens("a"),
+        )
+        .expect("store");
+        let Attached::Linked { identity_id } =
+            attach_identity(&mut connection, alice_ids.user_id, &demo_sign_in("sub-2"))
+                .expect("link")
+        else {
+            panic!("linked");
+        };
+        record_sign_in(&mut connection, &demo_sign_in("sub-bob")).expect("bob");
+
+        let listed = identities_of(&mut connection, alice_ids.user_id).expect("list");
+
+        assert_eq!(listed.len(), 2, "not Bob's");
+        assert_eq!(listed[0].identity_id, alice_ids.identity_id);
+        assert_eq!(listed[0].scopes, ["openid", "Mail.Read"]);
+        assert!(matches!(
+            listed[0].tokens,
+            TokenStatus::Valid {
+                refreshable: true,
+                ..
+            }
+        ));
+        assert_eq!(listed[1].identity_id, identity_id);
+        assert!(listed[1].scopes.is_empty());
+        assert_eq!(listed[1].tokens, TokenStatus::SignInAgain);
+    }
+
+    #[test]
+    fn only_an_identity_of_the_user_and_not_their_last_is_unlinked() {
+        let mut connection = connection();
+        let alice_ids = record_sign_in(&mut connection, &alice()).expect("alice");
+        let bob_ids = record_sign_in(&mut connection, &demo_sign_in("sub-bob")).expect("bob");
+        let Attached::Linked { identity_id } =
+            attach_identity(&mut connection, alice_ids.user_id, &demo_sign_in("sub-2"))
+                .expect("link")
+        else {
+            panic!("linked");
+        };
+
+        assert!(
+            !unlink_identity(&mut connection, alice_ids.user_id, bob_ids.identity_id)
+                .expect("query"),
+            "another user's"
+        );
+        assert!(unlink_identity(&mut connection, alice_ids.user_id, identity_id).expect("query"));
+        assert!(
+            !unlink_identity(&mut connection, alice_ids.user_id, alice_ids.identity_id)
+                .expect("query"),
+            "the last one"
+        );
+        assert_eq!(
+            identities_of(&mut connection, alice_ids.user_id)
+                .expect("list")
+                .len(),
+            1
+        );
+        assert_eq!(
+            identities_of(&mut connection, bob_ids.user_id)
+                .expect("list")
+                .len(),
+            1
+        );
     }
 }

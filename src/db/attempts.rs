@@ -23,6 +23,9 @@ pub const MAIL_ALLOWED: &str = "mail allowed";
 /// A request for the mail permission that came back without it: the
 /// person declined, or unticked it (Google's granular consent).
 pub const MAIL_NOT_ALLOWED: &str = "mail not allowed";
+/// An account at a provider was linked to the signed-in user (or found
+/// linked to them already).
+pub const LINKED: &str = "linked";
 
 /// A stored attempt.
 #[derive(Debug, Clone, Queryable)]

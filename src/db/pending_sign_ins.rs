@@ -52,10 +52,15 @@ pub enum Purpose {
     /// of the signed-in user `user_id`. The answer must come back to that
     /// user, for that identity; it adds scopes and signs nobody in.
     AddMail { user_id: i64, identity_id: i64 },
+    /// Linking another account at a provider to the signed-in user
+    /// `user_id`. The answer must come back to that user; it attaches the
+    /// identity it names to them and signs nobody in.
+    Link { user_id: i64 },
 }
 
 const SIGN_IN: &str = "sign_in";
 const ADD_MAIL: &str = "add_mail";
+const LINK: &str = "link";
 
 impl Purpose {
     /// As stored: the purpose's name and the ids it names.
@@ -66,6 +71,7 @@ impl Purpose {
                 user_id,
                 identity_id,
             } => (ADD_MAIL, Some(user_id), Some(identity_id)),
+            Purpose::Link { user_id } => (LINK, Some(user_id), None),
         }
     }
 
@@ -78,6 +84,7 @@ impl Purpose {
                 user_id,
                 identity_id,
             }),
+            (LINK, Some(user_id), None) => Some(Purpose::Link { user_id }),
             _ => None,
         }
     }
@@ -292,7 +299,12 @@ mod tests {
     #[test]
     fn a_purpose_without_the_ids_it_needs_is_not_guessed() {
         assert_eq!(Purpose::from_columns(ADD_MAIL, Some(1), None), None);
-        assert_eq!(Purpose::from_columns("link", Some(1), Some(2)), None);
+        assert_eq!(Purpose::from_columns(LINK, Some(1), Some(2)), None);
+        assert_eq!(Purpose::from_columns(LINK, None, None), None);
+        assert_eq!(
+            Purpose::from_columns(LINK, Some(1), None),
+            Some(Purpose::Link { user_id: 1 })
+        );
         assert_eq!(Purpose::from_columns(SIGN_IN, Some(1), None), None);
     }
 

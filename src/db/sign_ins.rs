@@ -86,6 +86,47 @@ pub fn add_scopes(
     })
 }
 
+/// What an answer to a request to link an account stores.
+#[derive(Debug)]
+pub struct Linking<'a> {
+    /// The signed-in user who asked (checked by the caller against the
+    /// session the answer came back to).
+    pub user_id: i64,
+    pub record: &'a SignInRecord,
+    pub tokens: &'a ProviderTokens,
+    pub state_hash: &'a str,
+    pub steps_json: &'a str,
+}
+
+/// The answer to a request to link an account, in one transaction: the
+/// identity attached to the user (or found already theirs), its sealed
+/// tokens, and the attempt's outcome. An identity that belongs to another
+/// user is left alone, tokens included, and the transaction writes nothing:
+/// the caller records the failure.
+pub fn link(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    linking: &Linking<'_>,
+) -> Result<accounts::Attached, DbError> {
+    connection.immediate_transaction(|connection| {
+        let attached = accounts::attach_identity(connection, linking.user_id, linking.record)?;
+        let identity_id = match attached {
+            accounts::Attached::Linked { identity_id }
+            | accounts::Attached::AlreadyLinked { identity_id } => identity_id,
+            accounts::Attached::LinkedToAnotherUser => return Ok(attached),
+        };
+        accounts::store_tokens(connection, sealer, identity_id, linking.tokens)?;
+        attempts::finish(
+            connection,
+            linking.state_hash,
+            linking.steps_json,
+            attempts::LINKED,
+            Some(linking.user_id),
+        )?;
+        Ok(attached)
+    })
+}
+
 /// What a successful sign-in stores.
 #[derive(Debug)]
 pub struct Completed<'a> {

@@ -42,6 +42,22 @@ pub enum SignInError {
         "You chose a different account at the provider than the one you are signed in with, so its permission was not used and nothing changed. Ask again and choose the same account."
     )]
     ConsentFromAnotherAccount,
+    /// 403: an answer to a request to link an account came back to a
+    /// browser where the user who asked is no longer signed in (signed out,
+    /// or someone else signed in meanwhile). Attaching it to whoever is here
+    /// now would give them another person's account: nothing is stored.
+    #[error(
+        "This request to link an account was started by someone who is not signed in here now, so the answer was not used and nothing changed. Sign in and link the account again from your profile."
+    )]
+    LinkForAnotherUser,
+    /// 409: the account chosen at the provider (issuer and `sub`) is
+    /// already linked to another user of this app. It is not moved (that
+    /// would take it from them) and the two users are not merged: nothing
+    /// changed, tokens included.
+    #[error(
+        "That account is already linked to another account here, so it was not linked to yours and nothing changed. To link it here, sign in with it and either unlink it on that account's profile or delete that account, then sign in again as yourself and link it."
+    )]
+    IdentityLinkedToAnotherUser,
     /// 400: the provider sent neither a code nor an error.
     #[error("The provider's answer has no authorization code. Please try again.")]
     MissingCode,
@@ -129,7 +145,9 @@ impl SignInError {
             | SignInError::TokenRequestRejected { .. } => 400,
             SignInError::AccessDenied { .. }
             | SignInError::ConsentForAnotherUser
-            | SignInError::ConsentFromAnotherAccount => 403,
+            | SignInError::ConsentFromAnotherAccount
+            | SignInError::LinkForAnotherUser => 403,
+            SignInError::IdentityLinkedToAnotherUser => 409,
             SignInError::ProviderTimeout => 504,
             SignInError::ProviderUnavailable { .. }
             | SignInError::AnswerTooLarge { .. }

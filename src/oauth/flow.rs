@@ -11,6 +11,11 @@
 //! records that purpose and the user and identity it belongs to; its answer
 //! must come back to that user, for that identity, and adds the scopes
 //! without signing anyone in ([`Finished::MailPermission`]).
+//!
+//! It also links another account at a provider to the signed-in user
+//! ([`Intent::link`]): the answer must come back to the user who asked, and
+//! attaches the identity it names (issuer and `sub`, never the email) to
+//! them, unless it belongs to someone else ([`Finished::Linked`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -90,6 +95,14 @@ impl Intent {
             ask_consent_again: false,
         }
     }
+
+    /// Linking another account at a provider to the signed-in user.
+    pub fn link(user_id: i64) -> Intent {
+        Intent {
+            purpose: Purpose::Link { user_id },
+            ask_consent_again: false,
+        }
+    }
 }
 
 /// How a callback ended well.
@@ -100,6 +113,21 @@ pub enum Finished {
     /// The signed-in person answered a request for the mail permission:
     /// their session stays as it was.
     MailPermission(MailPermission),
+    /// The signed-in person linked another account: their session stays on
+    /// the identity it was on.
+    Linked(Linked),
+}
+
+/// The answer to a request to link an account.
+#[derive(Debug)]
+pub struct Linked {
+    pub identity_id: i64,
+    /// The identity was linked to this user before: only its tokens (and
+    /// name and email) were refreshed.
+    pub already: bool,
+    /// The account's name at the provider.
+    pub display_name: String,
+    pub return_to: String,
 }
 
 /// The answer to a request for the mail permission.
@@ -328,6 +356,20 @@ impl SignInFlow {
                 )
                 .await
                 .map(Finished::MailPermission)
+            }
+            Some(Purpose::Link { user_id }) => {
+                let current = signed_in.map(|(ids, _)| ids.user_id);
+                self.link(
+                    provider,
+                    pending,
+                    user_id,
+                    current,
+                    params,
+                    &mut record,
+                    &state_hash,
+                )
+                .await
+                .map(Finished::Linked)
             }
             // Stored by a version that knows a purpose this one does not:
             // refused rather than guessed at.
@@ -644,6 +686,90 @@ impl SignInFlow {
         })
     }
 
+    /// Steps 4 to 6 of a request to link an account, once `state` matched
+    /// this browser. The answer must come back to the user who asked
+    /// (`current` is who is signed in here now); then the identity it names
+    /// is attached to that user with its tokens, unless it belongs to
+    /// another user. The session is left as it is.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the pending row, who asked, who is here and the answer are each needed once"
+    )]
+    async fn link(
+        &self,
+        provider: &Provider,
+        pending: PendingSignIn,
+        asker: i64,
+        current: Option<i64>,
+        params: CallbackParams,
+        record: &mut FlowRecord,
+        state_hash: &str,
+    ) -> Result<Linked, SignInFailure> {
+        let return_to = safe_return_path(&pending.return_to, &self.base_url);
+        let fail = |error: SignInError| SignInFailure {
+            for_signed_in_user: true,
+            ..SignInFailure::new(error, return_to.clone())
+        };
+        // Same browser is not enough: the account is attached to the user
+        // who asked, so someone who signed in here since must not receive
+        // it (nor the asker an account chosen in another person's session).
+        // Checked before the code is used.
+        if current != Some(asker) {
+            return Err(fail(SignInError::LinkForAnotherUser));
+        }
+        let exchange = self
+            .exchange(provider, &pending, params, record)
+            .await
+            .map_err(&fail)?;
+        // Found by issuer and `sub` only (OIDC Core §5.7): an email that
+        // matches another user's proves nothing (it may be unverified or
+        // reassigned, "nOAuth"), so it never decides whose account this is.
+        let identity = exchange.identity.bounded().map_err(&fail)?;
+        let linking = SignInRecord {
+            provider: provider.id.to_owned(),
+            issuer: exchange.issuer,
+            display_name: identity.display_name(),
+            subject: identity.subject,
+            email: identity.email,
+        };
+        let display_name = linking.display_name.clone();
+        record.merge_step(trace::sign_in_scopes(provider, &exchange.tokens.scopes));
+        let tokens = exchange.tokens;
+        let steps_json = serde_json::to_string(&record).unwrap_or_default();
+        let state_hash = state_hash.to_owned();
+        let attached = self
+            .db
+            .write(move |connection, sealer| {
+                // One transaction: the identity, its tokens and the attempt.
+                sign_ins::link(
+                    connection,
+                    sealer,
+                    &sign_ins::Linking {
+                        user_id: asker,
+                        record: &linking,
+                        tokens: &tokens,
+                        state_hash: &state_hash,
+                        steps_json: &steps_json,
+                    },
+                )
+            })
+            .await
+            .map_err(|error| fail(SignInError::Storage(error)))?;
+        let (identity_id, already) = match attached {
+            accounts::Attached::Linked { identity_id } => (identity_id, false),
+            accounts::Attached::AlreadyLinked { identity_id } => (identity_id, true),
+            accounts::Attached::LinkedToAnotherUser => {
+                return Err(fail(SignInError::IdentityLinkedToAnotherUser));
+            }
+        };
+        Ok(Linked {
+            identity_id,
+            already,
+            display_name,
+            return_to: return_to.unwrap_or_else(|| DEFAULT_RETURN_TO.to_owned()),
+        })
+    }
+
     /// Marks the attempt failed, at the step that failed and why. A failure to
     /// record is logged; it does not change what the visitor is told.
     async fn record_failure(&self, state_hash: &str, mut record: FlowRecord, error: &SignInError) {
@@ -730,7 +856,7 @@ impl SignInFlow {
 fn requested(provider: &Provider, purpose: Option<Purpose>) -> Provider {
     match purpose {
         Some(Purpose::AddMail { .. }) => provider.asking_for_mail(),
-        Some(Purpose::SignIn) | None => provider.clone(),
+        Some(Purpose::SignIn | Purpose::Link { .. }) | None => provider.clone(),
     }
 }
 

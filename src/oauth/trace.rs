@@ -57,6 +57,10 @@ pub fn purpose(purpose: Purpose) -> Option<String> {
             "Incremental consent: the mail permission, asked after sign-in for the account already signed in"
                 .to_owned(),
         ),
+        Purpose::Link { .. } => Some(
+            "Linking an account: another account at a provider, attached to the person already signed in"
+                .to_owned(),
+        ),
     }
 }
 

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::{Visitor, see_other};
 use crate::api::profile_cache::{PROFILE_TTL, SignInFacts};
 use crate::api::{ApiClient, ApiError, MailPage, Message, Profile};
-use crate::db::accounts::SignedInIds;
+use crate::db::accounts::{self, IdentitySummary, SignedInIds};
 use crate::error::AppError;
 use crate::oauth::flow::Intent;
 use crate::oauth::trace;
@@ -74,6 +74,47 @@ async fn api_access<'a>(state: &'a AppState, visitor: &Visitor) -> Result<ApiAcc
         .usable(provider, user.identity_id)
         .await
         .map_err(|error| AppError::from_tokens(error, &visitor.here))?;
+    Ok(ApiAccess { provider, usable })
+}
+
+/// `api_access` for the mailbox chosen with `?account={identity_id}`: one of
+/// the signed-in user's own identities (another user's id, or an unknown
+/// one, is a 404), or, without a choice, the session's.
+async fn mail_access<'a>(
+    state: &'a AppState,
+    visitor: &Visitor,
+    account: Option<i64>,
+) -> Result<ApiAccess<'a>, AppError> {
+    let user = visitor.require_user()?;
+    let Some(chosen) = account.filter(|chosen| *chosen != user.identity_id) else {
+        return api_access(state, visitor).await;
+    };
+    let user_id = user.user_id;
+    let provider_id = state
+        .db()
+        .run(move |connection, _| accounts::provider_of_own_identity(connection, user_id, chosen))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let provider = state
+        .providers
+        .get(&provider_id)
+        .ok_or(AppError::NotFound)?;
+    if provider.mail_api.is_none() {
+        return Err(AppError::NotFound);
+    }
+    let usable = state
+        .tokens()
+        .usable(provider, chosen)
+        .await
+        .map_err(|error| AppError::from_tokens(error, &visitor.here))?;
+    if !provider
+        .missing_mail_scopes(&usable.tokens.scopes)
+        .is_empty()
+    {
+        // The permission is asked for by the identity that signs in
+        // (`Intent::add_mail` names the session's): say so instead.
+        return Err(AppError::MailNotAllowedForAccount);
+    }
     Ok(ApiAccess { provider, usable })
 }
 
@@ -152,6 +193,28 @@ struct ProfilePage<'a> {
     asked_at_sign_in: Vec<ScopeLine>,
     /// Asked for when mail is opened, each granted or not.
     asked_for_mail: Vec<ScopeLine>,
+    /// Every configured provider, each with a "Link a … account" button:
+    /// a second account at the same provider (work and personal) is a link
+    /// too, since identities are told apart by issuer and `sub`.
+    link_providers: Vec<LinkButton>,
+    /// Every identity of this user (`db::accounts::identities_of`).
+    identities: Vec<IdentityLine>,
+}
+
+/// One linked account on the profile.
+#[derive(Serialize)]
+struct IdentityLine {
+    #[serde(flatten)]
+    summary: IdentitySummary,
+    provider_name: String,
+    /// The identity this session signed in with.
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct LinkButton {
+    id: &'static str,
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -189,6 +252,23 @@ pub async fn show_profile(
             state.profiles.put(user.identity_id, profile, sign_in)
         }
     };
+    // One query: the list changes with each link and unlink, so it is read
+    // at each view rather than kept with the profile.
+    let user_id = user.user_id;
+    let identities = state
+        .db()
+        .run(move |connection, _| accounts::identities_of(connection, user_id))
+        .await?
+        .into_iter()
+        .map(|summary| IdentityLine {
+            provider_name: state
+                .providers
+                .get(&summary.provider)
+                .map_or_else(|| summary.provider.clone(), |p| p.display_name.clone()),
+            current: summary.identity_id == user.identity_id,
+            summary,
+        })
+        .collect();
     let page = ProfilePage {
         profile: &kept.profile,
         read_at: kept.read_at,
@@ -208,6 +288,15 @@ pub async fn show_profile(
                 })
                 .collect()
         },
+        link_providers: state
+            .providers
+            .iter()
+            .map(|provider| LinkButton {
+                id: provider.id,
+                name: provider.display_name.clone(),
+            })
+            .collect(),
+        identities,
     };
     visitor.render(&state, "profile.html", &page)
 }
@@ -272,6 +361,23 @@ pub struct MailQuery {
     /// `permission=not-granted`: the callback of a request for the mail
     /// permission came back without it (see [`MAIL_NOT_ALLOWED_PATH`]).
     permission: Option<String>,
+    /// `account={identity_id}`: which linked mailbox to read (`mail_access`).
+    account: Option<i64>,
+}
+
+/// `GET /mail/{id}?account=…`: the mailbox the list was read from.
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    account: Option<i64>,
+}
+
+/// One of the user's mailboxes, for the chooser on `/mail`.
+#[derive(Serialize)]
+struct Mailbox {
+    identity_id: i64,
+    provider_name: String,
+    display_name: String,
+    chosen: bool,
 }
 
 #[derive(Serialize)]
@@ -289,6 +395,11 @@ struct MailListPage {
     mail: Option<MailPage>,
     provider_name: String,
     is_first_page: bool,
+    /// The explicit choice, carried in every link of the page.
+    account: Option<i64>,
+    /// Every linked account with a mail API; the chooser shows when there
+    /// are several.
+    mailboxes: Vec<Mailbox>,
 }
 
 /// `GET /mail?cursor=…`
@@ -297,7 +408,7 @@ pub async fn show_mail(
     visitor: Visitor,
     query: web::Query<MailQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let mut access = api_access(&state, &visitor).await?;
+    let mut access = mail_access(&state, &visitor, query.account).await?;
     let provider = access.provider;
     if provider.mail_api.is_some()
         && !provider
@@ -328,10 +439,30 @@ pub async fn show_mail(
             break Some(mail.map_err(|error| api_error(&visitor, &access, error))?);
         },
     };
+    let user = visitor.require_user()?;
+    let (user_id, reading) = (user.user_id, access.usable.account.identity_id);
+    let mailboxes = state
+        .db()
+        .run(move |connection, _| accounts::identities_of(connection, user_id))
+        .await?
+        .into_iter()
+        .filter_map(|identity| {
+            let provider = state.providers.get(&identity.provider)?;
+            provider.mail_api.as_ref()?;
+            Some(Mailbox {
+                chosen: identity.identity_id == reading,
+                identity_id: identity.identity_id,
+                provider_name: provider.display_name.clone(),
+                display_name: identity.display_name,
+            })
+        })
+        .collect();
     let page = MailListPage {
         mail,
         provider_name: provider.display_name.clone(),
         is_first_page: cursor.is_none(),
+        account: query.account,
+        mailboxes,
     };
     visitor.render(&state, "mail.html", &page)
 }
@@ -339,6 +470,8 @@ pub async fn show_mail(
 #[derive(Serialize)]
 struct MessagePage {
     message: Message,
+    /// The mailbox chosen on `/mail`, carried back to it.
+    account: Option<i64>,
 }
 
 /// Message ids are opaque to us, but none is this long.
@@ -349,11 +482,12 @@ pub async fn show_message(
     state: web::Data<AppState>,
     visitor: Visitor,
     id: web::Path<String>,
+    query: web::Query<AccountQuery>,
 ) -> Result<HttpResponse, AppError> {
     if id.is_empty() || id.len() > MAX_MESSAGE_ID_LEN {
         return Err(AppError::NotFound);
     }
-    let mut access = api_access(&state, &visitor).await?;
+    let mut access = mail_access(&state, &visitor, query.account).await?;
     let provider = access.provider;
     if !provider
         .missing_mail_scopes(&access.usable.tokens.scopes)
@@ -368,11 +502,17 @@ pub async fn show_message(
             break message.map_err(|error| api_error(&visitor, &access, error))?;
         }
     };
-    visitor.render(&state, "message.html", &MessagePage { message })
+    let page = MessagePage {
+        message,
+        account: query.account,
+    };
+    visitor.render(&state, "message.html", &page)
 }
 
 #[derive(Serialize)]
 struct AskingProviderPage<'a> {
+    /// What the provider is asked for, as the page's heading says it.
+    heading: String,
     provider_name: &'a str,
     authorization_url: &'a str,
 }
@@ -421,8 +561,102 @@ pub async fn ask_mail_permission(
         .start(provider, &browser_key, "/mail", Intent::add_mail(ids))
         .await?;
     let page = AskingProviderPage {
+        heading: format!("Asking {} for the permission", provider.display_name),
         provider_name: &provider.display_name,
         authorization_url: authorization_url.as_str(),
     };
     visitor.render(&state, "asking_provider.html", &page)
+}
+
+/// `POST /auth/{provider}/link` (the profile's "Link a … account" button,
+/// with the CSRF token): asks `provider` who the person is, with the same
+/// state, PKCE and nonce as a sign-in, to attach that account to the
+/// signed-in user. The callback attaches it only if it comes back to the
+/// same browser and the same signed-in user, and never if it belongs to
+/// another user; the session stays on the identity it was on. Answered
+/// with a page that goes on by itself, as `ask_mail_permission` is (CSP
+/// `form-action 'self'`).
+pub async fn start_link(
+    state: web::Data<AppState>,
+    request: actix_web::HttpRequest,
+    visitor: Visitor,
+    provider_id: web::Path<String>,
+    form: web::Form<PermissionForm>,
+) -> Result<HttpResponse, AppError> {
+    let user = visitor.require_user_with_csrf(&form.csrf_token)?;
+    let provider = state
+        .providers
+        .get(&provider_id)
+        .ok_or(AppError::NotFound)?;
+    // Each start writes a pending row, like a sign-in's: the same limit.
+    if let Some(client) = super::client_ip::client_ip(&request, &state.trusted_proxies) {
+        state
+            .sign_in_starts
+            .check(client)
+            .map_err(|retry_after_secs| AppError::TooManySignInStarts { retry_after_secs })?;
+    }
+    let browser_key = session::browser_key(&visitor.session)
+        .map_err(|error| AppError::Internal(format!("session: {error}")))?;
+    let authorization_url = state
+        .flow
+        .start(
+            provider,
+            &browser_key,
+            "/profile",
+            Intent::link(user.user_id),
+        )
+        .await?;
+    let page = AskingProviderPage {
+        heading: format!("Linking your {} account", provider.display_name),
+        provider_name: &provider.display_name,
+        authorization_url: authorization_url.as_str(),
+    };
+    visitor.render(&state, "asking_provider.html", &page)
+}
+
+/// `POST /account/identities/{id}/unlink` (a linked account's "Unlink"
+/// button on the profile, with the CSRF token). Only an identity of the
+/// signed-in user (another user's id is a 404, as an unknown one is); never
+/// the last one (delete the account instead) nor the one this session
+/// signed in with (sign in with another first: unlinking it would end this
+/// session underneath the person). Its tokens are revoked where the
+/// provider allows (`TokenKeeper::revoke_and_forget`, as at account
+/// deletion), then the identity is deleted; sessions signed in with it
+/// elsewhere end with it.
+pub async fn unlink_identity(
+    state: web::Data<AppState>,
+    visitor: Visitor,
+    identity_id: web::Path<i64>,
+    form: web::Form<PermissionForm>,
+) -> Result<HttpResponse, AppError> {
+    let user = visitor.require_user_with_csrf(&form.csrf_token)?;
+    let (user_id, identity_id) = (user.user_id, identity_id.into_inner());
+    let identities = state
+        .db()
+        .run(move |connection, _| accounts::identities_of(connection, user_id))
+        .await?;
+    let identity = identities
+        .iter()
+        .find(|identity| identity.identity_id == identity_id)
+        .ok_or(AppError::NotFound)?;
+    if identities.len() == 1 {
+        return Err(AppError::LastIdentity);
+    }
+    if identity_id == user.identity_id {
+        return Err(AppError::UnlinkCurrentIdentity);
+    }
+    state
+        .tokens()
+        .revoke_and_forget(state.providers.get(&identity.provider), identity_id)
+        .await?;
+    let unlinked = state
+        .db()
+        .write(move |connection, _| accounts::unlink_identity(connection, user_id, identity_id))
+        .await?;
+    if !unlinked {
+        // Unlinked or the others removed meanwhile (another browser).
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(user_id, identity_id, "account unlinked");
+    Ok(see_other("/profile"))
 }

@@ -42,6 +42,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/auth/{provider}/callback",
             web::get().to(sign_in::finish_sign_in),
         )
+        .route("/auth/{provider}/link", web::post().to(account::start_link))
         .route("/logout", web::post().to(sign_out::sign_out))
         .route("/logout/all", web::post().to(sign_out::sign_out_everywhere))
         .route(
@@ -54,6 +55,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::get().to(sign_out::confirm_account_deletion),
         )
         .route("/account/delete", web::post().to(sign_out::delete_account))
+        .route(
+            "/account/identities/{id}/unlink",
+            web::post().to(account::unlink_identity),
+        )
         .route("/profile", web::get().to(account::show_profile))
         .route("/mail", web::get().to(account::show_mail))
         .route(

@@ -99,11 +99,23 @@ struct AdminConsentPage<'a> {
     outcome: admin_consent::Outcome,
 }
 
+/// The answer to a request to link an account.
+#[derive(Serialize)]
+struct LinkedPage<'a> {
+    provider_name: &'a str,
+    /// The account's name at the provider.
+    display_name: &'a str,
+    /// It was linked to this user before: its tokens were refreshed.
+    already: bool,
+    return_to: &'a str,
+}
+
 /// `GET /auth/{provider}/callback?code=…&state=…`
 ///
 /// Steps 4 to 6, then a fresh signed-in session and back to where the visitor
 /// wanted to go; or, for a request for the mail permission, the same session
-/// and back to `/mail`; or, for `state=admin-consent`, a page reporting an
+/// and back to `/mail`; or, for a request to link an account, the same
+/// session and a page saying it was linked; or, for `state=admin-consent`, a page reporting an
 /// administrator's answer (`oauth::admin_consent`).
 pub async fn finish_sign_in(
     state: web::Data<AppState>,
@@ -155,6 +167,22 @@ pub async fn finish_sign_in(
             } else {
                 MAIL_NOT_ALLOWED_PATH
             }));
+        }
+        Finished::Linked(linked) => {
+            state.profiles.forget(linked.identity_id);
+            tracing::info!(
+                provider = provider.id,
+                identity_id = linked.identity_id,
+                already = linked.already,
+                "account linked"
+            );
+            let page = LinkedPage {
+                provider_name: &provider.display_name,
+                display_name: &linked.display_name,
+                already: linked.already,
+                return_to: &linked.return_to,
+            };
+            return visitor.render(&state, "linked.html", &page);
         }
     };
     // A new sign-in may have new permissions: read the profile again.

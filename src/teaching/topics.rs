@@ -36,7 +36,7 @@ pub const fn point(lead: &'static str, text: &'static str) -> Paragraph {
     }
 }
 
-pub const TOPICS: [Topic; 8] = [
+pub const TOPICS: [Topic; 9] = [
     Topic {
         id: "clients",
         title: "Public and confidential clients",
@@ -134,6 +134,21 @@ pub const TOPICS: [Topic; 8] = [
             point(
                 "Admin consent.",
                 "Some organisations let only an administrator approve certain permissions. Microsoft then shows \"Need admin approval\" and answers with AADSTS90094 or 90095 (or 65001 from the token endpoint). Nothing the person does helps; this app's error page explains it and shows the address of Microsoft's admin-consent endpoint ({authority}/{tenant}/v2.0/adminconsent with client_id, scope, redirect_uri and state), where an administrator approves the app for the whole organisation. Microsoft sends the administrator back to the app's callback with admin_consent=True (or an error); the app only reports that answer, because it comes from the administrator's browser and no sign-in here vouches for it.",
+            ),
+        ],
+    },
+    Topic {
+        id: "never-merged-by-email",
+        title: "Why accounts are never merged because their emails match",
+        paragraphs: &[
+            text(
+                "An account at a provider is known here by two values: the issuer and the sub it gives the person (OpenID Connect Core §5.7). Both come from the validated ID token, and sub is the provider's promise that it never goes to anyone else. The email claim makes no such promise: a provider may let people type any address without proving it, and an address can change hands when someone leaves an organisation or a domain expires.",
+            ),
+            text(
+                "So an app that opened an existing account because a new sign-in shows the same email would let whoever controls that claim open someone else's account. This has happened: in the \"nOAuth\" attacks, an Entra ID tenant set a user's email to a victim's address (Microsoft's email claim is mutable and, for many accounts, unverified), and apps that merged by email handed over the victim's account. Microsoft's guidance is to key accounts on the issuer and the object or subject id, never on email.",
+            ),
+            text(
+                "Here, two accounts belong to the same person only when that person links them: signed in with one, they press \"Link a … account\" on the profile and sign in with the other. That request has the same protections as a sign-in (state, PKCE, nonce, bound to the browser) and must come back to the same signed-in person. An account already linked to another person here is refused, not moved: the page says to sign in with it and unlink it there, or delete that account, first. /flow records a link as an attempt of its own.",
             ),
         ],
     },

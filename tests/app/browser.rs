@@ -397,3 +397,45 @@ async fn a_visitor_signs_out_at_the_provider_then_deletes_the_account_by_clickin
     wait_for_text(&browser, "Choose how to sign in").await;
     browser.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_person_links_a_second_account_and_unlinks_it_by_clicking() {
+    let Some((browser, _driver, _profile)) = open_browser().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    browser
+        .goto(&app.url("/login?return_to=%2Fprofile"))
+        .await
+        .unwrap();
+    click(&browser, "a.provider-demo").await;
+    click(&browser, "button.account").await;
+    click(&browser, "button[name=decision][value=allow]").await;
+    wait_for_text(&browser, "Read it again now").await;
+
+    // "Link a Demo provider account": the page after the POST goes on to
+    // the provider by itself; there Bob signs in and allows.
+    click(&browser, "form[action='/auth/demo/link'] button").await;
+    wait_for_text(&browser, "Continue as").await;
+    click(&browser, "ul.accounts li:nth-child(2) button.account").await;
+    click(&browser, "button[name=decision][value=allow]").await;
+    wait_for_text(&browser, "Account linked").await;
+    look_at(&browser, "linked").await;
+    click(&browser, "a.button[href='/profile']").await;
+    let text = wait_for_text(&browser, "Bob Baker").await;
+    assert!(text.contains("Alice Adams"), "{text}");
+    look_at(&browser, "profile-linked").await;
+
+    // Unlink Bob's account: back on the profile without it.
+    click(&browser, "form[action$='/unlink'] button").await;
+    wait_for_text(&browser, "Read it again now").await;
+    let text = browser
+        .find(Locator::Css("#linked-accounts"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("Bob Baker"), "{text}");
+    browser.close().await.unwrap();
+}

@@ -276,6 +276,22 @@ impl TestApp {
         self.grant_mail(browser, user).await;
     }
 
+    /// The profile's "Link a Demo provider account" button (`POST
+    /// /auth/demo/link` with the CSRF token), the page after it, and `user`
+    /// signing in and allowing at the demo provider. Returns the callback
+    /// URL, not yet opened.
+    pub async fn link_at_demo(&self, browser: &reqwest::Client, user: &str) -> String {
+        let start = self.post_with_csrf(browser, "/auth/demo/link").await;
+        // A page that goes on by itself, as for the mail permission.
+        assert_eq!(start.status(), StatusCode::OK);
+        let html = start.text().await.expect("page");
+        let authorize_url = attribute_values(&html, "a.continue", "href")
+            .pop()
+            .unwrap_or_else(|| panic!("no link to the provider in {html}"));
+        self.answer_at_demo("demo", browser, &authorize_url, user, "allow")
+            .await
+    }
+
     /// Submits a signed-in form as its button does: `POST path` with the CSRF
     /// token of a page (`/profile`), e.g. "Sign out" (`/logout`).
     pub async fn post_with_csrf(&self, browser: &reqwest::Client, path: &str) -> reqwest::Response {

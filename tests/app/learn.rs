@@ -356,3 +356,22 @@ async fn learn_explains_incremental_consent_and_admin_consent() {
     }
     assert!(html.contains("id=\"term-admin-consent\""), "glossary entry");
 }
+
+#[tokio::test]
+async fn learn_explains_why_accounts_are_never_merged_by_email() {
+    let app = crate::helpers::spawn_app().await;
+    let (status, html) = app.get_html(&crate::helpers::browser(), "/learn").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let document = scraper::Html::parse_document(&html);
+    // The profile's "why" link points here.
+    let section = scraper::Selector::parse("section#never-merged-by-email").unwrap();
+    let text: String = document
+        .select(&section)
+        .next()
+        .expect("a topic on merging by email")
+        .text()
+        .collect();
+    for words in ["issuer and the sub", "nOAuth", "Link a", "already linked"] {
+        assert!(text.contains(words), "{words}: {text}");
+    }
+}

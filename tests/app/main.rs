@@ -21,6 +21,7 @@ mod hostile;
 mod id_token;
 mod learn;
 mod lifecycle;
+mod linking;
 mod microsoft;
 mod oidc;
 mod process;
