@@ -10,6 +10,12 @@
 //! does "Read it again" on the page (`/profile?refresh=1`) and a view after
 //! [`PROFILE_TTL`].
 //!
+//! The list of the person's linked accounts is kept with it, so that a kept
+//! view needs only the session check. Linking or unlinking in this browser
+//! forgets it; done in another browser, or when a linked account's tokens
+//! change, the list may be up to [`PROFILE_TTL`] old ("Read it again" reads it
+//! now).
+//!
 //! Everything that changes what is kept must forget it: a sign-in (new tokens,
 //! perhaps new scopes), a sign-out (tokens deleted; another browser signed in
 //! as the same person must be asked to sign in again), and a 401 from the API.
@@ -26,6 +32,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::Profile;
+use crate::db::accounts::IdentitySummary;
 
 /// How long a profile read from the API is shown without reading it again.
 pub const PROFILE_TTL: Duration = Duration::from_secs(5 * 60);
@@ -48,6 +55,8 @@ pub struct SignInFacts {
 pub struct KeptProfile {
     pub profile: Profile,
     pub sign_in: SignInFacts,
+    /// The person's linked accounts, as `/profile` lists them.
+    pub accounts: Vec<IdentitySummary>,
     /// Unix seconds, for the page ("read at …").
     pub read_at: i64,
     read: Instant,
@@ -82,10 +91,12 @@ impl ProfileCache {
         identity_id: i64,
         profile: Profile,
         sign_in: SignInFacts,
+        accounts: Vec<IdentitySummary>,
     ) -> Arc<KeptProfile> {
         let kept = Arc::new(KeptProfile {
             profile,
             sign_in,
+            accounts,
             read_at: crate::db::unix_now(),
             read: Instant::now(),
         });
@@ -123,7 +134,7 @@ mod tests {
     fn a_kept_profile_is_returned_until_forgotten() {
         let cache = ProfileCache::default();
         assert!(cache.get(1).is_none());
-        cache.put(1, profile("Alice"), SignInFacts::default());
+        cache.put(1, profile("Alice"), SignInFacts::default(), Vec::new());
         let kept = cache.get(1).expect("kept");
         assert_eq!(kept.profile.display_name, "Alice");
         assert!(cache.get(2).is_none(), "keyed by identity");
@@ -134,7 +145,7 @@ mod tests {
     #[test]
     fn an_expired_profile_is_not_returned() {
         let cache = ProfileCache::default();
-        cache.put(1, profile("Alice"), SignInFacts::default());
+        cache.put(1, profile("Alice"), SignInFacts::default(), Vec::new());
         let expired = Instant::now().checked_sub(PROFILE_TTL + Duration::from_secs(1));
         let Some(expired) = expired else {
             return; // The clock started less than PROFILE_TTL ago: nothing to age.
@@ -142,6 +153,7 @@ mod tests {
         let mut entries = cache.entries.lock().expect("not poisoned");
         let kept = entries.get_mut(&1).expect("kept");
         *kept = Arc::new(KeptProfile {
+            accounts: Vec::new(),
             profile: kept.profile.clone(),
             sign_in: SignInFacts::default(),
             read_at: kept.read_at,
@@ -155,7 +167,7 @@ mod tests {
     fn the_cache_is_bounded() {
         let cache = ProfileCache::default();
         for id in 0..(MAX_ENTRIES as i64 + 5) {
-            cache.put(id, profile("someone"), SignInFacts::default());
+            cache.put(id, profile("someone"), SignInFacts::default(), Vec::new());
         }
         assert_eq!(
             cache.entries.lock().expect("not poisoned").len(),
@@ -163,7 +175,7 @@ mod tests {
         );
         // A full cache still answers for what it holds, and a refresh of a
         // kept entry replaces it.
-        cache.put(0, profile("renamed"), SignInFacts::default());
+        cache.put(0, profile("renamed"), SignInFacts::default(), Vec::new());
         assert_eq!(cache.get(0).expect("kept").profile.display_name, "renamed");
     }
 }

@@ -198,14 +198,14 @@ struct ProfilePage<'a> {
     /// too, since identities are told apart by issuer and `sub`.
     link_providers: Vec<LinkButton>,
     /// Every identity of this user (`db::accounts::identities_of`).
-    identities: Vec<IdentityLine>,
+    identities: Vec<IdentityLine<'a>>,
 }
 
 /// One linked account on the profile.
 #[derive(Serialize)]
-struct IdentityLine {
+struct IdentityLine<'a> {
     #[serde(flatten)]
-    summary: IdentitySummary,
+    summary: &'a IdentitySummary,
     provider_name: String,
     /// The identity this session signed in with.
     current: bool,
@@ -249,17 +249,21 @@ pub async fn show_profile(
                 access_token_expires_at: access.usable.tokens.access_token_expires_at,
                 last_sign_in_at: access.usable.account.last_sign_in_at,
             };
-            state.profiles.put(user.identity_id, profile, sign_in)
+            // The linked accounts are kept with the profile: a kept view reads
+            // nothing but its session.
+            let user_id = user.user_id;
+            let accounts = state
+                .db()
+                .run(move |connection, _| accounts::identities_of(connection, user_id))
+                .await?;
+            state
+                .profiles
+                .put(user.identity_id, profile, sign_in, accounts)
         }
     };
-    // One query: the list changes with each link and unlink, so it is read
-    // at each view rather than kept with the profile.
-    let user_id = user.user_id;
-    let identities = state
-        .db()
-        .run(move |connection, _| accounts::identities_of(connection, user_id))
-        .await?
-        .into_iter()
+    let identities = kept
+        .accounts
+        .iter()
         .map(|summary| IdentityLine {
             provider_name: state
                 .providers
@@ -658,5 +662,7 @@ pub async fn unlink_identity(
         return Err(AppError::NotFound);
     }
     tracing::info!(user_id, identity_id, "account unlinked");
+    // The profile page lists the linked accounts with what it keeps.
+    state.profiles.forget(user.identity_id);
     Ok(see_other("/profile"))
 }

@@ -170,6 +170,10 @@ pub async fn finish_sign_in(
         }
         Finished::Linked(linked) => {
             state.profiles.forget(linked.identity_id);
+            // This person's profile page lists the accounts: read them again.
+            if let Some(user) = &visitor.user {
+                state.profiles.forget(user.identity_id);
+            }
             tracing::info!(
                 provider = provider.id,
                 identity_id = linked.identity_id,

@@ -61,6 +61,8 @@ async fn a_linked_account_signs_in_to_the_same_user() {
     assert_eq!(app.stored_token_rows(), 2, "the linked account's tokens");
     let (_, profile) = app.get_html(&browser, "/profile").await;
     assert!(profile.contains("Alice Adams"), "still Alice's identity");
+    // The profile seen before the link is not what is shown after it.
+    assert_eq!(linked_accounts(&profile).len(), 2, "{profile}");
     // /flow: the link is an attempt of its own, with its purpose.
     let (_, flow) = app.get_html(&browser, "/flow").await;
     assert!(flow.contains("Linking an account"), "{flow}");
@@ -93,11 +95,19 @@ async fn a_linked_account_signs_in_to_the_same_user() {
     assert!(listed[0].contains("needs a sign-in"), "{listed:?}");
     assert!(listed[0].contains("none stored"), "{listed:?}");
 
-    // Expired tokens with a refresh token are shown as refreshable.
+    // The list is kept with the profile for a few minutes, as the profile
+    // is; "Read it again" reads both now, refreshing expired tokens first.
+    // (`TokenStatus::of`'s unit test covers "expired, refreshable".)
     app.expire_access_tokens();
-    let (_, profile) = app.get_html(&browser, "/profile").await;
+    let (_, kept) = app.get_html(&browser, "/profile").await;
+    let kept = linked_accounts(&kept);
+    assert!(
+        kept[1].contains("valid until"),
+        "kept with the profile: {kept:?}"
+    );
+    let (_, profile) = app.get_html(&browser, "/profile?refresh=1").await;
     let listed = linked_accounts(&profile);
-    assert!(listed[1].contains("expired, refreshable"), "{listed:?}");
+    assert!(listed[1].contains("valid until"), "{listed:?}");
 }
 
 /// The profile's linked accounts, each as its HTML.
