@@ -218,6 +218,11 @@ pub struct DiscoveryFacts {
 #[derive(Debug, Default)]
 pub struct DiscoveryCache {
     entries: RwLock<HashMap<&'static str, (Instant, Arc<Discovered>)>>,
+    /// One lock per provider, held while its document is fetched: requests
+    /// that miss the cache at the same moment (the start-up check and the
+    /// first sign-in, say) wait for one fetch instead of each sending their
+    /// own, and a slow provider does not hold up the others.
+    fetching: std::sync::Mutex<HashMap<&'static str, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl DiscoveryCache {
@@ -232,13 +237,20 @@ impl DiscoveryCache {
         let issuer = Issuer::of(provider).ok_or_else(|| SignInError::ProviderUnavailable {
             detail: format!("{} is not an OpenID Connect provider", provider.id),
         })?;
-        if !refresh {
-            let entries = self.entries.read().await;
-            if let Some((fetched_at, metadata)) = entries.get(provider.id)
-                && fetched_at.elapsed() < DISCOVERY_TTL
-            {
-                return Ok(metadata.clone());
-            }
+        if !refresh && let Some(cached) = self.cached(provider.id).await {
+            return Ok(cached);
+        }
+        let lock = Arc::clone(
+            self.fetching
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(provider.id)
+                .or_default(),
+        );
+        let _fetching = lock.lock().await;
+        // Fetched by another request while this one waited?
+        if !refresh && let Some(cached) = self.cached(provider.id).await {
+            return Ok(cached);
         }
         let metadata = Arc::new(discover(issuer, http).await?);
         self.entries
@@ -246,6 +258,14 @@ impl DiscoveryCache {
             .await
             .insert(provider.id, (Instant::now(), metadata.clone()));
         Ok(metadata)
+    }
+
+    async fn cached(&self, provider_id: &str) -> Option<Arc<Discovered>> {
+        let entries = self.entries.read().await;
+        entries
+            .get(provider_id)
+            .filter(|(fetched_at, _)| fetched_at.elapsed() < DISCOVERY_TTL)
+            .map(|(_, metadata)| metadata.clone())
     }
 }
 
