@@ -286,8 +286,10 @@ async fn request_under_way(
     started: &Started,
     issuer: &FakeIssuer,
 ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
-    // The start-up check fetches discovery first; the sign-in's own fetch
-    // (its cache is still empty) is the second.
+    // The start-up check's discovery fetch is under way (and slow); the
+    // sign-in waits for that one fetch (`DiscoveryCache`: one at a time per
+    // provider) rather than sending its own, so nothing more reaches the
+    // fake. A moment on loopback is plenty for the app to have the request.
     discovery_requests_reach(issuer, 1).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -295,7 +297,7 @@ async fn request_under_way(
         .unwrap();
     let url = format!("http://{}/auth/oidc/login", started.app);
     let request = tokio::spawn(async move { client.get(url).send().await });
-    discovery_requests_reach(issuer, 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     request
 }
 
