@@ -105,7 +105,8 @@ const ENVIRONMENT: &str = "\
 The app:
   APP_BASE_URL             Public origin (https:// means production)
   BIND                     Address the app listens on (IP:port)
-  DATABASE_URL             SQLite file path
+  DATABASE_URL             SQLite file path, or postgres:// URL
+  DB_POOL_SIZE             Database connections per instance
   SESSION_KEY              Base64 of 64 bytes: encrypts the session cookie
   TOKEN_KEY                Base64 of 32 bytes: seals provider tokens at rest
   SESSION_IDLE_TIMEOUT     Seconds without a request before a session ends

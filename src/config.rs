@@ -37,8 +37,12 @@ pub struct Config {
     pub base_url: Url,
     /// BIND: the socket address to listen on (default `127.0.0.1:8080`).
     pub bind: SocketAddr,
-    /// DATABASE_URL: an SQLite file path (default `data/app.db`).
-    pub database_url: String,
+    /// DATABASE_URL: an SQLite file path (default `data/app.db`) or a
+    /// PostgreSQL URL, parsed once into the backend to use.
+    pub database: DatabaseBackend,
+    /// DB_POOL_SIZE: connections per instance (default 8; docs/DEPLOYMENT.md
+    /// says how to size it).
+    pub db_pool_size: u32,
     /// SESSION_KEY: base64 of 64 bytes; signs and encrypts the session cookie.
     pub session_key: SessionKey,
     /// TOKEN_KEY: base64 of 32 bytes; seals provider tokens at rest.
@@ -279,13 +283,20 @@ impl Config {
             "BIND",
             &var("BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
         )?;
-        let database_url = var("DATABASE_URL").unwrap_or_else(|| "data/app.db".into());
-        if database_url.contains("://") && !database_url.starts_with("sqlite://") {
-            return Err(invalid(
-                "DATABASE_URL",
-                "only SQLite is supported so far: give a file path such as data/app.db",
-            ));
-        }
+        let database =
+            DatabaseBackend::parse(&var("DATABASE_URL").unwrap_or_else(|| "data/app.db".into()))?;
+        let db_pool_size = match var("DB_POOL_SIZE") {
+            None => DEFAULT_DB_POOL_SIZE,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(size @ 1..=256) => size,
+                _ => {
+                    return Err(invalid(
+                        "DB_POOL_SIZE",
+                        format!("`{text}` is not a number of connections from 1 to 256"),
+                    ));
+                }
+            },
+        };
 
         // Production (https): a generated key would sit in a file next to the
         // app, be lost with its container, or differ between two instances.
@@ -492,7 +503,8 @@ impl Config {
         Ok(Config {
             base_url,
             bind,
-            database_url,
+            database,
+            db_pool_size,
             session_key: SessionKey(std::sync::Arc::new(SecretBox::new(Box::new(session_key)))),
             token_key: TokenKey(std::sync::Arc::new(SecretBox::new(Box::new(token_key)))),
             session_idle_timeout,
@@ -660,6 +672,96 @@ fn parse_trusted_proxies(value: Option<String>) -> Result<Vec<ipnet::IpNet>, Con
         .collect()
 }
 
+/// Connections per instance when DB_POOL_SIZE is not set: enough for two
+/// cores' worth of blocking queries with room for slow ones.
+pub const DEFAULT_DB_POOL_SIZE: u32 = 8;
+
+/// Which database DATABASE_URL names, decided here once by its scheme, never
+/// by letting a driver guess: SQLite opens any string as a file name, so a
+/// mistyped PostgreSQL URL would otherwise become an empty database file.
+#[derive(Clone)]
+pub enum DatabaseBackend {
+    /// A file path, or `sqlite://path` (`:memory:` for a throwaway database).
+    Sqlite { path: String },
+    /// `postgres://…` or `postgresql://…` (libpq's connection URI); needs a
+    /// build with the `postgres` feature.
+    Postgres { url: SecretString },
+}
+
+impl PartialEq for DatabaseBackend {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (DatabaseBackend::Sqlite { path: a }, DatabaseBackend::Sqlite { path: b }) => a == b,
+            (DatabaseBackend::Postgres { url: a }, DatabaseBackend::Postgres { url: b }) => {
+                a.expose_secret() == b.expose_secret()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseBackend::Sqlite { path } => write!(f, "Sqlite({path:?})"),
+            // The URL may carry a password.
+            DatabaseBackend::Postgres { .. } => f.write_str("Postgres(<url>)"),
+        }
+    }
+}
+
+impl DatabaseBackend {
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        let value = value.trim();
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            if cfg!(not(feature = "postgres")) {
+                return Err(invalid(
+                    "DATABASE_URL",
+                    "names PostgreSQL, but this build has SQLite only: build with `cargo build --release --features postgres`",
+                ));
+            }
+            return Ok(DatabaseBackend::Postgres {
+                url: SecretString::from(value),
+            });
+        }
+        let path = value.strip_prefix("sqlite://").unwrap_or(value);
+        // Anything else shaped like `scheme:` (two letters or more, so a
+        // Windows drive `C:` is still a path) is a URL we do not speak.
+        let scheme = path.split_once(':').map(|(scheme, _)| scheme);
+        if let Some(scheme) = scheme.filter(|scheme| {
+            scheme.len() > 1
+                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        }) {
+            return Err(invalid(
+                "DATABASE_URL",
+                format!(
+                    "`{scheme}:` is not a database this app speaks: give an SQLite file path (data/app.db) or a postgres:// URL"
+                ),
+            ));
+        }
+        if path.is_empty() {
+            return Err(invalid(
+                "DATABASE_URL",
+                "`sqlite://` needs a file path after it",
+            ));
+        }
+        Ok(DatabaseBackend::Sqlite {
+            path: path.to_owned(),
+        })
+    }
+
+    /// The backend's name, for logs and `/readyz`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DatabaseBackend::Sqlite { .. } => "sqlite",
+            DatabaseBackend::Postgres { .. } => "postgres",
+        }
+    }
+}
+
 fn parse_socket(variable: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
     value.parse().map_err(|_| {
         invalid(
@@ -759,7 +861,13 @@ mod tests {
     fn defaults_need_no_environment() {
         let config = parse(&[]).expect("defaults are valid");
         assert_eq!(config.base_url.as_str(), "http://127.0.0.1:8080/");
-        assert_eq!(config.database_url, "data/app.db");
+        assert_eq!(
+            config.database,
+            DatabaseBackend::Sqlite {
+                path: "data/app.db".into()
+            }
+        );
+        assert_eq!(config.db_pool_size, DEFAULT_DB_POOL_SIZE);
         assert!(!config.cookies_secure());
         assert_eq!(
             config.redirect_uri("demo").as_str(),
@@ -787,6 +895,10 @@ mod tests {
             ("APP_BASE_URL", "https://example.com/app"),
             ("BIND", "localhost"),
             ("DATABASE_URL", "mysql://db"),
+            ("DATABASE_URL", "postgress://db"),
+            ("DATABASE_URL", "sqlite://"),
+            ("DB_POOL_SIZE", "0"),
+            ("DB_POOL_SIZE", "many"),
             ("SESSION_KEY", "c2hvcnQ="),
             ("TOKEN_KEY", "not base64!"),
             (
@@ -821,6 +933,38 @@ mod tests {
             let error = parse(&vars).expect_err(variable);
             assert_eq!(error.variable, variable, "{value}");
             assert!(error.to_string().contains(variable));
+        }
+    }
+
+    #[test]
+    fn database_url_is_parsed_by_its_scheme_never_guessed() {
+        let sqlite = |path: &str| DatabaseBackend::Sqlite { path: path.into() };
+        for (value, expected) in [
+            ("data/app.db", sqlite("data/app.db")),
+            ("sqlite://data/app.db", sqlite("data/app.db")),
+            ("/var/lib/app/app.db", sqlite("/var/lib/app/app.db")),
+            (":memory:", sqlite(":memory:")),
+            ("C:\\app\\app.db", sqlite("C:\\app\\app.db")),
+        ] {
+            assert_eq!(DatabaseBackend::parse(value).expect(value), expected);
+        }
+        for url in ["postgres://app:pw@db/app", "postgresql://db/app"] {
+            let parsed = DatabaseBackend::parse(url);
+            if cfg!(feature = "postgres") {
+                let backend = parsed.expect(url);
+                assert_eq!(backend.name(), "postgres");
+                assert!(
+                    !format!("{backend:?}").contains("pw"),
+                    "no password in logs"
+                );
+            } else {
+                let error = parsed.expect_err(url);
+                assert!(error.problem.contains("--features postgres"), "{error}");
+            }
+        }
+        // A typo must not become an SQLite file named after the URL.
+        for typo in ["postgress://db/app", "postgres:/db/app", "redis://db"] {
+            assert!(DatabaseBackend::parse(typo).is_err(), "{typo}");
         }
     }
 

@@ -169,6 +169,7 @@ impl Application {
         }
 
         let shutdown_timeout = config.shutdown_timeout.as_secs();
+        let pool_size = config.db_pool_size;
         let (demo_server, demo_address) = match (demo_settings(&config), demo_listener) {
             (Some(settings), Some(listener)) => {
                 let address = listener.local_addr()?;
@@ -186,7 +187,7 @@ impl Application {
             .map(|_| crate::http_client::build(config.http_timeout))
             .collect::<Result<Vec<_>, _>>()?;
         let sealer = TokenSealer::new(config.token_key.bytes());
-        let db = Database::open(&config.database_url, sealer)?;
+        let db = Database::open(&config.database, config.db_pool_size, sealer)?;
         let state = web::Data::new(AppState {
             base_url: config.base_url.clone(),
             providers: Arc::new(providers),
@@ -241,10 +242,10 @@ impl Application {
         })
         .workers(workers)
         // `Database::run` is the only user of the blocking pool, and a query
-        // needs one of POOL_SIZE connections: more threads than that would only
+        // needs one of DB_POOL_SIZE connections: more threads than that would only
         // wait for a connection, each holding its stack and malloc arena
         // (tokio's default is up to 512 per worker).
-        .worker_max_blocking_threads((crate::db::POOL_SIZE as usize).div_ceil(workers).max(1))
+        .worker_max_blocking_threads((pool_size as usize).div_ceil(workers).max(1))
         // SHUTDOWN_TIMEOUT: what requests under way get after a stop signal.
         .shutdown_timeout(shutdown_timeout)
         // Signals are ours (`stop_on_signal`), for both servers at once.

@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::schema::{identities, provider_tokens, users};
 use super::{DbConnection, DbError, TokenSealer, unix_now};
+use crate::db;
 
 /// Who signed in, as the provider described them.
 #[derive(Debug, Clone)]
@@ -272,36 +273,40 @@ pub fn store_tokens(
         .as_ref()
         .map(|token| seal(id_token_context(identity_id), token));
     let now = unix_now();
-    diesel::insert_into(provider_tokens::table)
-        .values((
-            provider_tokens::identity_id.eq(identity_id),
-            provider_tokens::access_token.eq(&access),
-            provider_tokens::refresh_token.eq(&refresh),
-            provider_tokens::id_token.eq(&id_token),
-            provider_tokens::access_token_expires_at.eq(tokens.access_token_expires_at),
-            provider_tokens::scopes.eq(tokens.scopes.join(" ")),
-            provider_tokens::updated_at.eq(now),
-        ))
-        .on_conflict(provider_tokens::identity_id)
-        .do_update()
-        .set((
-            provider_tokens::access_token.eq(excluded(provider_tokens::access_token)),
-            provider_tokens::refresh_token.eq(coalesce(
-                excluded(provider_tokens::refresh_token),
-                provider_tokens::refresh_token,
-            )),
-            provider_tokens::id_token.eq(coalesce(
-                excluded(provider_tokens::id_token),
-                provider_tokens::id_token,
-            )),
-            provider_tokens::access_token_expires_at
-                .eq(excluded(provider_tokens::access_token_expires_at)),
-            provider_tokens::scopes.eq(excluded(provider_tokens::scopes)),
-            provider_tokens::updated_at.eq(now),
-            provider_tokens::generation.eq(provider_tokens::generation + 1),
-            provider_tokens::refresh_lease_until.eq(None::<i64>),
-        ))
-        .execute(connection)?;
+    // The same upsert on both backends (`ON CONFLICT … DO UPDATE`, SQLite
+    // 3.24+ and PostgreSQL 9.5+), written once.
+    db::each_backend!(connection => {
+        diesel::insert_into(provider_tokens::table)
+            .values((
+                provider_tokens::identity_id.eq(identity_id),
+                provider_tokens::access_token.eq(&access),
+                provider_tokens::refresh_token.eq(&refresh),
+                provider_tokens::id_token.eq(&id_token),
+                provider_tokens::access_token_expires_at.eq(tokens.access_token_expires_at),
+                provider_tokens::scopes.eq(tokens.scopes.join(" ")),
+                provider_tokens::updated_at.eq(now),
+            ))
+            .on_conflict(provider_tokens::identity_id)
+            .do_update()
+            .set((
+                provider_tokens::access_token.eq(excluded(provider_tokens::access_token)),
+                provider_tokens::refresh_token.eq(coalesce(
+                    excluded(provider_tokens::refresh_token),
+                    provider_tokens::refresh_token,
+                )),
+                provider_tokens::id_token.eq(coalesce(
+                    excluded(provider_tokens::id_token),
+                    provider_tokens::id_token,
+                )),
+                provider_tokens::access_token_expires_at
+                    .eq(excluded(provider_tokens::access_token_expires_at)),
+                provider_tokens::scopes.eq(excluded(provider_tokens::scopes)),
+                provider_tokens::updated_at.eq(now),
+                provider_tokens::generation.eq(provider_tokens::generation + 1),
+                provider_tokens::refresh_lease_until.eq(None::<i64>),
+            ))
+            .execute(connection)
+    })?;
     Ok(())
 }
 
@@ -569,26 +574,24 @@ pub fn unlink_identity(
     user_id: i64,
     identity_id: i64,
 ) -> Result<bool, DbError> {
-    connection
-        .immediate_transaction(|connection| {
-            let others: i64 = identities::table
-                .filter(identities::user_id.eq(user_id))
-                .filter(identities::id.ne(identity_id))
-                .count()
-                .get_result(connection)?;
-            if others == 0 {
-                return Ok(false);
-            }
-            // Ownership is part of the query: another user's id deletes nothing.
-            let deleted = diesel::delete(
-                identities::table
-                    .filter(identities::id.eq(identity_id))
-                    .filter(identities::user_id.eq(user_id)),
-            )
-            .execute(connection)?;
-            Ok(deleted == 1)
-        })
-        .map_err(|error: diesel::result::Error| DbError::Query(error))
+    super::write_transaction(connection, |connection| {
+        let others: i64 = identities::table
+            .filter(identities::user_id.eq(user_id))
+            .filter(identities::id.ne(identity_id))
+            .count()
+            .get_result(connection)?;
+        if others == 0 {
+            return Ok(false);
+        }
+        // Ownership is part of the query: another user's id deletes nothing.
+        let deleted = diesel::delete(
+            identities::table
+                .filter(identities::id.eq(identity_id))
+                .filter(identities::user_id.eq(user_id)),
+        )
+        .execute(connection)?;
+        Ok(deleted == 1)
+    })
 }
 
 /// The provider of identity `identity_id` if it belongs to `user_id`
@@ -704,12 +707,13 @@ mod tests {
         // on, dropping the old table would cascade to tokens and sessions.
         use diesel::connection::SimpleConnection as _;
         use diesel_migrations::MigrationHarness as _;
-        let mut connection = DbConnection::establish(":memory:").expect("opens");
+        let mut connection =
+            DbConnection::Sqlite(diesel::SqliteConnection::establish(":memory:").expect("opens"));
         connection
             .batch_execute("PRAGMA foreign_keys = ON;")
             .expect("pragma");
         for _ in 0..3 {
-            connection
+            crate::db::test_support::sqlite(&mut connection)
                 .run_next_migration(crate::db::SQLITE_MIGRATIONS)
                 .expect("migrations before the issuer");
         }
@@ -722,7 +726,7 @@ mod tests {
                  INSERT INTO sessions VALUES ('hash', 7, 9, 0, 0);",
             )
             .expect("rows of an older version");
-        connection
+        crate::db::test_support::sqlite(&mut connection)
             .run_pending_migrations(crate::db::SQLITE_MIGRATIONS)
             .expect("the issuer migration");
         #[derive(QueryableByName)]

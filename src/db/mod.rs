@@ -1,10 +1,19 @@
-//! Storage: the connection pool, migrations, and the queries the app needs.
+//! Storage: the connection pool, migrations, and the queries the app needs,
+//! on SQLite (the zero-setup default) or PostgreSQL (several instances; the
+//! `postgres` feature).
 //!
 //! Queries are plain synchronous diesel functions in the submodules, each taking a
 //! connection. Async code reaches them only through [`Database::run`] (reads)
-//! and [`Database::write`] (writes, one at a time), which take a pooled
-//! connection and run the closure on actix's blocking thread pool, so SQLite
-//! file I/O never blocks the async executor.
+//! and [`Database::write`] (writes), which take a pooled connection and run
+//! the closure on actix's blocking thread pool, so database I/O never blocks
+//! the async executor.
+//!
+//! Both backends share one schema (`schema.rs`, portable types) and one query
+//! code: [`DbConnection`] is diesel's `MultiConnection` over both, so a query
+//! written once runs on either. The few statements that differ by backend
+//! (the upsert, the immediate transaction, the migration lock) are here and
+//! in `accounts.rs` only, through [`each_backend!`]. Every transaction is
+//! opened in this module's submodules, never by a caller.
 //!
 //! This module owns sealing tokens at rest (`seal`): nothing outside it sees a
 //! sealed blob, and nothing it returns holds a token in a printable form. It must
@@ -24,23 +33,44 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection as _;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{CustomizeConnection, Pool};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
 
+use crate::config::DatabaseBackend;
 pub use seal::TokenSealer;
 
-/// The connection type of the (so far only) backend.
-pub type DbConnection = SqliteConnection;
+/// A connection to either backend. Queries take `&mut DbConnection` and are
+/// written once; diesel checks each against both backends at compile time.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    #[cfg(feature = "postgres")]
+    Postgres(diesel::pg::PgConnection),
+}
 
-type DbPool = Pool<ConnectionManager<DbConnection>>;
+/// Runs `$body` with `$connection` rebound to the backend's own connection
+/// type, once per backend: for the statements `DbConnection` cannot express
+/// for both at once (diesel's `MultiConnection` has no `ON CONFLICT`), while
+/// the statement is still written only once.
+macro_rules! each_backend {
+    ($connection:ident => $body:expr) => {
+        match $connection {
+            $crate::db::DbConnection::Sqlite($connection) => $body,
+            #[cfg(feature = "postgres")]
+            $crate::db::DbConnection::Postgres($connection) => $body,
+        }
+    };
+}
+pub(crate) use each_backend;
 
-/// Connections in the pool: also the number of blocking threads the server
-/// allows (`startup`), since a query cannot run without a connection.
-pub const POOL_SIZE: u32 = 8;
+type DbPool = Pool<ConnectionManager>;
 
-/// Migrations compiled into the binary and applied at start-up.
+/// Migrations compiled into the binary and applied at start-up, one folder
+/// per backend with the same migration names (a test compares the schemas).
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+#[cfg(feature = "postgres")]
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// Errors of the storage layer. Their text is for logs, never for pages.
 #[derive(Debug, thiserror::Error)]
@@ -57,18 +87,86 @@ pub enum DbError {
     Open(String),
 }
 
+impl DbError {
+    /// A unique key was already taken: another transaction (on another
+    /// instance) created the same row first.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
 /// The pool plus the key that seals tokens: everything a query needs.
 #[derive(Clone)]
 pub struct Database {
     pool: DbPool,
     sealer: TokenSealer,
-    /// Held while a write runs (`Database::write`): one writer at a time.
-    writer: Arc<Mutex<()>>,
+    /// SQLite only: held while a write runs (`Database::write`), one writer
+    /// at a time. PostgreSQL takes row locks instead.
+    writer: Option<Arc<Mutex<()>>>,
+    backend: &'static str,
 }
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Database(<pool>)")
+        write!(f, "Database({}, <pool>)", self.backend)
+    }
+}
+
+/// Opens connections of the backend DATABASE_URL named, and only that one:
+/// diesel's own `MultiConnection::establish` tries each backend in turn, and
+/// SQLite accepts any string as a file name.
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    backend: DatabaseBackend,
+}
+
+impl ConnectionManager {
+    pub fn new(backend: DatabaseBackend) -> Self {
+        ConnectionManager { backend }
+    }
+
+    /// One new connection, outside any pool (tests, tools).
+    pub fn connect(&self) -> diesel::ConnectionResult<DbConnection> {
+        use diesel::Connection as _;
+        match &self.backend {
+            DatabaseBackend::Sqlite { path } => {
+                SqliteConnection::establish(path).map(DbConnection::Sqlite)
+            }
+            #[cfg(feature = "postgres")]
+            DatabaseBackend::Postgres { url } => {
+                use secrecy::ExposeSecret as _;
+                diesel::pg::PgConnection::establish(url.expose_secret()).map(DbConnection::Postgres)
+            }
+            #[cfg(not(feature = "postgres"))]
+            DatabaseBackend::Postgres { .. } => Err(diesel::ConnectionError::BadConnection(
+                "this build has no PostgreSQL support (the `postgres` feature)".into(),
+            )),
+        }
+    }
+}
+
+impl diesel::r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        ConnectionManager::connect(self).map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, connection: &mut DbConnection) -> Result<(), Self::Error> {
+        use diesel::r2d2::R2D2Connection as _;
+        connection.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, connection: &mut DbConnection) -> bool {
+        use diesel::r2d2::R2D2Connection as _;
+        connection.is_broken()
     }
 }
 
@@ -82,49 +180,126 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
         // failing, and switching to WAL itself takes a lock. WAL lets readers
         // proceed while one writer writes; SQLite ignores foreign keys unless
         // asked on each connection.
-        connection
-            .batch_execute(
-                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            )
-            .map_err(diesel::r2d2::Error::QueryError)
+        #[cfg_attr(
+            not(feature = "postgres"),
+            allow(irrefutable_let_patterns, reason = "one backend in this build")
+        )]
+        if let DbConnection::Sqlite(connection) = connection {
+            connection
+                .batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
     }
+}
+
+/// Applies the backend's pending migrations.
+///
+/// PostgreSQL: under a session-level advisory lock, so that instances
+/// starting together apply each migration once; the others wait, then find
+/// nothing pending. (SQLite is one process's file: nothing to race.)
+pub fn run_migrations(connection: &mut DbConnection) -> Result<(), DbError> {
+    let failed = |error: Box<dyn std::error::Error + Send + Sync>| {
+        DbError::Open(format!("migrations failed: {error}"))
+    };
+    match connection {
+        DbConnection::Sqlite(connection) => {
+            connection
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(failed)?;
+        }
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(connection) => {
+            // Any number every instance agrees on names the lock.
+            const LOCK_KEY: i64 = 7310593220110;
+            connection.batch_execute(&format!("SELECT pg_advisory_lock({LOCK_KEY})"))?;
+            let applied = connection
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(drop)
+                .map_err(failed);
+            connection.batch_execute(&format!("SELECT pg_advisory_unlock({LOCK_KEY})"))?;
+            applied?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `body` in a transaction that is meant to write. On SQLite it is
+/// `BEGIN IMMEDIATE`, which takes the write lock at the start instead of
+/// upgrading a read lock halfway, where two writers would deadlock and one
+/// fail with SQLITE_BUSY; on PostgreSQL a plain `BEGIN` (rows are locked as
+/// they are written). Transactions inside `body` become savepoints.
+pub fn write_transaction<T>(
+    connection: &mut DbConnection,
+    body: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager as _};
+    match connection {
+        DbConnection::Sqlite(connection) => {
+            AnsiTransactionManager::begin_transaction_sql(&mut *connection, "BEGIN IMMEDIATE")?;
+        }
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(connection) => {
+            AnsiTransactionManager::begin_transaction(&mut *connection)?;
+        }
+    }
+    let result = body(connection);
+    let end = match (&result, &mut *connection) {
+        (Ok(_), DbConnection::Sqlite(connection)) => {
+            AnsiTransactionManager::commit_transaction(connection)
+        }
+        (Err(_), DbConnection::Sqlite(connection)) => {
+            AnsiTransactionManager::rollback_transaction(connection)
+        }
+        #[cfg(feature = "postgres")]
+        (Ok(_), DbConnection::Postgres(connection)) => {
+            AnsiTransactionManager::commit_transaction(connection)
+        }
+        #[cfg(feature = "postgres")]
+        (Err(_), DbConnection::Postgres(connection)) => {
+            AnsiTransactionManager::rollback_transaction(connection)
+        }
+    };
+    let value = result?;
+    end?;
+    Ok(value)
 }
 
 impl Database {
     /// Opens (creating if needed) the database, applies pending migrations and
-    /// builds the pool. Called once at start-up.
-    pub fn open(database_url: &str, sealer: TokenSealer) -> Result<Self, DbError> {
-        let path = database_url
-            .strip_prefix("sqlite://")
-            .unwrap_or(database_url);
-        // The folder and the file hold sealed tokens and session ids: created
-        // readable by their owner only (an existing one keeps its permissions).
-        if path != ":memory:" {
-            let file = Path::new(path);
-            if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-                crate::private_files::create_dir_all(parent)
-                    .map_err(|error| DbError::Open(format!("{}: {error}", parent.display())))?;
-            }
-            crate::private_files::create_file_if_missing(file)
-                .map_err(|error| DbError::Open(format!("{}: {error}", file.display())))?;
-        }
-        let pool = Pool::builder()
-            .max_size(POOL_SIZE)
-            // Open connections as needed rather than eight at start-up.
+    /// builds the pool of `pool_size` connections. Called once at start-up.
+    pub fn open(
+        backend: &DatabaseBackend,
+        pool_size: u32,
+        sealer: TokenSealer,
+    ) -> Result<Self, DbError> {
+        let builder = Pool::builder()
+            .max_size(pool_size)
+            // Open connections as needed rather than all at start-up.
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(5))
-            .connection_customizer(Box::new(SqlitePragmas))
-            .build(ConnectionManager::<DbConnection>::new(path))
+            .connection_timeout(Duration::from_secs(5));
+        let (builder, writer) = match backend {
+            DatabaseBackend::Sqlite { path } => {
+                create_private_file(path)?;
+                (
+                    builder.connection_customizer(Box::new(SqlitePragmas)),
+                    Some(Arc::default()),
+                )
+            }
+            DatabaseBackend::Postgres { .. } => (builder, None),
+        };
+        let pool = builder
+            .build(ConnectionManager::new(backend.clone()))
             .map_err(|error| DbError::Open(error.to_string()))?;
-        let mut connection = pool.get()?;
-        connection
-            .run_pending_migrations(SQLITE_MIGRATIONS)
-            .map_err(|error| DbError::Open(format!("migrations failed: {error}")))?;
+        run_migrations(&mut *pool.get()?)?;
         Ok(Database {
             pool,
             sealer,
-            writer: Arc::default(),
+            writer,
+            backend: backend.name(),
         })
     }
 
@@ -144,13 +319,14 @@ impl Database {
         .await?
     }
 
-    /// Runs `query`, which writes, like [`Database::run`], but one at a time.
+    /// Runs `query`, which writes, like [`Database::run`]; on SQLite one at a
+    /// time.
     ///
     /// SQLite lets one connection write at a time. Without this lock, a second
     /// writer finds the database locked and SQLite's busy handler sleeps and
     /// retries (1, 2, 5, 10 ms…), which showed as the long tail of sign-in
     /// times in the benchmark; queued on a mutex, it starts the moment the first
-    /// one commits.
+    /// one commits. PostgreSQL writes side by side.
     pub async fn write<T, F>(&self, query: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut DbConnection, &TokenSealer) -> Result<T, DbError> + Send + 'static,
@@ -160,7 +336,9 @@ impl Database {
         actix_web::web::block(move || {
             // The lock before the connection: a queued writer does not hold
             // one of the connections that readers need.
-            let _one_writer = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let _one_writer = writer
+                .as_ref()
+                .map(|writer| writer.lock().unwrap_or_else(PoisonError::into_inner));
             let mut connection = pool.get()?;
             query(&mut connection, &sealer)
         })
@@ -175,6 +353,26 @@ impl Database {
         })
         .await
     }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+}
+
+/// The SQLite file and its folder hold sealed tokens and session ids: created
+/// readable by their owner only (an existing one keeps its permissions).
+fn create_private_file(path: &str) -> Result<(), DbError> {
+    if path == ":memory:" {
+        return Ok(());
+    }
+    let file = Path::new(path);
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::private_files::create_dir_all(parent)
+            .map_err(|error| DbError::Open(format!("{}: {error}", parent.display())))?;
+    }
+    crate::private_files::create_file_if_missing(file)
+        .map_err(|error| DbError::Open(format!("{}: {error}", file.display())))
 }
 
 /// Seconds since the Unix epoch, the unit of every time column.
@@ -188,15 +386,25 @@ pub(crate) mod test_support {
 
     /// A fresh, migrated in-memory database connection for unit tests.
     pub fn connection() -> DbConnection {
-        use diesel::Connection as _;
-        let mut connection = DbConnection::establish(":memory:").expect("in-memory SQLite opens");
+        let mut connection = ConnectionManager::new(DatabaseBackend::Sqlite {
+            path: ":memory:".into(),
+        })
+        .connect()
+        .expect("in-memory SQLite opens");
         connection
             .batch_execute("PRAGMA foreign_keys = ON;")
             .expect("pragma");
+        run_migrations(&mut connection).expect("migrations apply");
         connection
-            .run_pending_migrations(SQLITE_MIGRATIONS)
-            .expect("migrations apply");
-        connection
+    }
+
+    /// The SQLite connection inside a unit test's [`connection`].
+    pub fn sqlite(connection: &mut DbConnection) -> &mut SqliteConnection {
+        match connection {
+            DbConnection::Sqlite(connection) => connection,
+            #[cfg(feature = "postgres")]
+            DbConnection::Postgres(_) => unreachable!("unit tests use SQLite"),
+        }
     }
 
     /// A database whose pool never gets a connection (its file would be in
@@ -209,13 +417,14 @@ pub(crate) mod test_support {
             .max_size(1)
             .min_idle(Some(0))
             .connection_timeout(Duration::from_millis(200))
-            .build_unchecked(ConnectionManager::<DbConnection>::new(
-                path.display().to_string(),
-            ));
+            .build_unchecked(ConnectionManager::new(DatabaseBackend::Sqlite {
+                path: path.display().to_string(),
+            }));
         Database {
             pool,
             sealer: sealer(),
-            writer: Arc::default(),
+            writer: Some(Arc::default()),
+            backend: "sqlite",
         }
     }
 
@@ -264,7 +473,8 @@ pub(crate) mod test_support {
     async fn writes_run_one_at_a_time_and_reads_side_by_side() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("test.db").display().to_string();
-        let database = Database::open(&path, sealer()).expect("opens");
+        let database =
+            Database::open(&DatabaseBackend::Sqlite { path }, 8, sealer()).expect("opens");
         let writes = any_overlap(|job| {
             database.write(move |_, _| {
                 job();
@@ -297,7 +507,10 @@ pub(crate) mod test_support {
         let root = tempfile::tempdir().expect("temp dir");
         let folder = root.path().join("data");
         let file = folder.join("app.db");
-        let database = Database::open(&file.display().to_string(), sealer()).expect("opens");
+        let backend = DatabaseBackend::Sqlite {
+            path: file.display().to_string(),
+        };
+        let database = Database::open(&backend, 8, sealer()).expect("opens");
         assert_eq!(mode(&folder), 0o700, "data folder");
         assert_eq!(mode(&file), 0o600, "database file");
         // SQLite gives the write-ahead log the database file's permissions.
@@ -310,6 +523,7 @@ pub(crate) mod test_support {
     #[test]
     fn migrations_run_up_down_and_up_again() {
         let mut connection = connection();
+        let connection = sqlite(&mut connection);
         connection
             .revert_all_migrations(SQLITE_MIGRATIONS)
             .expect("down.sql reverts cleanly");

@@ -222,11 +222,16 @@ pub fn take(
     state_hash: &str,
 ) -> Result<Option<PendingSignIn>, DbError> {
     use pending_sign_ins::dsl;
-    let row: Option<PendingRow> = diesel::delete(dsl::pending_sign_ins)
-        .filter(dsl::state_hash.eq(state_hash))
-        .returning(PendingRow::as_returning())
-        .get_result(connection)
-        .optional()?;
+    // DELETE … RETURNING: single use in one statement, so two callbacks with
+    // the same state cannot both get the row. Per backend, because diesel's
+    // MultiConnection does not build a RETURNING of a `Selectable` struct.
+    let row: Option<PendingRow> = crate::db::each_backend!(connection => {
+        diesel::delete(dsl::pending_sign_ins)
+            .filter(dsl::state_hash.eq(state_hash))
+            .returning(PendingRow::as_returning())
+            .get_result(connection)
+            .optional()
+    })?;
     let Some(row) = row else {
         return Ok(None);
     };

@@ -2,9 +2,7 @@
 //! starts (step 3) and when the browser comes back (steps 4 to 6), each as one
 //! transaction of its own, so the flow never opens a transaction itself.
 //!
-//! SQLite: each is an immediate transaction (`BEGIN IMMEDIATE`), which takes
-//! the write lock at the start instead of upgrading a read lock halfway, where
-//! two writers would deadlock and one would fail with SQLITE_BUSY.
+//! Each is a [`super::write_transaction`] (on SQLite `BEGIN IMMEDIATE`).
 //!
 //! What it must not do: decide anything about the protocol (the flow checks
 //! state, browser binding and expiry with what `take` returns).
@@ -23,7 +21,7 @@ pub fn begin(
     limits: PendingLimits,
     steps_json: &str,
 ) -> Result<(), DbError> {
-    connection.immediate_transaction(|connection| {
+    super::write_transaction(connection, |connection| {
         pending_sign_ins::insert(connection, sealer, pending, limits)?;
         attempts::insert(
             connection,
@@ -43,7 +41,7 @@ pub fn take(
     sealer: &TokenSealer,
     state_hash: &str,
 ) -> Result<(Option<PendingSignIn>, Option<String>), DbError> {
-    connection.immediate_transaction(|connection| {
+    super::write_transaction(connection, |connection| {
         let pending = pending_sign_ins::take(connection, sealer, state_hash)?;
         Ok((pending, attempts::steps_of(connection, state_hash)?))
     })
@@ -72,7 +70,7 @@ pub fn add_scopes(
     sealer: &TokenSealer,
     added: &ScopesAdded<'_>,
 ) -> Result<(), DbError> {
-    connection.immediate_transaction(|connection| {
+    super::write_transaction(connection, |connection| {
         if let Some(tokens) = added.tokens {
             accounts::store_tokens(connection, sealer, added.identity_id, tokens)?;
         }
@@ -108,22 +106,24 @@ pub fn link(
     sealer: &TokenSealer,
     linking: &Linking<'_>,
 ) -> Result<accounts::Attached, DbError> {
-    connection.immediate_transaction(|connection| {
-        let attached = accounts::attach_identity(connection, linking.user_id, linking.record)?;
-        let identity_id = match attached {
-            accounts::Attached::Linked { identity_id }
-            | accounts::Attached::AlreadyLinked { identity_id } => identity_id,
-            accounts::Attached::LinkedToAnotherUser => return Ok(attached),
-        };
-        accounts::store_tokens(connection, sealer, identity_id, linking.tokens)?;
-        attempts::finish(
-            connection,
-            linking.state_hash,
-            linking.steps_json,
-            attempts::LINKED,
-            Some(linking.user_id),
-        )?;
-        Ok(attached)
+    once_more_if_taken(|| {
+        super::write_transaction(&mut *connection, |connection| {
+            let attached = accounts::attach_identity(connection, linking.user_id, linking.record)?;
+            let identity_id = match attached {
+                accounts::Attached::Linked { identity_id }
+                | accounts::Attached::AlreadyLinked { identity_id } => identity_id,
+                accounts::Attached::LinkedToAnotherUser => return Ok(attached),
+            };
+            accounts::store_tokens(connection, sealer, identity_id, linking.tokens)?;
+            attempts::finish(
+                connection,
+                linking.state_hash,
+                linking.steps_json,
+                attempts::LINKED,
+                Some(linking.user_id),
+            )?;
+            Ok(attached)
+        })
     })
 }
 
@@ -153,27 +153,50 @@ pub fn complete(
     sealer: &TokenSealer,
     completed: &Completed<'_>,
 ) -> Result<SignedInIds, DbError> {
-    connection.immediate_transaction(|connection| {
-        let ids = accounts::record_sign_in(connection, completed.record)?;
-        accounts::store_tokens(connection, sealer, ids.identity_id, completed.tokens)?;
-        attempts::finish(
-            connection,
-            completed.state_hash,
-            completed.steps_json,
-            attempts::SIGNED_IN,
-            Some(ids.user_id),
-        )?;
-        if let Some(replaced) = completed.replaced_session_hash {
-            sessions::delete(connection, replaced)?;
-        }
-        sessions::create(
-            connection,
-            completed.session_id_hash,
-            ids.user_id,
-            ids.identity_id,
-            unix_now(),
-            completed.session_limits,
-        )?;
-        Ok(ids)
+    once_more_if_taken(|| {
+        super::write_transaction(&mut *connection, |connection| {
+            let ids = accounts::record_sign_in(connection, completed.record)?;
+            accounts::store_tokens(connection, sealer, ids.identity_id, completed.tokens)?;
+            attempts::finish(
+                connection,
+                completed.state_hash,
+                completed.steps_json,
+                attempts::SIGNED_IN,
+                Some(ids.user_id),
+            )?;
+            if let Some(replaced) = completed.replaced_session_hash {
+                sessions::delete(connection, replaced)?;
+            }
+            sessions::create(
+                connection,
+                completed.session_id_hash,
+                ids.user_id,
+                ids.identity_id,
+                unix_now(),
+                completed.session_limits,
+            )?;
+            Ok(ids)
+        })
     })
+}
+
+/// Runs a transaction that creates an identity, and runs it once more if
+/// the identity's unique key (issuer, subject) was taken meanwhile.
+///
+/// Two instances on one PostgreSQL database can complete the first sign-in of
+/// the same new person at the same moment: both find no identity, and the
+/// second INSERT waits for the first transaction and then fails on the unique
+/// constraint, rolling its whole transaction back. Run again, it finds the
+/// identity the first one created, so the person gets one user, not a 500.
+/// (On SQLite writers take turns, so the first run always sees the row.)
+fn once_more_if_taken<T>(
+    mut transaction: impl FnMut() -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    match transaction() {
+        Err(error) if error.is_unique_violation() => {
+            tracing::info!("an identity was created by a concurrent sign-in; reading it");
+            transaction()
+        }
+        other => other,
+    }
 }

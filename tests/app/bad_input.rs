@@ -98,8 +98,7 @@ async fn an_expired_pending_sign_in_is_refused() {
     let callback = app
         .authorize_at_demo(&browser, "/profile", "alice", "allow")
         .await;
-    let mut connection =
-        diesel::SqliteConnection::establish(app.database_path.to_str().unwrap()).unwrap();
+    let mut connection = app.database();
     diesel::update(pending_sign_ins::table)
         .set(pending_sign_ins::created_at.eq(pending_sign_ins::created_at - 11 * 60))
         .execute(&mut connection)
@@ -340,8 +339,7 @@ async fn pending_sign_ins_per_browser_are_bounded() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
     }
-    let mut connection =
-        diesel::SqliteConnection::establish(app.database_path.to_str().unwrap()).unwrap();
+    let mut connection = app.database();
     let count: i64 = pending_sign_ins::table
         .count()
         .get_result(&mut connection)

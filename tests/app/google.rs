@@ -677,16 +677,13 @@ async fn ten_requests_needing_a_refresh_at_once_send_one_refresh_request() {
 
 #[tokio::test]
 async fn two_app_instances_on_one_database_send_one_refresh_request() {
-    let dir = tempfile::tempdir().unwrap();
+    let database = crate::helpers::TestDatabase::new();
     let key = |len: usize| {
         base64::engine::general_purpose::STANDARD
             .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
     };
     let shared = [
-        (
-            "DATABASE_URL",
-            dir.path().join("shared.db").display().to_string(),
-        ),
+        ("DATABASE_URL", database.url.clone()),
         ("SESSION_KEY", key(64)),
         ("TOKEN_KEY", key(32)),
     ];

@@ -1,6 +1,7 @@
-//! `spawn_app()`: the app and the demo provider on port 0, a fresh SQLite file in
-//! a temp dir, and a cookie-keeping HTTP client that does not follow redirects,
-//! so each step of the flow can be checked.
+//! `spawn_app()`: the app and the demo provider on port 0, a fresh database (an
+//! SQLite file in a temp dir, or with TEST_DATABASE_URL a PostgreSQL database
+//! of its own), and a cookie-keeping HTTP client that does not follow
+//! redirects, so each step of the flow can be checked.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -17,8 +18,113 @@ pub struct TestApp {
     pub address: String,
     /// `http://127.0.0.1:{port}` of the demo provider.
     pub demo_address: String,
-    pub database_path: std::path::PathBuf,
+    /// The DATABASE_URL the app was given.
+    pub database_url: String,
+    // Dropped after the app's fields: the database goes last.
     _dir: tempfile::TempDir,
+    _database: Option<TestDatabase>,
+}
+
+/// A database for one test, removed when dropped: a fresh SQLite file, or,
+/// when TEST_DATABASE_URL names a PostgreSQL server (a build with
+/// `--features postgres`), a fresh database created there for this test.
+pub struct TestDatabase {
+    /// The DATABASE_URL to give the app.
+    pub url: String,
+    #[cfg(feature = "postgres")]
+    _postgres: Option<PostgresDatabase>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub fn new() -> TestDatabase {
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+        {
+            Some(server) => Self::postgres(&server),
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                TestDatabase {
+                    url: dir.path().join("app.db").display().to_string(),
+                    #[cfg(feature = "postgres")]
+                    _postgres: None,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    fn postgres(server: &str) -> TestDatabase {
+        let database = PostgresDatabase::create(server);
+        TestDatabase {
+            url: database.url.clone(),
+            _postgres: Some(database),
+            _dir: None,
+        }
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn postgres(_: &str) -> TestDatabase {
+        panic!(
+            "TEST_DATABASE_URL is set, but this test build has SQLite only: run `cargo test --features postgres`"
+        )
+    }
+
+    /// Which backend the tests run on, for skip messages.
+    pub fn backend() -> &'static str {
+        if std::env::var_os("TEST_DATABASE_URL").is_some_and(|url| !url.is_empty()) {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+}
+
+/// A PostgreSQL database named `signin_test_{random}` on the server that
+/// TEST_DATABASE_URL names, dropped (with its connections) when the test ends.
+#[cfg(feature = "postgres")]
+struct PostgresDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+#[cfg(feature = "postgres")]
+impl PostgresDatabase {
+    fn create(server: &str) -> PostgresDatabase {
+        use diesel::Connection as _;
+        use diesel::connection::SimpleConnection as _;
+        let name = format!("signin_test_{:016x}", rand::random::<u64>());
+        let mut admin = diesel::PgConnection::establish(server)
+            .unwrap_or_else(|error| panic!("TEST_DATABASE_URL: cannot connect: {error}"));
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("CREATE DATABASE");
+        let mut url = url::Url::parse(server).expect("TEST_DATABASE_URL is a URL");
+        url.set_path(&name);
+        PostgresDatabase {
+            server: server.to_owned(),
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        use diesel::Connection as _;
+        use diesel::connection::SimpleConnection as _;
+        // FORCE (PostgreSQL 13+) ends the app's pooled connections.
+        if let Ok(mut admin) = diesel::PgConnection::establish(&self.server) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
 }
 
 /// A browser: keeps cookies, does not follow redirects.
@@ -80,14 +186,21 @@ pub async fn spawn_app_on<V: AsRef<str>>(app_listener: TcpListener, vars: &[(&st
     let demo_listener = TcpListener::bind("127.0.0.1:0").expect("bind demo");
     let app_address = format!("http://{}", app_listener.local_addr().unwrap());
     let demo_bind = demo_listener.local_addr().unwrap().to_string();
-    let database_path = dir.path().join("app.db");
+    // A test that shares a database between instances names it itself.
+    let database = vars
+        .iter()
+        .all(|(name, _)| *name != "DATABASE_URL")
+        .then(TestDatabase::new);
+    let database_url = database
+        .as_ref()
+        .map_or_else(String::new, |db| db.url.clone());
     let key = |len: usize| {
         base64::engine::general_purpose::STANDARD
             .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
     };
     let mut env: HashMap<String, String> = HashMap::from([
         ("APP_BASE_URL".into(), app_address.clone()),
-        ("DATABASE_URL".into(), database_path.display().to_string()),
+        ("DATABASE_URL".into(), database_url),
         ("SESSION_KEY".into(), key(64)),
         ("TOKEN_KEY".into(), key(32)),
         ("DEMO_PROVIDER_BIND".into(), demo_bind.clone()),
@@ -97,6 +210,7 @@ pub async fn spawn_app_on<V: AsRef<str>>(app_listener: TcpListener, vars: &[(&st
         let value = value.as_ref().replace("{demo_address}", &demo_address);
         env.insert((*name).into(), value);
     }
+    let database_url = env["DATABASE_URL"].clone();
     let config = Config::from_lookup(&move |name: &str| env.get(name).cloned(), dir.path())
         .expect("valid test configuration");
     let providers = Providers::from_config(&config);
@@ -106,8 +220,9 @@ pub async fn spawn_app_on<V: AsRef<str>>(app_listener: TcpListener, vars: &[(&st
     TestApp {
         address: app_address,
         demo_address: format!("http://{demo_bind}"),
-        database_path,
+        database_url,
         _dir: dir,
+        _database: database,
     }
 }
 
@@ -305,11 +420,14 @@ impl TestApp {
             .expect("post")
     }
 
-    /// A connection to the app's SQLite file, to arrange what a test needs
-    /// (an old session, an expired pending sign-in) without waiting for it.
-    pub fn database(&self) -> diesel::SqliteConnection {
-        use diesel::Connection as _;
-        diesel::SqliteConnection::establish(self.database_path.to_str().expect("utf-8 path"))
+    /// A connection to the app's database (either backend), to arrange what
+    /// a test needs (an old session, an expired pending sign-in) without
+    /// waiting for it.
+    pub fn database(&self) -> signin_reference::db::DbConnection {
+        let backend = signin_reference::config::DatabaseBackend::parse(&self.database_url)
+            .expect("the app's DATABASE_URL");
+        signin_reference::db::ConnectionManager::new(backend)
+            .connect()
             .expect("database opens")
     }
 

@@ -6,6 +6,7 @@
     reason = "a failed expectation in a test should panic with its message"
 )]
 
+mod backends;
 mod bad_input;
 mod browser;
 mod consent;
