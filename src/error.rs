@@ -103,6 +103,13 @@ pub enum AppError {
         "That linked account has not allowed this app to read its mail. Sign in with it and open your mail to allow it."
     )]
     MailNotAllowedForAccount,
+    /// 503: the database cannot be reached right now (`DbError::is_unavailable`).
+    /// The instance keeps running and reconnects by itself; `Retry-After`
+    /// suggests when to try again.
+    #[error(
+        "Our database is not answering right now, so this page cannot be shown. Nothing was lost: please try again in a minute."
+    )]
+    DatabaseUnavailable { detail: String },
     /// 500: our own failure. Details go to the log with the request id.
     #[error("Something went wrong on our side. It has been logged.")]
     Internal(String),
@@ -126,9 +133,18 @@ fn retry_hint(seconds: &Option<u64>) -> String {
 
 impl From<DbError> for AppError {
     fn from(error: DbError) -> Self {
-        AppError::Internal(format!("{error}: {error:?}"))
+        if error.is_unavailable() {
+            AppError::DatabaseUnavailable {
+                detail: format!("{error}: {error:?}"),
+            }
+        } else {
+            AppError::Internal(format!("{error}: {error:?}"))
+        }
     }
 }
+
+/// Seconds suggested in `Retry-After` when the database is unavailable.
+const DATABASE_RETRY_AFTER_SECS: u64 = 10;
 
 impl AppError {
     /// No usable tokens for the page at `here`: sign in again (and come back),
@@ -245,7 +261,7 @@ impl ResponseError for AppError {
             AppError::SignIn(failure) => failure.error.status(),
             AppError::LastIdentity | AppError::UnlinkCurrentIdentity => 409,
             AppError::TooManySignInStarts { .. } => 429,
-            AppError::ApiThrottled { .. } => 503,
+            AppError::ApiThrottled { .. } | AppError::DatabaseUnavailable { .. } => 503,
             AppError::ApiUnavailable { timeout: true, .. } => 504,
             AppError::ApiUnavailable { .. } | AppError::ApiAnswerTooLarge { .. } => 502,
             AppError::Internal(_) => 500,
@@ -271,6 +287,9 @@ impl ResponseError for AppError {
         } = self
         {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let AppError::DatabaseUnavailable { .. } = self {
+            response.insert_header((header::RETRY_AFTER, DATABASE_RETRY_AFTER_SECS.to_string()));
         }
         // The body is rendered by `render_error_page`.
         response.finish()

@@ -88,6 +88,20 @@ pub enum DbError {
 }
 
 impl DbError {
+    /// The database cannot be reached right now (no connection within the
+    /// pool's 5 s, or the connection dropped mid-query), as opposed to a
+    /// query that failed: pages say so with a 503, and the pool reconnects
+    /// by itself when the database is back.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            DbError::Pool(_) => true,
+            DbError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            DbError::Query(Error::BrokenTransactionManager) => true,
+            _ => false,
+        }
+    }
+
     /// A unique key was already taken: another transaction (on another
     /// instance) created the same row first.
     pub fn is_unique_violation(&self) -> bool {

@@ -125,8 +125,13 @@ pub enum SignInError {
         "The provider's proof of who you are could not be verified, so you were not signed in."
     )]
     InvalidIdToken { reason: String },
-    /// 500: our own storage failed.
-    #[error("Something went wrong on our side while signing you in.")]
+    /// 503 when the database cannot be reached (`DbError::is_unavailable`),
+    /// 500 for any other failure of our own storage.
+    #[error("{}", if .0.is_unavailable() {
+        "Our database is not answering right now, so you were not signed in. Nothing was lost: please try again in a minute."
+    } else {
+        "Something went wrong on our side while signing you in."
+    })]
     Storage(#[from] DbError),
 }
 
@@ -154,6 +159,7 @@ impl SignInError {
             | SignInError::UnusableSubject { .. }
             | SignInError::UnsafeEndpoint { .. }
             | SignInError::InvalidIdToken { .. } => 502,
+            SignInError::Storage(error) if error.is_unavailable() => 503,
             SignInError::Storage(_) => 500,
         }
     }

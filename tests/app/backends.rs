@@ -6,7 +6,7 @@
 use crate::helpers::TestDatabase;
 
 /// Whether this run has PostgreSQL; says clearly why not when it has not.
-fn postgres_or_skip(test: &str) -> bool {
+pub(crate) fn postgres_or_skip(test: &str) -> bool {
     if TestDatabase::backend() == "postgres" {
         return true;
     }

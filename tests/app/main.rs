@@ -25,6 +25,7 @@ mod lifecycle;
 mod linking;
 mod microsoft;
 mod oidc;
+mod outage;
 mod process;
 mod production;
 mod properties;
