@@ -20,6 +20,7 @@ mod google;
 mod helpers;
 mod hostile;
 mod id_token;
+mod instances;
 mod learn;
 mod lifecycle;
 mod linking;
