@@ -107,6 +107,9 @@ The app:
   BIND                     Address the app listens on (IP:port)
   DATABASE_URL             SQLite file path, or postgres:// URL
   DB_POOL_SIZE             Database connections per instance
+  SESSION_STORE            cookie or redis: where session state lives
+  REDIS_URL                Redis shared by all instances (redis:// or rediss://)
+  REDIS_KEY_PREFIX         Put before every Redis key the app writes
   SESSION_KEY              Base64 of 64 bytes: encrypts the session cookie
   TOKEN_KEY                Base64 of 32 bytes: seals provider tokens at rest
   SESSION_IDLE_TIMEOUT     Seconds without a request before a session ends

@@ -43,6 +43,12 @@ pub struct Config {
     /// DB_POOL_SIZE: connections per instance (default 8; docs/DEPLOYMENT.md
     /// says how to size it).
     pub db_pool_size: u32,
+    /// SESSION_STORE: where session state lives, `cookie` (default) or `redis`.
+    pub session_store: SessionStoreKind,
+    /// REDIS_URL (and REDIS_KEY_PREFIX): the Redis every instance shares.
+    /// When set, the sign-in start limit is kept there (one limit for all
+    /// instances) and the per-process profile cache is off.
+    pub redis: Option<RedisConfig>,
     /// SESSION_KEY: base64 of 64 bytes; signs and encrypts the session cookie.
     pub session_key: SessionKey,
     /// TOKEN_KEY: base64 of 32 bytes; seals provider tokens at rest.
@@ -285,6 +291,38 @@ impl Config {
         )?;
         let database =
             DatabaseBackend::parse(&var("DATABASE_URL").unwrap_or_else(|| "data/app.db".into()))?;
+        let redis = var("REDIS_URL")
+            .map(|url| -> Result<RedisConfig, ConfigError> {
+                let url = url.trim().to_owned();
+                if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                    return Err(invalid(
+                        "REDIS_URL",
+                        "must be a redis:// or rediss:// (TLS) URL, e.g. redis://127.0.0.1:6379",
+                    ));
+                }
+                Ok(RedisConfig {
+                    url: SecretString::from(url),
+                    key_prefix: var("REDIS_KEY_PREFIX")
+                        .unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.into()),
+                })
+            })
+            .transpose()?;
+        let session_store = match var("SESSION_STORE").as_deref().map(str::trim) {
+            None | Some("cookie") => SessionStoreKind::Cookie,
+            Some("redis") if redis.is_some() => SessionStoreKind::Redis,
+            Some("redis") => {
+                return Err(invalid(
+                    "SESSION_STORE",
+                    "is redis, so REDIS_URL must name the Redis server",
+                ));
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "SESSION_STORE",
+                    format!("`{other}` is not `cookie` or `redis`"),
+                ));
+            }
+        };
         let db_pool_size = match var("DB_POOL_SIZE") {
             None => DEFAULT_DB_POOL_SIZE,
             Some(text) => match text.trim().parse::<u32>() {
@@ -505,6 +543,8 @@ impl Config {
             bind,
             database,
             db_pool_size,
+            session_store,
+            redis,
             session_key: SessionKey(std::sync::Arc::new(SecretBox::new(Box::new(session_key)))),
             token_key: TokenKey(std::sync::Arc::new(SecretBox::new(Box::new(token_key)))),
             session_idle_timeout,
@@ -671,6 +711,35 @@ fn parse_trusted_proxies(value: Option<String>) -> Result<Vec<ipnet::IpNet>, Con
         })
         .collect()
 }
+
+/// Where session state lives (SESSION_STORE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStoreKind {
+    /// In the cookie itself, encrypted and signed with SESSION_KEY: nothing
+    /// to run, and every instance with the same key can read it.
+    Cookie,
+    /// In Redis, under a random key that the cookie carries.
+    Redis,
+}
+
+/// The Redis that REDIS_URL names.
+#[derive(Clone)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.
+    pub url: SecretString,
+    /// REDIS_KEY_PREFIX: put before every key the app writes, so that one
+    /// Redis can serve several apps (default `signin-reference:`).
+    pub key_prefix: String,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        write!(f, "RedisConfig(<url>, prefix {:?})", self.key_prefix)
+    }
+}
+
+pub const DEFAULT_REDIS_KEY_PREFIX: &str = "signin-reference:";
 
 /// Connections per instance when DB_POOL_SIZE is not set: enough for two
 /// cores' worth of blocking queries with room for slow ones.
@@ -898,6 +967,9 @@ mod tests {
             ("DATABASE_URL", "postgress://db"),
             ("DATABASE_URL", "sqlite://"),
             ("DB_POOL_SIZE", "0"),
+            ("REDIS_URL", "127.0.0.1:6379"),
+            ("SESSION_STORE", "redis"),
+            ("SESSION_STORE", "memcached"),
             ("DB_POOL_SIZE", "many"),
             ("SESSION_KEY", "c2hvcnQ="),
             ("TOKEN_KEY", "not base64!"),
@@ -1048,6 +1120,29 @@ mod tests {
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("session.key")), 0o600);
         assert_eq!(mode(&dir.join("token.key")), 0o600);
+    }
+
+    #[test]
+    fn redis_is_optional_and_sessions_stay_in_the_cookie_unless_asked() {
+        let config = parse(&[]).expect("valid");
+        assert_eq!(config.session_store, SessionStoreKind::Cookie);
+        assert!(config.redis.is_none());
+        let config = parse(&[
+            ("REDIS_URL", "redis://:secret@127.0.0.1:6379/0"),
+            ("SESSION_STORE", "redis"),
+        ])
+        .expect("valid");
+        assert_eq!(config.session_store, SessionStoreKind::Redis);
+        let redis = config.redis.expect("redis");
+        assert_eq!(redis.key_prefix, DEFAULT_REDIS_KEY_PREFIX);
+        assert!(
+            !format!("{redis:?}").contains("secret"),
+            "no password in logs"
+        );
+        // REDIS_URL alone: shared limit, sessions still in the cookie.
+        let config = parse(&[("REDIS_URL", "rediss://cache.example:6380")]).expect("valid");
+        assert_eq!(config.session_store, SessionStoreKind::Cookie);
+        assert!(config.redis.is_some());
     }
 
     #[test]

@@ -110,6 +110,13 @@ pub enum AppError {
         "Our database is not answering right now, so this page cannot be shown. Nothing was lost: please try again in a minute."
     )]
     DatabaseUnavailable { detail: String },
+    /// 503: Redis (sessions with SESSION_STORE=redis, the shared sign-in
+    /// limit) cannot be reached right now; like the database, it reconnects
+    /// by itself.
+    #[error(
+        "Our session store is not answering right now, so this could not be done. Nothing was lost: please try again in a minute."
+    )]
+    SessionStoreUnavailable { detail: String },
     /// 500: our own failure. Details go to the log with the request id.
     #[error("Something went wrong on our side. It has been logged.")]
     Internal(String),
@@ -139,6 +146,19 @@ impl From<DbError> for AppError {
             }
         } else {
             AppError::Internal(format!("{error}: {error:?}"))
+        }
+    }
+}
+
+impl From<crate::rate_limit::Refused> for AppError {
+    fn from(refused: crate::rate_limit::Refused) -> Self {
+        match refused {
+            crate::rate_limit::Refused::TooMany { retry_after_secs } => {
+                AppError::TooManySignInStarts { retry_after_secs }
+            }
+            crate::rate_limit::Refused::Unavailable(detail) => {
+                AppError::SessionStoreUnavailable { detail }
+            }
         }
     }
 }
@@ -261,7 +281,9 @@ impl ResponseError for AppError {
             AppError::SignIn(failure) => failure.error.status(),
             AppError::LastIdentity | AppError::UnlinkCurrentIdentity => 409,
             AppError::TooManySignInStarts { .. } => 429,
-            AppError::ApiThrottled { .. } | AppError::DatabaseUnavailable { .. } => 503,
+            AppError::ApiThrottled { .. }
+            | AppError::DatabaseUnavailable { .. }
+            | AppError::SessionStoreUnavailable { .. } => 503,
             AppError::ApiUnavailable { timeout: true, .. } => 504,
             AppError::ApiUnavailable { .. } | AppError::ApiAnswerTooLarge { .. } => 502,
             AppError::Internal(_) => 500,
@@ -288,7 +310,9 @@ impl ResponseError for AppError {
         {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
-        if let AppError::DatabaseUnavailable { .. } = self {
+        if let AppError::DatabaseUnavailable { .. } | AppError::SessionStoreUnavailable { .. } =
+            self
+        {
             response.insert_header((header::RETRY_AFTER, DATABASE_RETRY_AFTER_SECS.to_string()));
         }
         // The body is rendered by `render_error_page`.
@@ -301,6 +325,18 @@ impl ResponseError for AppError {
 pub fn render_error_page<B: MessageBody + 'static>(
     response: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    // An answer that is already JSON is for a program (the `/readyz` probe's
+    // 503 names the failing checks): it keeps its body.
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
     let status = response.status();
     let request_id = response
         .request()
@@ -312,40 +348,13 @@ pub fn render_error_page<B: MessageBody + 'static>(
         .response()
         .error()
         .and_then(|error| error.as_error::<AppError>());
-    let message = match app_error {
-        Some(error) => error.to_string(),
-        None => generic_message(status).to_owned(),
-    };
-    let page = ErrorPage {
-        title: status.canonical_reason().unwrap_or("Error").to_owned(),
-        status: status.as_u16(),
-        message,
-        provider_detail: app_error.and_then(AppError::provider_detail),
-        explanation: app_error.and_then(|error| match error {
-            AppError::SignIn(failure) => failure.error.explanation(),
-            _ => None,
-        }),
-        retry: app_error
-            .and_then(AppError::retry)
-            .map(|(label, link)| RetryLink { label, link }),
-        admin_consent_url: app_error.and_then(|error| match error {
-            AppError::SignIn(failure) => {
-                failure.admin_consent_url.as_ref().map(ToString::to_string)
-            }
-            _ => None,
-        }),
-        request_id: status.is_server_error().then_some(request_id),
-    };
     let state = response
         .request()
         .app_data::<web::Data<AppState>>()
         .cloned();
     let state: Option<&AppState> = state.as_ref().map(|data| data.get_ref());
     let layout = Layout::for_request(response.request(), state);
-    let html = state
-        .and_then(|state| state.views.render_page("error.html", &layout, &page).ok())
-        // If the template itself fails, still answer with something readable.
-        .unwrap_or_else(|| format!("{} {}\n", page.status, page.message));
+    let html = error_page_html(status, app_error, request_id, state, &layout);
     let (request, mut http_response) = response.into_parts();
     http_response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -370,4 +379,99 @@ fn generic_message(status: StatusCode) -> &'static str {
         _ if status.is_server_error() => "Something went wrong on our side. It has been logged.",
         _ => "That did not work. Please go back and try again.",
     }
+}
+
+/// The error page's HTML for `status` and, when it is ours, `app_error`.
+fn error_page_html(
+    status: StatusCode,
+    app_error: Option<&AppError>,
+    request_id: String,
+    state: Option<&AppState>,
+    layout: &Layout,
+) -> String {
+    let message = match app_error {
+        Some(error) => error.to_string(),
+        None => generic_message(status).to_owned(),
+    };
+    let page = ErrorPage {
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        message,
+        provider_detail: app_error.and_then(AppError::provider_detail),
+        explanation: app_error.and_then(|error| match error {
+            AppError::SignIn(failure) => failure.error.explanation(),
+            _ => None,
+        }),
+        retry: app_error
+            .and_then(AppError::retry)
+            .map(|(label, link)| RetryLink { label, link }),
+        admin_consent_url: app_error.and_then(|error| match error {
+            AppError::SignIn(failure) => {
+                failure.admin_consent_url.as_ref().map(ToString::to_string)
+            }
+            _ => None,
+        }),
+        request_id: status.is_server_error().then_some(request_id),
+    };
+    state
+        .and_then(|state| state.views.render_page("error.html", layout, &page).ok())
+        // If the template itself fails, still answer with something readable.
+        .unwrap_or_else(|| format!("{} {}\n", page.status, page.message))
+}
+
+/// Turns a failure of the session store into the 503 page.
+///
+/// actix-session loads session state before the handler runs and saves it
+/// after; when the store fails (SESSION_STORE=redis with Redis down) it
+/// answers an empty 500 itself (`InternalError<anyhow::Error>`), outside the
+/// error pages, which sit inside it. This middleware sits just outside it and
+/// answers the page that says what happened. (The cookie store never fails
+/// this way: a bad cookie is simply no session.)
+pub async fn session_store_failures(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    // Taken now: the request itself is gone when the error comes back (and
+    // must not be cloned meanwhile, or routing panics).
+    let state = request.app_data::<web::Data<AppState>>().cloned();
+    let request_id = request
+        .extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .copied();
+    let error = match next.call(request).await {
+        Ok(response) => return Ok(response),
+        Err(error) => error,
+    };
+    if error
+        .as_error::<actix_web::error::InternalError<anyhow::Error>>()
+        .is_none()
+    {
+        return Err(error);
+    }
+    let failure = AppError::SessionStoreUnavailable {
+        detail: format!("session store: {error:?}"),
+    };
+    let state: Option<&AppState> = state.as_ref().map(|data| data.get_ref());
+    // The session could not be read: the page shows no one signed in.
+    let layout = Layout {
+        demo_banner: state.is_some_and(|state| state.demo_banner),
+        ..Layout::default()
+    };
+    let request_id = request_id.map(|id| id.to_string()).unwrap_or_default();
+    let html = error_page_html(
+        failure.status_code(),
+        Some(&failure),
+        request_id,
+        state,
+        &layout,
+    );
+    let mut page = failure.error_response();
+    page.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // The failure stays the cause (the request's log line shows it); the
+    // page is its response.
+    let page = page.set_body(html).map_into_boxed_body();
+    Err(actix_web::error::InternalError::from_response(failure, page).into())
 }

@@ -40,6 +40,7 @@ pub mod providers;
 pub mod rate_limit;
 pub mod routes;
 pub mod session;
+pub mod shared_store;
 pub mod startup;
 pub mod teaching;
 pub mod telemetry;

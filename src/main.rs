@@ -15,7 +15,7 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     };
     let base_url = config.base_url.clone();
-    let application = match Application::build(config) {
+    let application = match Application::build(config).await {
         Ok(application) => application,
         Err(error) => {
             tracing::error!("could not start: {error}");

@@ -21,9 +21,12 @@
 //! and leaves bounding it to the caller, which is most of this module; the
 //! bucket itself is a few lines.
 //!
+//! With REDIS_URL set, [`SignInLimit::Shared`] keeps the counts in Redis
+//! instead, so that several instances allow the rate once between them, not
+//! once each.
+//!
 //! What it must not do: know about HTTP (`routes::client_ip` finds the
-//! client's address) or the database. The state is per process: behind a load
-//! balancer with several instances, each allows the rate on its own.
+//! client's address) or the database.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -57,6 +60,78 @@ impl From<IpAddr> for ClientKey {
 struct Bucket {
     tokens: f64,
     updated: Instant,
+}
+
+/// The limit on starting sign-ins: per process, or shared through Redis.
+#[derive(Debug)]
+pub enum SignInLimit {
+    /// Token buckets in this process ([`RateLimiter`]).
+    Local(RateLimiter),
+    /// Counts in Redis, for every instance at once.
+    Shared {
+        redis: crate::shared_store::Redis,
+        per_minute: u32,
+    },
+}
+
+/// Why a start was not allowed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Over the limit: allowed again in this many seconds (`Retry-After`).
+    TooMany { retry_after_secs: u64 },
+    /// The shared counts cannot be read (Redis down): the start is refused
+    /// rather than let through unlimited.
+    Unavailable(String),
+}
+
+impl SignInLimit {
+    /// Counts one start by `client`.
+    pub async fn check(&self, client: IpAddr) -> Result<(), Refused> {
+        match self {
+            SignInLimit::Local(limiter) => limiter
+                .check(client)
+                .map_err(|retry_after_secs| Refused::TooMany { retry_after_secs }),
+            SignInLimit::Shared { redis, per_minute } => {
+                check_shared(redis, *per_minute, ClientKey::from(client)).await
+            }
+        }
+    }
+}
+
+/// One minute's window per client in Redis: `INCR` the client's counter and,
+/// on its first start, give it a 60 s lifetime, in one atomic round trip
+/// (`MULTI`/`EXEC`). Simpler than a shared token bucket, which would need a
+/// script; the price is that a client can spend two minutes' starts across
+/// the edge of a window, which still bounds a flood.
+async fn check_shared(
+    redis: &crate::shared_store::Redis,
+    per_minute: u32,
+    client: ClientKey,
+) -> Result<(), Refused> {
+    let key = redis.key(&match client {
+        ClientKey::V4(address) => format!("starts:v4:{address:08x}"),
+        ClientKey::V6(prefix) => format!("starts:v6:{prefix:016x}"),
+    });
+    let (count, ttl): (u64, i64) = redis
+        .query(
+            redis::pipe()
+                .atomic()
+                .incr(&key, 1)
+                .cmd("EXPIRE")
+                .arg(&key)
+                .arg(60)
+                .arg("NX")
+                .ignore()
+                .ttl(&key),
+        )
+        .await
+        .map_err(|error| Refused::Unavailable(error.to_string()))?;
+    if count > u64::from(per_minute.max(1)) {
+        return Err(Refused::TooMany {
+            retry_after_secs: u64::try_from(ttl).unwrap_or(60).max(1),
+        });
+    }
+    Ok(())
 }
 
 /// Token buckets per client, shared by all workers.

@@ -25,12 +25,14 @@ use url::Url;
 
 use crate::api::profile_cache::ProfileCache;
 use crate::config::Config;
+use crate::config::SessionStoreKind;
 use crate::db::sessions::SessionLimits;
 use crate::db::{Database, DbError, TokenSealer};
 use crate::demo_provider::{self, DemoProviderSettings, RegisteredClient};
 use crate::oauth::flow::SignInFlow;
 use crate::providers::Providers;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{RateLimiter, SignInLimit};
+use crate::shared_store::{Redis, SessionBackend};
 use crate::telemetry::RequestSpan;
 use crate::tokens::TokenKeeper;
 use crate::views::Views;
@@ -52,8 +54,11 @@ pub struct AppState {
     pub views: Arc<Views>,
     /// Profiles read from the providers' APIs, kept a few minutes.
     pub profiles: Arc<ProfileCache>,
-    /// SIGN_IN_STARTS_PER_MINUTE, per client, shared by all workers.
-    pub sign_in_starts: Arc<RateLimiter>,
+    /// SIGN_IN_STARTS_PER_MINUTE, per client, shared by all workers (and,
+    /// with REDIS_URL, by all instances).
+    pub sign_in_starts: Arc<SignInLimit>,
+    /// REDIS_URL's connection, for `/readyz`.
+    pub redis: Option<Redis>,
     /// TRUSTED_PROXIES: whose X-Forwarded-For names the client (`routes::client_ip`).
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     /// APP_BASE_URL is https (`Config::production`): `/setup` shows less.
@@ -98,6 +103,7 @@ impl AppState {
             views: Arc::clone(&self.views),
             profiles: Arc::clone(&self.profiles),
             sign_in_starts: Arc::clone(&self.sign_in_starts),
+            redis: self.redis.clone(),
             trusted_proxies: Arc::clone(&self.trusted_proxies),
             production: self.production,
             demo_banner: self.demo_banner,
@@ -122,6 +128,8 @@ pub enum StartupError {
     HttpClient(#[from] reqwest::Error),
     #[error("could not start a server: {0}")]
     Server(#[from] std::io::Error),
+    #[error("REDIS_URL: {0}")]
+    Redis(#[from] crate::shared_store::RedisError),
 }
 
 /// The app server, and the demo provider's server when it is on.
@@ -135,7 +143,7 @@ pub struct Application {
 
 impl Application {
     /// Binds BIND (and DEMO_PROVIDER_BIND) and builds both servers.
-    pub fn build(config: Config) -> Result<Self, StartupError> {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
         let bind = |address: SocketAddr| {
             TcpListener::bind(address).map_err(|source| StartupError::Bind {
                 address: address.to_string(),
@@ -150,12 +158,12 @@ impl Application {
             .map(|demo| bind(demo.bind))
             .transpose()?;
         let providers = Providers::from_config(&config);
-        Self::build_with(config, app_listener, demo_listener, providers)
+        Self::build_with(config, app_listener, demo_listener, providers).await
     }
 
     /// Builds both servers on listeners the caller bound, with the given
     /// providers (tests add fake ones).
-    pub fn build_with(
+    pub async fn build_with(
         config: Config,
         app_listener: TcpListener,
         demo_listener: Option<TcpListener>,
@@ -188,6 +196,20 @@ impl Application {
             .collect::<Result<Vec<_>, _>>()?;
         let sealer = TokenSealer::new(config.token_key.bytes());
         let db = Database::open(&config.database, config.db_pool_size, sealer)?;
+        // REDIS_URL: one limit for all instances, and no per-process
+        // profile cache (a copy per instance would not hear of another's
+        // sign-out or refresh).
+        let redis = match &config.redis {
+            Some(settings) => Some(Redis::connect(settings).await?),
+            None => None,
+        };
+        let sessions = match config.session_store {
+            SessionStoreKind::Cookie => SessionBackend::Cookie(CookieSessionStore::default()),
+            SessionStoreKind::Redis => match &redis {
+                Some(redis) => SessionBackend::redis(redis).await?,
+                None => SessionBackend::Cookie(CookieSessionStore::default()),
+            },
+        };
         let state = web::Data::new(AppState {
             base_url: config.base_url.clone(),
             providers: Arc::new(providers),
@@ -204,8 +226,21 @@ impl Application {
             },
             http,
             views: Arc::new(Views::load()?),
-            profiles: Arc::default(),
-            sign_in_starts: Arc::new(RateLimiter::per_minute(config.sign_in_starts_per_minute)),
+            profiles: Arc::new(if redis.is_some() {
+                ProfileCache::off()
+            } else {
+                ProfileCache::default()
+            }),
+            sign_in_starts: Arc::new(match &redis {
+                Some(redis) => SignInLimit::Shared {
+                    redis: redis.clone(),
+                    per_minute: config.sign_in_starts_per_minute,
+                },
+                None => {
+                    SignInLimit::Local(RateLimiter::per_minute(config.sign_in_starts_per_minute))
+                }
+            }),
+            redis,
             trusted_proxies: config.trusted_proxies.clone().into(),
             production: config.production(),
             demo_banner: config.demo_in_production(),
@@ -215,6 +250,7 @@ impl Application {
         });
 
         let session_key = Key::from(config.session_key.bytes());
+        let session_state_ttl = seconds(config.session_max_age);
         let secure = config.cookies_secure();
         let app_state = state.clone();
         // actix calls this once per worker thread (and again if one restarts),
@@ -232,7 +268,14 @@ impl Application {
                         .default_handler_client(crate::error::render_error_page)
                         .default_handler_server(crate::error::render_error_page),
                 )
-                .wrap(session_middleware(session_key.clone(), secure))
+                .wrap(session_middleware(
+                    sessions.clone(),
+                    session_key.clone(),
+                    secure,
+                    session_state_ttl,
+                ))
+                // Just outside the session: its store failing is a 503 page.
+                .wrap(from_fn(crate::error::session_store_failures))
                 .wrap(security_headers(secure))
                 // Every response, error pages included, names its request id.
                 .wrap(from_fn(crate::telemetry::request_id_header))
@@ -421,7 +464,12 @@ fn seconds(duration: std::time::Duration) -> i64 {
 }
 
 /// The private (encrypted and signed) session cookie.
-fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSessionStore> {
+fn session_middleware(
+    store: SessionBackend,
+    key: Key,
+    secure: bool,
+    state_ttl_secs: i64,
+) -> SessionMiddleware<SessionBackend> {
     // `__Host-` makes browsers refuse the cookie unless it is Secure, host-only
     // and Path=/ (RFC 6265bis §4.1.3.2); only possible over HTTPS.
     let name = if secure {
@@ -429,15 +477,20 @@ fn session_middleware(key: Key, secure: bool) -> SessionMiddleware<CookieSession
     } else {
         "app_session"
     };
-    SessionMiddleware::builder(CookieSessionStore::default(), key)
+    SessionMiddleware::builder(store, key)
         .cookie_name(name.to_owned())
         .cookie_secure(secure)
         .cookie_http_only(true)
         .cookie_same_site(SameSite::Lax)
         .cookie_content_security(CookieContentSecurity::Private)
         // The cookie lasts until the browser closes; the idle timeout and the
-        // absolute lifetime are checked on the server (`db::sessions`).
-        .session_lifecycle(BrowserSession::default())
+        // absolute lifetime are checked on the server (`db::sessions`). With
+        // SESSION_STORE=redis, the state there lasts SESSION_MAX_AGE, after
+        // which the session has ended anyway.
+        .session_lifecycle(
+            BrowserSession::default()
+                .state_ttl(actix_web::cookie::time::Duration::seconds(state_ttl_secs)),
+        )
         .build()
 }
 

@@ -24,8 +24,9 @@
 //! What it must not do: hold anything secret (no tokens: only what the page
 //! shows), outlive the sign-in, or grow without bound ([`MAX_ENTRIES`]). It
 //! lives in one process: with several app instances behind a load balancer, a
-//! sign-out on one would not reach the others' copies; such a deployment needs
-//! a shared cache, or none.
+//! refresh or a linked account on one would not reach the others' copies, so
+//! with REDIS_URL (several instances) it is off ([`ProfileCache::off`]) and
+//! every view reads the profile from the provider.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -72,9 +73,18 @@ impl KeptProfile {
 #[derive(Debug, Default)]
 pub struct ProfileCache {
     entries: Mutex<HashMap<i64, Arc<KeptProfile>>>,
+    off: bool,
 }
 
 impl ProfileCache {
+    /// A cache that keeps nothing: every view reads the profile again.
+    pub fn off() -> Self {
+        ProfileCache {
+            entries: Mutex::default(),
+            off: true,
+        }
+    }
+
     /// What was kept for `identity_id`, if it was read less than [`PROFILE_TTL`] ago.
     pub fn get(&self, identity_id: i64) -> Option<Arc<KeptProfile>> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
@@ -104,7 +114,7 @@ impl ProfileCache {
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, kept| kept.is_fresh());
         }
-        if entries.len() < MAX_ENTRIES || entries.contains_key(&identity_id) {
+        if !self.off && (entries.len() < MAX_ENTRIES || entries.contains_key(&identity_id)) {
             entries.insert(identity_id, Arc::clone(&kept));
         }
         kept

@@ -94,12 +94,14 @@ impl DbError {
     /// by itself when the database is back.
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
-        match self {
-            DbError::Pool(_) => true,
-            DbError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
-            DbError::Query(Error::BrokenTransactionManager) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            DbError::Pool(_)
+                | DbError::Query(
+                    Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+                        | Error::BrokenTransactionManager
+                )
+        )
     }
 
     /// A unique key was already taken: another transaction (on another

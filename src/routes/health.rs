@@ -56,10 +56,16 @@ pub struct Check {
 }
 
 /// What `/readyz` checks. The database: one trivial query through the pool,
-/// on the blocking pool like every query. A Redis check, once there is a
-/// Redis, is one more entry here.
+/// on the blocking pool like every query. Redis, when REDIS_URL is set: `PING`.
 fn readiness_checks(state: &AppState) -> Vec<Check> {
-    vec![database_check(state.db().clone())]
+    let mut checks = vec![database_check(state.db().clone())];
+    if let Some(redis) = state.redis.clone() {
+        checks.push(Check {
+            name: "redis",
+            probe: async move { redis.ping().await.map_err(|error| error.to_string()) }.boxed(),
+        });
+    }
+    checks
 }
 
 fn database_check(db: Database) -> Check {

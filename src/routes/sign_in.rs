@@ -75,7 +75,8 @@ pub async fn start_sign_in(
         state
             .sign_in_starts
             .check(client)
-            .map_err(|retry_after_secs| AppError::TooManySignInStarts { retry_after_secs })?;
+            .await
+            .map_err(AppError::from)?;
     }
     let browser_key = session::browser_key(&visitor.session)
         .map_err(|error| AppError::Internal(format!("session: {error}")))?;

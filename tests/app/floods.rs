@@ -43,9 +43,16 @@ async fn a_client_past_its_sign_in_starts_per_minute_gets_429_with_retry_after()
         .unwrap()
         .parse()
         .expect("Retry-After in seconds");
+    // In this process a bucket gives one start back every 12 s; the shared
+    // limit in Redis (TEST_REDIS_URL) counts per one-minute window.
+    let longest = if crate::helpers::test_redis_url().is_some() {
+        60
+    } else {
+        12
+    };
     assert!(
-        (1..=12).contains(&retry_after),
-        "one start every 12 s: {retry_after}"
+        (1..=longest).contains(&retry_after),
+        "Retry-After {retry_after}, at most {longest}"
     );
     let html = refused.text().await.unwrap();
     assert!(html.contains("started many sign-ins"), "{html}");

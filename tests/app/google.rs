@@ -686,7 +686,10 @@ async fn two_app_instances_on_one_database_send_one_refresh_request() {
         ("DATABASE_URL", database.url.clone()),
         ("SESSION_KEY", key(64)),
         ("TOKEN_KEY", key(32)),
-    ];
+    ]
+    .into_iter()
+    .chain(crate::helpers::shared_redis_vars())
+    .collect::<Vec<_>>();
     let google = FakeGoogle::start_with(&shared).await;
     let other = google.another_instance(&shared).await;
     // The browser's cookie is for 127.0.0.1, whichever port: both instances

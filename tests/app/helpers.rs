@@ -205,6 +205,15 @@ pub async fn spawn_app_on<V: AsRef<str>>(app_listener: TcpListener, vars: &[(&st
         ("TOKEN_KEY".into(), key(32)),
         ("DEMO_PROVIDER_BIND".into(), demo_bind.clone()),
     ]);
+    // TEST_REDIS_URL: sessions in Redis and the shared limit, under a key
+    // prefix of this app's own (tests run side by side on one Redis).
+    if let Some(redis) = test_redis_url()
+        && vars.iter().all(|(name, _)| *name != "REDIS_URL")
+    {
+        env.insert("REDIS_URL".into(), redis);
+        env.insert("SESSION_STORE".into(), "redis".into());
+        env.insert("REDIS_KEY_PREFIX".into(), redis_key_prefix());
+    }
     let demo_address = format!("http://{demo_bind}");
     for (name, value) in vars {
         let value = value.as_ref().replace("{demo_address}", &demo_address);
@@ -215,6 +224,7 @@ pub async fn spawn_app_on<V: AsRef<str>>(app_listener: TcpListener, vars: &[(&st
         .expect("valid test configuration");
     let providers = Providers::from_config(&config);
     let application = Application::build_with(config, app_listener, Some(demo_listener), providers)
+        .await
         .expect("app builds");
     tokio::spawn(application.run_until_stopped());
     TestApp {
@@ -223,6 +233,31 @@ pub async fn spawn_app_on<V: AsRef<str>>(app_listener: TcpListener, vars: &[(&st
         database_url,
         _dir: dir,
         _database: database,
+    }
+}
+
+/// TEST_REDIS_URL, when the suite runs with Redis.
+pub fn test_redis_url() -> Option<String> {
+    std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// A key prefix no other test uses.
+pub fn redis_key_prefix() -> String {
+    format!("signin-test:{:016x}:", rand::random::<u64>())
+}
+
+/// The variables that put instances sharing one Redis on it (empty without
+/// TEST_REDIS_URL): the same URL and key prefix for all of them.
+pub fn shared_redis_vars() -> Vec<(&'static str, String)> {
+    match test_redis_url() {
+        Some(url) => vec![
+            ("REDIS_URL", url),
+            ("SESSION_STORE", "redis".to_owned()),
+            ("REDIS_KEY_PREFIX", redis_key_prefix()),
+        ],
+        None => Vec::new(),
     }
 }
 

@@ -33,6 +33,9 @@ async fn two_instances() -> Pair {
         // Every browser here is 127.0.0.1: one client to the per-client limit.
         ("SIGN_IN_STARTS_PER_MINUTE", "1000".to_owned()),
     ];
+    // With TEST_REDIS_URL, both on one Redis (sessions, the shared limit).
+    let mut shared = shared;
+    shared.extend(crate::helpers::shared_redis_vars());
     let a = spawn_app_with(&shared).await;
     let mut b_vars = shared.clone();
     b_vars.extend([
@@ -107,7 +110,7 @@ async fn fifty_sign_ins_at_once_across_both_instances_each_see_only_their_own_pr
         ("bob", "Bob Baker"),
         ("carol", "Carol Chen"),
     ];
-    let instances = |i: usize| if i % 2 == 0 { (a, b) } else { (b, a) };
+    let instances = |i: usize| if i.is_multiple_of(2) { (a, b) } else { (b, a) };
     let sign_ins = (0..50).map(|i| async move {
         let (user, name) = people[i % 3];
         let (start, finish) = instances(i);
@@ -190,4 +193,31 @@ async fn fifty_sign_ins_at_once_across_both_instances_each_see_only_their_own_pr
             "browser {i} ({user}) reads another mailbox"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_the_sign_in_start_limit_is_one_for_all_instances() {
+    if crate::helpers::test_redis_url().is_none() {
+        eprintln!(
+            "SKIPPED the shared sign-in limit: TEST_REDIS_URL is not set (each instance then counts on its own)"
+        );
+        return;
+    }
+    let database = TestDatabase::new();
+    let mut shared = vec![
+        ("DATABASE_URL", database.url.clone()),
+        ("SIGN_IN_STARTS_PER_MINUTE", "4".to_owned()),
+    ];
+    shared.extend(crate::helpers::shared_redis_vars());
+    let (a, b) = (spawn_app_with(&shared).await, spawn_app_with(&shared).await);
+    let start = |app: &TestApp| {
+        let url = app.url("/auth/demo/login");
+        async move { browser().get(url).send().await.unwrap().status() }
+    };
+    for app in [&a, &b, &a, &b] {
+        assert_eq!(start(app).await, StatusCode::SEE_OTHER);
+    }
+    // Four starts in all: the fifth is refused on either instance.
+    assert_eq!(start(&a).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(start(&b).await, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -533,7 +533,17 @@ async fn graph_me_requests(microsoft: &FakeMicrosoft) -> usize {
 
 #[tokio::test]
 async fn the_profile_is_read_from_graph_once_and_again_on_refresh_or_sign_in() {
-    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    // The per-process cache is what this is about: one instance, no Redis
+    // (with REDIS_URL it is off; `with_redis_the_profile_cache_is_off`).
+    let microsoft = FakeMicrosoft::start_with(
+        "common",
+        "microsoft/oidc_discovery_common_v2.json",
+        &[
+            ("REDIS_URL", String::new()),
+            ("SESSION_STORE", String::new()),
+        ],
+    )
+    .await;
     microsoft.sign_in("/profile").await;
     microsoft.answer_graph_me().await;
 
@@ -560,6 +570,32 @@ async fn the_profile_is_read_from_graph_once_and_again_on_refresh_or_sign_in() {
     let (status, _) = microsoft.get("/profile").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(graph_me_requests(&microsoft).await, 1);
+}
+
+#[tokio::test]
+async fn with_redis_the_profile_cache_is_off_and_every_view_reads_graph() {
+    // Several instances share REDIS_URL: a per-process copy would not hear of
+    // another instance's refresh or sign-out, so there is none. (The app
+    // connects to Redis at start, so this needs one.)
+    let Some(redis) = crate::helpers::test_redis_url() else {
+        eprintln!("SKIPPED the profile cache with Redis: TEST_REDIS_URL is not set");
+        return;
+    };
+    let microsoft = FakeMicrosoft::start_with(
+        "common",
+        "microsoft/oidc_discovery_common_v2.json",
+        &[
+            ("REDIS_URL", redis),
+            ("REDIS_KEY_PREFIX", crate::helpers::redis_key_prefix()),
+        ],
+    )
+    .await;
+    microsoft.sign_in("/profile").await;
+    microsoft.answer_graph_me().await;
+    for _ in 0..2 {
+        assert_eq!(microsoft.get("/profile").await.0, StatusCode::OK);
+    }
+    assert_eq!(graph_me_requests(&microsoft).await, 2);
 }
 
 #[tokio::test]
