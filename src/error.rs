@@ -423,8 +423,8 @@ fn error_page_html(
 ///
 /// actix-session loads session state before the handler runs and saves it
 /// after; when the store fails (SESSION_STORE=redis with Redis down) it
-/// answers an empty 500 itself (`InternalError<anyhow::Error>`), outside the
-/// error pages, which sit inside it. This middleware sits just outside it and
+/// answers an empty 500 itself (an `InternalError` of the store's error),
+/// outside the error pages, which sit inside it. This middleware sits just outside it and
 /// answers the page that says what happened. (The cookie store never fails
 /// this way: a bad cookie is simply no session.)
 pub async fn session_store_failures(
@@ -442,10 +442,14 @@ pub async fn session_store_failures(
         Ok(response) => return Ok(response),
         Err(error) => error,
     };
-    if error
-        .as_error::<actix_web::error::InternalError<anyhow::Error>>()
-        .is_none()
-    {
+    // Loading fails as `anyhow::Error`, saving and updating as their own
+    // types (actix-session's `e500`); deleting as `anyhow::Error` too.
+    use actix_session::storage::{SaveError, UpdateError};
+    use actix_web::error::InternalError;
+    let from_store = error.as_error::<InternalError<anyhow::Error>>().is_some()
+        || error.as_error::<InternalError<SaveError>>().is_some()
+        || error.as_error::<InternalError<UpdateError>>().is_some();
+    if !from_store {
         return Err(error);
     }
     let failure = AppError::SessionStoreUnavailable {
