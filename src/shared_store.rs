@@ -70,12 +70,24 @@ impl Redis {
             .runtime(deadpool_redis::Runtime::Tokio1)
             .build()
             .map_err(|error| RedisError(error.to_string()))?;
-        let redis = Redis {
+        // Checked on a connection of its own, outside the pool: a pooled
+        // connection is driven by a task on the runtime that opened it, and
+        // this start-up runtime may be busy or gone later (each test's is);
+        // pooled ones are opened by the workers that use them.
+        let client = redis::Client::open(config.url.expose_secret())?;
+        let check = async {
+            let mut connection = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
+        };
+        tokio::time::timeout(REDIS_TIMEOUT, check)
+            .await
+            .map_err(|_| RedisError(format!("no answer within {REDIS_TIMEOUT:?}")))??;
+        Ok(Redis {
             pool,
             prefix: config.key_prefix.clone(),
-        };
-        redis.ping().await?;
-        Ok(redis)
+        })
     }
 
     /// `key` under REDIS_KEY_PREFIX.
