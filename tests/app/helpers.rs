@@ -178,9 +178,12 @@ pub async fn spawn_app_with<V: AsRef<str>>(vars: &[(&str, V)]) -> TestApp {
 /// `spawn_app_with`, serving on `app_listener`: for a test whose provider
 /// must know the app's address before the app can be configured.
 pub async fn spawn_app_on<V: AsRef<str>>(app_listener: TcpListener, vars: &[(&str, V)]) -> TestApp {
-    // Logs are noise in a passing run; TEST_LOG=1 shows them.
+    // Logs are noise in a passing run; TEST_LOG=1 shows them. Without it,
+    // the 500 answers are kept, for a failing test to show (`TestApp`'s drop).
     if std::env::var_os("TEST_LOG").is_some() {
         signin_reference::telemetry::init(signin_reference::config::LogFormat::Text);
+    } else {
+        server_errors::keep();
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let demo_listener = TcpListener::bind("127.0.0.1:0").expect("bind demo");
@@ -233,6 +236,78 @@ pub async fn spawn_app_on<V: AsRef<str>>(app_listener: TcpListener, vars: &[(&st
         database_url,
         _dir: dir,
         _database: database,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // A failing test shows why the apps answered 500, if they did: the
+        // cause is in the log only, never on the page. (Other 5xx are what
+        // many tests provoke on purpose: a 502 from a fake provider's bad
+        // answer, a 503 with the database gone.)
+        if std::thread::panicking() {
+            let lines = server_errors::taken();
+            if !lines.is_empty() {
+                eprintln!(
+                    "500 answers logged in this test process (other tests' too), with their causes:\n{}",
+                    lines.join("\n")
+                );
+            }
+        }
+    }
+}
+
+/// The request log lines of 500 answers, kept in memory while the suite runs.
+mod server_errors {
+    use std::sync::{Mutex, Once, PoisonError};
+
+    static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    /// Enough to see a pattern; a flood of failures does not fill memory.
+    const KEPT: usize = 50;
+
+    /// Installs the log subscriber that keeps them (once per process).
+    pub fn keep() {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            let filter = tracing_subscriber::EnvFilter::new("info");
+            let subscriber = signin_reference::telemetry::subscriber(filter, || Sink);
+            let _ = tracing::subscriber::set_global_default(subscriber);
+        });
+    }
+
+    /// The lines kept so far, emptied.
+    pub fn taken() -> Vec<String> {
+        std::mem::take(&mut *LINES.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    struct Sink;
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            // One call per log line; without its colours' escape codes.
+            let line = String::from_utf8_lossy(buf);
+            let mut plain = String::with_capacity(line.len());
+            let mut in_escape = false;
+            for c in line.chars() {
+                match (in_escape, c) {
+                    (false, '\u{1b}') => in_escape = true,
+                    (false, c) => plain.push(c),
+                    (true, 'm') => in_escape = false,
+                    (true, _) => {}
+                }
+            }
+            if plain.contains(" status=500 ") || plain.contains(" status=500}") {
+                let mut lines = LINES.lock().unwrap_or_else(PoisonError::into_inner);
+                if lines.len() < KEPT {
+                    lines.push(plain.trim_end().to_owned());
+                }
+            }
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 }
 
