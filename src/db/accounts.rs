@@ -124,19 +124,7 @@ pub fn record_sign_in(
                 ))
                 .returning(users::id)
                 .get_result(connection)?;
-            let identity_id: i64 = diesel::insert_into(identities::table)
-                .values((
-                    identities::user_id.eq(user_id),
-                    identities::provider.eq(&record.provider),
-                    identities::issuer.eq(&record.issuer),
-                    identities::subject.eq(&record.subject),
-                    identities::email.eq(&record.email),
-                    identities::display_name.eq(&record.display_name),
-                    identities::created_at.eq(now),
-                    identities::last_sign_in_at.eq(now),
-                ))
-                .returning(identities::id)
-                .get_result(connection)?;
+            let identity_id = insert_identity(connection, user_id, record, now)?;
             Ok(SignedInIds {
                 user_id,
                 identity_id,
@@ -181,23 +169,37 @@ pub fn attach_identity(
             Ok(Attached::AlreadyLinked { identity_id })
         }
         None => {
-            let identity_id: i64 = diesel::insert_into(identities::table)
-                .values((
-                    identities::user_id.eq(user_id),
-                    identities::provider.eq(&record.provider),
-                    identities::issuer.eq(&record.issuer),
-                    identities::subject.eq(&record.subject),
-                    identities::email.eq(&record.email),
-                    identities::display_name.eq(&record.display_name),
-                    identities::created_at.eq(now),
-                    // Linking proves the person holds the account right now.
-                    identities::last_sign_in_at.eq(now),
-                ))
-                .returning(identities::id)
-                .get_result(connection)?;
+            // Linking proves the person holds the account right now: it
+            // counts as a sign-in with it.
+            let identity_id = insert_identity(connection, user_id, record, now)?;
             Ok(Attached::Linked { identity_id })
         }
     }
+}
+
+/// A new identity of user `user_id`, signed in with at `now`. The unique
+/// (issuer, subject) key refuses a second row for the same account, also
+/// one inserted at the same moment by another instance
+/// (`sign_ins::once_more_if_taken`).
+fn insert_identity(
+    connection: &mut DbConnection,
+    user_id: i64,
+    record: &SignInRecord,
+    now: i64,
+) -> QueryResult<i64> {
+    diesel::insert_into(identities::table)
+        .values((
+            identities::user_id.eq(user_id),
+            identities::provider.eq(&record.provider),
+            identities::issuer.eq(&record.issuer),
+            identities::subject.eq(&record.subject),
+            identities::email.eq(&record.email),
+            identities::display_name.eq(&record.display_name),
+            identities::created_at.eq(now),
+            identities::last_sign_in_at.eq(now),
+        ))
+        .returning(identities::id)
+        .get_result(connection)
 }
 
 /// The identity with this (issuer, subject), as (identity id, user id).

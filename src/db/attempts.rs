@@ -6,7 +6,7 @@
 use diesel::prelude::*;
 
 use super::schema::sign_in_attempts::dsl;
-use super::{DbConnection, DbError, unix_now};
+use super::{DbConnection, DbError, delete_unclaimed, unix_now};
 
 /// Attempts older than this are deleted.
 pub const ATTEMPT_TTL_SECS: i64 = 7 * 24 * 60 * 60;
@@ -65,8 +65,12 @@ fn insert_bounded(
     total: i64,
 ) -> Result<(), DbError> {
     let now = unix_now();
-    diesel::delete(dsl::sign_in_attempts.filter(dsl::started_at.lt(now - ATTEMPT_TTL_SECS)))
-        .execute(connection)?;
+    delete_unclaimed!(
+        connection,
+        dsl::sign_in_attempts,
+        dsl::id => i64,
+        dsl::started_at.lt(now - ATTEMPT_TTL_SECS)
+    )?;
     // Keep the browser's newest attempts (the new one makes the tenth). See
     // `oldest_to_drop` for why this is two statements.
     let ids: Vec<i64> = dsl::sign_in_attempts
@@ -75,12 +79,12 @@ fn insert_bounded(
         .select(dsl::id)
         .load(connection)?;
     if let Some(cutoff) = oldest_to_drop(&ids, ATTEMPTS_PER_BROWSER - 1) {
-        diesel::delete(
-            dsl::sign_in_attempts
-                .filter(dsl::browser_hash.eq(browser_hash))
-                .filter(dsl::id.le(cutoff)),
-        )
-        .execute(connection)?;
+        delete_unclaimed!(
+            connection,
+            dsl::sign_in_attempts,
+            dsl::id => i64,
+            dsl::browser_hash.eq(browser_hash).and(dsl::id.le(cutoff))
+        )?;
     }
     let id: i64 = diesel::insert_into(dsl::sign_in_attempts)
         .values((
@@ -95,7 +99,12 @@ fn insert_bounded(
         .get_result(connection)?;
     // The global bound, in one range delete on the primary key: the new row
     // has the largest id, so at most `total` ids lie in (id - total, id].
-    diesel::delete(dsl::sign_in_attempts.filter(dsl::id.le(id - total))).execute(connection)?;
+    delete_unclaimed!(
+        connection,
+        dsl::sign_in_attempts,
+        dsl::id => i64,
+        dsl::id.le(id - total)
+    )?;
     Ok(())
 }
 
@@ -136,12 +145,12 @@ pub fn finish(
             .select(dsl::id)
             .load(connection)?;
         if let Some(cutoff) = oldest_to_drop(&ids, ATTEMPTS_PER_BROWSER) {
-            diesel::delete(
-                dsl::sign_in_attempts
-                    .filter(dsl::user_id.eq(user_id))
-                    .filter(dsl::id.le(cutoff)),
-            )
-            .execute(connection)?;
+            delete_unclaimed!(
+                connection,
+                dsl::sign_in_attempts,
+                dsl::id => i64,
+                dsl::user_id.eq(user_id).and(dsl::id.le(cutoff))
+            )?;
         }
     }
     Ok(())

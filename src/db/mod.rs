@@ -64,6 +64,49 @@ macro_rules! each_backend {
 }
 pub(crate) use each_backend;
 
+/// `DELETE FROM $table WHERE $filter` (`$key` is the primary key, of
+/// Rust type `$key_type`), for pruning: the rows a bound drops
+/// (the oldest, the expired, those beyond a per-browser count), which any
+/// concurrent sign-in may be dropping at the same moment.
+///
+/// On PostgreSQL, several transactions prune side by side (SQLite has one
+/// writer at a time). A plain `DELETE` locks the rows it matches one by one
+/// and waits for any that another transaction holds; two of them matching
+/// overlapping rows in different orders wait for each other, and
+/// PostgreSQL ends one with "deadlock detected" (the flood test met it:
+/// concurrent prunes of `sign_in_attempts` by id range). So there a prune
+/// first claims its rows with `SELECT $key … WHERE $filter FOR UPDATE SKIP
+/// LOCKED` (PostgreSQL docs, "The Locking Clause"), then deletes those,
+/// and only if there are any: it never waits, so it never deadlocks. A row
+/// it skips is being deleted by the transaction that holds it, or is
+/// dropped by the next prune. (Two statements, not one with a subquery:
+/// diesel does not build a subquery on the table being deleted from.) On
+/// SQLite it is the plain `DELETE`.
+macro_rules! delete_unclaimed {
+    ($connection:ident, $table:expr, $key:expr => $key_type:ty, $filter:expr) => {
+        match $connection {
+            $crate::db::DbConnection::Sqlite(connection) => {
+                diesel::delete($table.filter($filter)).execute(connection)
+            }
+            #[cfg(feature = "postgres")]
+            $crate::db::DbConnection::Postgres(connection) => {
+                let claimed: Vec<$key_type> = $table
+                    .select($key)
+                    .filter($filter)
+                    .for_update()
+                    .skip_locked()
+                    .load(connection)?;
+                if claimed.is_empty() {
+                    Ok(0)
+                } else {
+                    diesel::delete($table.filter($key.eq_any(claimed))).execute(connection)
+                }
+            }
+        }
+    };
+}
+pub(crate) use delete_unclaimed;
+
 type DbPool = Pool<ConnectionManager>;
 
 /// Migrations compiled into the binary and applied at start-up, one folder

@@ -11,13 +11,17 @@
 //! oldest pending sign-ins are dropped). Neither bound ever refuses a new
 //! sign-in: a flood can only push out older sign-ins (whose visitors, if any,
 //! see "start again" at the callback), never lock a new visitor out. How fast
-//! one client may start sign-ins is limited before this (`rate_limit`).
+//! one client may start sign-ins is limited before this (`rate_limit`). On
+//! PostgreSQL, where starts run side by side and each prune skips rows
+//! another is deleting (`db::delete_unclaimed!`), the total may pass its
+//! bound by the number of starts running at that moment, and the next start
+//! brings it back.
 
 use diesel::prelude::*;
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::schema::pending_sign_ins;
-use super::{DbConnection, DbError, TokenSealer, unix_now};
+use super::{DbConnection, DbError, TokenSealer, delete_unclaimed, unix_now};
 
 /// How long a sign-in may take at the provider.
 pub const PENDING_SIGN_IN_TTL_SECS: i64 = 10 * 60;
@@ -160,9 +164,12 @@ pub fn insert(
     );
     let (purpose, for_user_id, for_identity_id) = new.purpose.columns();
     connection.transaction(|connection| {
-        diesel::delete(dsl::pending_sign_ins)
-            .filter(dsl::created_at.lt(now - PENDING_SIGN_IN_TTL_SECS))
-            .execute(connection)?;
+        delete_unclaimed!(
+            connection,
+            dsl::pending_sign_ins,
+            dsl::state_hash => String,
+            dsl::created_at.lt(now - PENDING_SIGN_IN_TTL_SECS)
+        )?;
 
         // Keep at most `per_browser - 1` older attempts of this browser. The
         // read is small (every insert prunes) and its SQL never changes, so
@@ -175,9 +182,12 @@ pub fn insert(
             .load(connection)?;
         let keep = usize::try_from(limits.per_browser - 1).unwrap_or(0);
         if let Some(dropped) = newest_first.get(keep..).filter(|rows| !rows.is_empty()) {
-            diesel::delete(dsl::pending_sign_ins)
-                .filter(dsl::state_hash.eq_any(dropped))
-                .execute(connection)?;
+            delete_unclaimed!(
+                connection,
+                dsl::pending_sign_ins,
+                dsl::state_hash => String,
+                dsl::state_hash.eq_any(dropped)
+            )?;
         }
 
         // Make room for the new one by dropping the oldest. Under a flood this
@@ -190,9 +200,12 @@ pub fn insert(
                 .select(dsl::state_hash)
                 .limit(total - limits.total + 1)
                 .load(connection)?;
-            diesel::delete(dsl::pending_sign_ins)
-                .filter(dsl::state_hash.eq_any(&oldest))
-                .execute(connection)?;
+            delete_unclaimed!(
+                connection,
+                dsl::pending_sign_ins,
+                dsl::state_hash => String,
+                dsl::state_hash.eq_any(&oldest)
+            )?;
         }
 
         diesel::insert_into(dsl::pending_sign_ins)

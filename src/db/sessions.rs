@@ -15,7 +15,7 @@
 use diesel::prelude::*;
 
 use super::schema::{provider_tokens, sessions};
-use super::{DbConnection, DbError};
+use super::{DbConnection, DbError, delete_unclaimed};
 
 /// `last_seen_at` is written at most this often per session, so an active
 /// session costs one indexed read per request and one write per minute.
@@ -71,9 +71,12 @@ pub fn create(
     // Idle ones only, so the sweep is one range of the `last_seen_at` index;
     // a session past its maximum age is refused by `is_live` whatever it
     // says, and swept once it has been idle too.
-    diesel::delete(sessions::table)
-        .filter(sessions::last_seen_at.lt(now - limits.idle_timeout_secs))
-        .execute(connection)?;
+    delete_unclaimed!(
+        connection,
+        sessions::table,
+        sessions::id_hash => String,
+        sessions::last_seen_at.lt(now - limits.idle_timeout_secs)
+    )?;
     let newest_first: Vec<String> = sessions::table
         .filter(sessions::user_id.eq(user_id))
         .order(sessions::last_seen_at.desc())
@@ -83,9 +86,12 @@ pub fn create(
         .get(MAX_SESSIONS_PER_USER - 1..)
         .filter(|rows| !rows.is_empty())
     {
-        diesel::delete(sessions::table)
-            .filter(sessions::id_hash.eq_any(dropped))
-            .execute(connection)?;
+        delete_unclaimed!(
+            connection,
+            sessions::table,
+            sessions::id_hash => String,
+            sessions::id_hash.eq_any(dropped)
+        )?;
     }
     diesel::insert_into(sessions::table)
         .values((

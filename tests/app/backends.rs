@@ -306,4 +306,70 @@ mod postgres {
             .expect("A's user");
         assert_eq!(ids.user_id, a_user, "B signed in as the user A created");
     }
+
+    #[test]
+    fn two_sign_in_starts_pruning_the_same_rows_do_not_deadlock() {
+        use diesel::connection::SimpleConnection as _;
+        use signin_reference::db::attempts::ATTEMPTS_TOTAL;
+        use signin_reference::db::pending_sign_ins::{NewPendingSignIn, PendingLimits, Purpose};
+        use signin_reference::db::{TokenSealer, sign_ins};
+        if !postgres_or_skip("concurrent pruning") {
+            return;
+        }
+        let database = TestDatabase::new();
+        let mut holder = migrated(&database.url);
+        let mut starter = migrated(&database.url);
+        // The `/flow` table full: ids 1 to ATTEMPTS_TOTAL + 1, so the next
+        // start (id ATTEMPTS_TOTAL + 2) drops ids 1 and 2.
+        holder
+            .batch_execute(&format!(
+                "INSERT INTO sign_in_attempts (state_hash, browser_hash, provider, started_at, outcome, steps) \
+                 SELECT 'seed-' || n, 'browser-' || n, 'demo', extract(epoch FROM now())::bigint, 'in progress', '{{}}' \
+                 FROM generate_series(1, {}) AS n",
+                ATTEMPTS_TOTAL + 1
+            ))
+            .expect("seed");
+        // Another start, on another instance, is dropping the same rows and
+        // holds id 2 so far.
+        holder
+            .batch_execute("BEGIN; DELETE FROM sign_in_attempts WHERE id = 2")
+            .expect("the other start holds id 2");
+        let start = std::thread::spawn(move || {
+            let pending = NewPendingSignIn {
+                state_hash: "state".into(),
+                browser_hash: "browser".into(),
+                provider: "demo".into(),
+                pkce_verifier: "verifier".to_owned().into(),
+                nonce: "nonce".into(),
+                return_to: "/profile".into(),
+                purpose: Purpose::SignIn,
+            };
+            let sealer = TokenSealer::new(&[7; 32]);
+            sign_ins::begin(
+                &mut starter,
+                &sealer,
+                &pending,
+                PendingLimits::default(),
+                "{}",
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // The other start goes on to id 1. A plain range DELETE in this
+        // start would hold id 1 and wait for id 2: each waits for the other,
+        // and PostgreSQL ends one of them with "deadlock detected".
+        let other = holder.batch_execute("DELETE FROM sign_in_attempts WHERE id = 1; COMMIT");
+        let this = start.join().expect("no panic");
+        assert!(other.is_ok(), "the other start: {other:?}");
+        assert!(this.is_ok(), "this start: {this:?}");
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let left = diesel::sql_query("SELECT COUNT(*) AS n FROM sign_in_attempts WHERE id <= 2")
+            .get_result::<Count>(&mut holder)
+            .expect("count")
+            .n;
+        assert_eq!(left, 0, "both dropped rows are gone");
+    }
 }
