@@ -95,10 +95,11 @@ impl Redis {
         format!("{}{key}", self.prefix)
     }
 
-    /// Runs `command` (a command or a pipeline) within [`REDIS_TIMEOUT`].
+    /// Runs `pipeline` (one command or several, `MULTI` if it says so)
+    /// within [`REDIS_TIMEOUT`].
     pub async fn query<T: redis::FromRedisValue>(
         &self,
-        command: &impl RedisCommand,
+        pipeline: &redis::Pipeline,
     ) -> Result<T, RedisError> {
         let run = async {
             let mut connection = self
@@ -106,7 +107,7 @@ impl Redis {
                 .get()
                 .await
                 .map_err(|error| RedisError(error.to_string()))?;
-            command.run(&mut connection).await
+            Ok(pipeline.query_async(&mut connection).await?)
         };
         tokio::time::timeout(REDIS_TIMEOUT, run)
             .await
@@ -115,34 +116,8 @@ impl Redis {
 
     /// `PING`, for `/readyz`.
     pub async fn ping(&self) -> Result<(), RedisError> {
-        let _: String = self.query(&redis::cmd("PING")).await?;
+        let (_pong,): (String,) = self.query(redis::pipe().cmd("PING")).await?;
         Ok(())
-    }
-}
-
-/// A command or a pipeline: what [`Redis::query`] runs.
-pub trait RedisCommand {
-    fn run<T: redis::FromRedisValue>(
-        &self,
-        connection: &mut deadpool_redis::Connection,
-    ) -> impl std::future::Future<Output = Result<T, RedisError>>;
-}
-
-impl RedisCommand for redis::Cmd {
-    async fn run<T: redis::FromRedisValue>(
-        &self,
-        connection: &mut deadpool_redis::Connection,
-    ) -> Result<T, RedisError> {
-        Ok(self.query_async(connection).await?)
-    }
-}
-
-impl RedisCommand for redis::Pipeline {
-    async fn run<T: redis::FromRedisValue>(
-        &self,
-        connection: &mut deadpool_redis::Connection,
-    ) -> Result<T, RedisError> {
-        Ok(self.query_async(connection).await?)
     }
 }
 

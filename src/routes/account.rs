@@ -19,6 +19,7 @@ use std::time::Instant;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use super::sign_in::authorization_request;
 use super::{Visitor, see_other};
 use crate::api::profile_cache::{PROFILE_TTL, SignInFacts};
 use crate::api::{ApiClient, ApiError, MailPage, Message, Profile};
@@ -547,24 +548,19 @@ pub async fn ask_mail_permission(
     if provider.mail_api.is_none() {
         return Err(AppError::NotFound);
     }
-    // Each start writes a pending row, like a sign-in's: the same limit.
-    if let Some(client) = super::client_ip::client_ip(&request, &state.trusted_proxies) {
-        state
-            .sign_in_starts
-            .check(client)
-            .await
-            .map_err(AppError::from)?;
-    }
-    let browser_key = session::browser_key(&visitor.session)
-        .map_err(|error| AppError::Internal(format!("session: {error}")))?;
     let ids = SignedInIds {
         user_id: user.user_id,
         identity_id: user.identity_id,
     };
-    let authorization_url = state
-        .flow
-        .start(provider, &browser_key, "/mail", Intent::add_mail(ids))
-        .await?;
+    let authorization_url = authorization_request(
+        &state,
+        &request,
+        &visitor,
+        provider,
+        "/mail",
+        Intent::add_mail(ids),
+    )
+    .await?;
     let page = AskingProviderPage {
         heading: format!("Asking {} for the permission", provider.display_name),
         provider_name: &provider.display_name,
@@ -593,25 +589,15 @@ pub async fn start_link(
         .providers
         .get(&provider_id)
         .ok_or(AppError::NotFound)?;
-    // Each start writes a pending row, like a sign-in's: the same limit.
-    if let Some(client) = super::client_ip::client_ip(&request, &state.trusted_proxies) {
-        state
-            .sign_in_starts
-            .check(client)
-            .await
-            .map_err(AppError::from)?;
-    }
-    let browser_key = session::browser_key(&visitor.session)
-        .map_err(|error| AppError::Internal(format!("session: {error}")))?;
-    let authorization_url = state
-        .flow
-        .start(
-            provider,
-            &browser_key,
-            "/profile",
-            Intent::link(user.user_id),
-        )
-        .await?;
+    let authorization_url = authorization_request(
+        &state,
+        &request,
+        &visitor,
+        provider,
+        "/profile",
+        Intent::link(user.user_id),
+    )
+    .await?;
     let page = AskingProviderPage {
         heading: format!("Linking your {} account", provider.display_name),
         provider_name: &provider.display_name,

@@ -15,6 +15,7 @@ use crate::error::AppError;
 use crate::oauth::admin_consent;
 use crate::oauth::flow::{CallbackParams, Finished, Intent};
 use crate::oauth::return_to::return_path_or_default;
+use crate::providers::Provider;
 use crate::session::{self, SessionUser};
 use crate::startup::AppState;
 use crate::tokens::SignInAgain;
@@ -58,8 +59,7 @@ pub async fn show_provider_chooser(
 /// `GET /auth/{provider}/login?return_to=…`
 ///
 /// Step 3: remember a pending sign-in and send the browser (303) to the
-/// provider's authorization endpoint. Each start writes a row, so each client
-/// may start only so many a minute (SIGN_IN_STARTS_PER_MINUTE; 429 beyond).
+/// provider's authorization endpoint (`authorization_request`).
 pub async fn start_sign_in(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -71,27 +71,42 @@ pub async fn start_sign_in(
         .providers
         .get(&provider_id)
         .ok_or(AppError::NotFound)?;
-    if let Some(client) = client_ip(&request, &state.trusted_proxies) {
-        state
-            .sign_in_starts
-            .check(client)
-            .await
-            .map_err(AppError::from)?;
+    let return_to = query.return_to.as_deref().unwrap_or("/profile");
+    let ask_consent_again = query.consent.as_deref() == Some("again");
+    let authorization_url = authorization_request(
+        &state,
+        &request,
+        &visitor,
+        provider,
+        return_to,
+        Intent::sign_in(ask_consent_again),
+    )
+    .await?;
+    Ok(see_other(authorization_url.as_str()))
+}
+
+/// Step 3, whatever the request is for (a sign-in, the mail permission, a
+/// linked account): a pending request bound to this browser, and the URL
+/// at the provider to send it to. Each start writes a row, so each client
+/// may start only so many a minute (SIGN_IN_STARTS_PER_MINUTE; 429 beyond),
+/// whatever the purpose.
+pub(super) async fn authorization_request(
+    state: &AppState,
+    request: &HttpRequest,
+    visitor: &Visitor,
+    provider: &Provider,
+    return_to: &str,
+    intent: Intent,
+) -> Result<url::Url, AppError> {
+    if let Some(client) = client_ip(request, &state.trusted_proxies) {
+        state.sign_in_starts.check(client).await?;
     }
     let browser_key = session::browser_key(&visitor.session)
         .map_err(|error| AppError::Internal(format!("session: {error}")))?;
-    let return_to = query.return_to.as_deref().unwrap_or("/profile");
-    let ask_consent_again = query.consent.as_deref() == Some("again");
-    let authorization_url = state
+    Ok(state
         .flow
-        .start(
-            provider,
-            &browser_key,
-            return_to,
-            Intent::sign_in(ask_consent_again),
-        )
-        .await?;
-    Ok(see_other(authorization_url.as_str()))
+        .start(provider, &browser_key, return_to, intent)
+        .await?)
 }
 
 #[derive(Serialize)]
