@@ -1,12 +1,13 @@
 //! The browser suite: the whole sign-in and what follows, clicked through in
 //! headless Chromium (driven over WebDriver by fantoccini), with screenshots
-//! of each page saved under `target/screenshots/` and basic accessibility and
-//! phone-size checks on every page.
+//! of each page saved under `target/screenshots/`, and on every page
+//! axe-core's accessibility rules and a phone-width check.
 //!
 //! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium
-//! chromium-driver`; `CHROMEDRIVER` and `CHROMIUM` override the paths). Without
-//! them the tests say so and skip, except in CI (`CI` set), where that is a
-//! failure: `.ci/run` installs both.
+//! chromium-driver`; `CHROMEDRIVER` and `CHROMIUM` override the paths) and
+//! axe-core (`npm ci --prefix tests/browser`). Without them the tests say so
+//! and skip, except in CI (`CI` set), where that is a failure: `.ci/run`
+//! installs them.
 
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -22,46 +23,25 @@ use crate::helpers::spawn_app;
 const PHONE: (u32, u32) = (390, 844);
 const DESKTOP: (u32, u32) = (1100, 900);
 
-/// Checks run on every page: labels, alternative text, headings, focus order,
-/// language, contrast (WCAG 2.1 AA, 4.5:1 for text) and, at phone width, no
-/// sideways scrolling. Returns the problems found.
-const ACCESSIBILITY_CHECKS: &str = r#"
-const problems = [];
-for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
-  const labelled = (el.id && document.querySelector(`label[for="${el.id}"]`)) || el.closest('label') || el.getAttribute('aria-label');
-  if (!labelled) problems.push('unlabelled field ' + (el.name || el.id));
+/// axe-core (the npm package, `npm ci --prefix tests/browser`), injected
+/// into every page the suite looks at: WCAG 2.1 A and AA and axe's best
+/// practices (labels, alternative text, headings, landmarks, language,
+/// contrast, …), maintained by people who write such rules for a living.
+fn axe_core() -> Option<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(path).ok()
 }
-for (const img of document.querySelectorAll('img')) if (!img.hasAttribute('alt')) problems.push('image without alt');
-const h1 = document.querySelectorAll('h1').length;
-if (h1 !== 1) problems.push(h1 + ' h1 elements');
-let level = 0;
-for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
-  const next = Number(h.tagName[1]);
-  if (level && next > level + 1) problems.push('heading jumps to ' + h.tagName);
-  level = next;
-}
-for (const el of document.querySelectorAll('[tabindex]')) if (Number(el.getAttribute('tabindex')) > 0) problems.push('positive tabindex');
-if (!document.documentElement.lang) problems.push('no lang attribute');
-const rgb = (text) => (text.match(/[\d.]+/g) || ['0', '0', '0']).map(Number);
-const luminance = ([r, g, b]) => {
-  const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
-  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-};
-const background = (el) => {
-  for (; el; el = el.parentElement) {
-    const c = rgb(getComputedStyle(el).backgroundColor);
-    if (c.length < 4 || c[3] > 0) return c;
-  }
-  return [255, 255, 255];
-};
-for (const el of document.querySelectorAll('p, li, a, dt, dd, span, button, label, h1, h2, td, th, code, strong, q')) {
-  if (!el.textContent.trim() || el.offsetParent === null) continue;
-  const fg = luminance(rgb(getComputedStyle(el).color));
-  const bg = luminance(background(el));
-  const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
-  if (ratio < 4.5) problems.push('contrast ' + ratio.toFixed(2) + ' on ' + el.tagName + ' "' + el.textContent.trim().slice(0, 30) + '"');
-}
-return problems;
+
+/// Runs axe on the page (after `axe_core()` is injected) and returns its
+/// serious and critical violations, one line each with where they are.
+const AXE_RUN: &str = r#"
+const done = arguments[arguments.length - 1];
+axe.run(document)
+  .then((results) => done(results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)))
+  .catch((error) => done([`axe did not run: ${error}`]));
 "#;
 
 /// chromedriver in a process group of its own, with the Chromium processes it
@@ -93,6 +73,16 @@ async fn open_browser() -> Option<(Client, Driver, tempfile::TempDir)> {
         );
         eprintln!(
             "SKIPPED browser tests: no {chromedriver} or {chromium} (apt-get install chromium chromium-driver)"
+        );
+        return None;
+    }
+    if axe_core().is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the browser suite, but axe-core is missing (npm ci --prefix tests/browser)"
+        );
+        eprintln!(
+            "SKIPPED browser tests: no axe-core to check the pages with (npm ci --prefix tests/browser)"
         );
         return None;
     }
@@ -163,8 +153,14 @@ fn screenshot_dir() -> PathBuf {
 async fn look_at(browser: &Client, name: &str) {
     let png = browser.screenshot().await.unwrap();
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
-    let problems = browser.execute(ACCESSIBILITY_CHECKS, vec![]).await.unwrap();
-    assert_eq!(problems, json!([]), "accessibility problems on {name}");
+    let axe = axe_core().expect("checked in open_browser");
+    browser.execute(&axe, vec![]).await.unwrap();
+    let violations = browser.execute_async(AXE_RUN, vec![]).await.unwrap();
+    assert_eq!(
+        violations,
+        json!([]),
+        "axe-core: serious or critical accessibility violations on {name}"
+    );
 
     browser.set_window_size(PHONE.0, PHONE.1).await.unwrap();
     let overflow = browser
@@ -317,25 +313,28 @@ async fn denied_consent_gets_a_page_that_explains_and_offers_to_try_again() {
     let Some((browser, _driver, _profile)) = open_browser().await else {
         return;
     };
-    // The checks themselves catch problems: a page without lang, h1, label
-    // or enough contrast.
+    // The check itself catches problems: a field without a label, faint
+    // text, a page without a language.
     browser
         .goto("data:text/html,<p style='color:%23bbb'>faint</p><h3>x</h3><input name=q>")
         .await
         .unwrap();
-    let problems = browser.execute(ACCESSIBILITY_CHECKS, vec![]).await.unwrap();
-    let problems = problems.as_array().unwrap();
+    browser
+        .execute(&axe_core().expect("checked in open_browser"), vec![])
+        .await
+        .unwrap();
+    let found = browser.execute_async(AXE_RUN, vec![]).await.unwrap();
+    let found = found.as_array().unwrap();
     for expected in [
-        "unlabelled field q",
-        "0 h1 elements",
-        "no lang attribute",
-        "contrast",
+        "label (critical)",
+        "color-contrast (serious)",
+        "html-has-lang (serious)",
     ] {
         assert!(
-            problems
+            found
                 .iter()
-                .any(|problem| problem.as_str().unwrap().starts_with(expected)),
-            "{expected} not caught: {problems:?}"
+                .any(|violation| violation.as_str().unwrap().starts_with(expected)),
+            "{expected} not caught: {found:?}"
         );
     }
 
