@@ -105,10 +105,16 @@ pub fn expect_first_api_call(session: &Session) -> Result<(), actix_session::Ses
 /// the sign-in for `/flow`. Kept in the cookie so other page views need no
 /// database read to know.
 pub fn take_first_api_call_pending(session: &Session) -> bool {
-    session
-        .remove_as::<bool>(FIRST_API_CALL_PENDING)
-        .and_then(Result::ok)
-        .unwrap_or(false)
+    // Read before removing: `remove` marks the session changed even when the
+    // key is absent, and a changed session is written again (a new cookie,
+    // or a SET in Redis) on every page that calls the API.
+    match session.get::<bool>(FIRST_API_CALL_PENDING) {
+        Ok(None) => false,
+        pending => {
+            session.remove(FIRST_API_CALL_PENDING);
+            matches!(pending, Ok(Some(true)))
+        }
+    }
 }
 
 /// The CSRF token of a signed-in session (synchroniser token pattern).

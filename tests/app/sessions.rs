@@ -167,3 +167,27 @@ async fn signing_in_again_in_the_same_browser_ends_the_session_it_replaces() {
         "the replaced session is over"
     );
 }
+
+#[tokio::test]
+async fn pages_that_change_nothing_in_the_session_do_not_write_it_again() {
+    // A session written on every page costs a new encrypted cookie (or a
+    // Redis SET) per view, and two tabs writing the same session race. The
+    // first API call after sign-in changes it once (step 7 is then
+    // recorded); later views of the same pages leave it as it is.
+    let app = spawn_app().await;
+    let browser = browser();
+    app.sign_in_with_mail(&browser, "alice").await;
+    for path in ["/mail", "/profile?refresh=1"] {
+        let first = browser.get(app.url(path)).send().await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK, "{path}");
+    }
+    for path in ["/mail", "/profile?refresh=1", "/profile"] {
+        let again = browser.get(app.url(path)).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::OK, "{path}");
+        assert!(
+            again.headers().get(reqwest::header::SET_COOKIE).is_none(),
+            "{path} wrote the session again: {:?}",
+            again.headers().get(reqwest::header::SET_COOKIE)
+        );
+    }
+}
