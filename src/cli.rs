@@ -112,6 +112,7 @@ The app:
   REDIS_KEY_PREFIX         Put before every Redis key the app writes
   SESSION_KEY              Base64 of 64 bytes: encrypts the session cookie
   TOKEN_KEY                Base64 of 32 bytes: seals provider tokens at rest
+  TOKEN_KEY_PREVIOUS       While rotating: also opens tokens, never seals
   SESSION_IDLE_TIMEOUT     Seconds without a request before a session ends
   SESSION_MAX_AGE          Seconds after sign-in before a session ends
   HTTP_TIMEOUT             Seconds allowed for each request to a provider

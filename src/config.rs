@@ -53,6 +53,10 @@ pub struct Config {
     pub session_key: SessionKey,
     /// TOKEN_KEY: base64 of 32 bytes; seals provider tokens at rest.
     pub token_key: TokenKey,
+    /// TOKEN_KEY_PREVIOUS: a second key, tried when a token does not open
+    /// with TOKEN_KEY and never used to seal: what lets the key be rotated
+    /// without anyone signing in again (docs/DEPLOYMENT.md, "Keys").
+    pub token_key_previous: Option<TokenKey>,
     /// SESSION_IDLE_TIMEOUT: seconds without a request after which a session ends
     /// (default 1800).
     pub session_idle_timeout: Duration,
@@ -352,13 +356,14 @@ impl Config {
             None => dev_key(dev_key_dir, "SESSION_KEY", "session.key", 64)?,
         };
         let token_key = match var("TOKEN_KEY") {
-            Some(value) => decode_key("TOKEN_KEY", &value, 32)?
-                .try_into()
-                .map_err(|_| invalid("TOKEN_KEY", "must be base64 of exactly 32 bytes; generate one with `openssl rand -base64 32`"))?,
+            Some(value) => token_key_from("TOKEN_KEY", &value)?,
             None => dev_key(dev_key_dir, "TOKEN_KEY", "token.key", 32)?
                 .try_into()
                 .map_err(|_| invalid("TOKEN_KEY", "data/token.key must hold exactly 32 bytes"))?,
         };
+        let token_key_previous = var("TOKEN_KEY_PREVIOUS")
+            .map(|value| token_key_from("TOKEN_KEY_PREVIOUS", &value))
+            .transpose()?;
 
         let session_idle_timeout = Duration::from_secs(parse_seconds(
             "SESSION_IDLE_TIMEOUT",
@@ -547,6 +552,8 @@ impl Config {
             redis,
             session_key: SessionKey(std::sync::Arc::new(SecretBox::new(Box::new(session_key)))),
             token_key: TokenKey(std::sync::Arc::new(SecretBox::new(Box::new(token_key)))),
+            token_key_previous: token_key_previous
+                .map(|key| TokenKey(std::sync::Arc::new(SecretBox::new(Box::new(key))))),
             session_idle_timeout,
             session_max_age,
             http_timeout,
@@ -870,6 +877,16 @@ fn decode_key(variable: &'static str, value: &str, min_len: usize) -> Result<Vec
     Ok(bytes)
 }
 
+/// A token key: base64 of exactly 32 bytes (XChaCha20-Poly1305's key).
+fn token_key_from(variable: &'static str, value: &str) -> Result<[u8; 32], ConfigError> {
+    decode_key(variable, value, 32)?.try_into().map_err(|_| {
+        invalid(
+            variable,
+            "must be base64 of exactly 32 bytes; generate one with `openssl rand -base64 32`",
+        )
+    })
+}
+
 /// Loads a development key from `dir/file`, creating it on first use.
 fn dev_key(
     dir: &Path,
@@ -977,6 +994,7 @@ mod tests {
                 "TOKEN_KEY",
                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             ),
+            ("TOKEN_KEY_PREVIOUS", "c2hvcnQ="),
             ("SESSION_IDLE_TIMEOUT", "0"),
             ("HTTP_TIMEOUT", "-1"),
             ("SHUTDOWN_TIMEOUT", "0"),

@@ -194,7 +194,10 @@ impl Application {
         let worker_clients = (0..workers)
             .map(|_| crate::http_client::build(config.http_timeout))
             .collect::<Result<Vec<_>, _>>()?;
-        let sealer = TokenSealer::new(config.token_key.bytes());
+        let mut sealer = TokenSealer::new(config.token_key.bytes());
+        if let Some(previous) = &config.token_key_previous {
+            sealer = sealer.with_previous(previous.bytes());
+        }
         let db = Database::open(&config.database, config.db_pool_size, sealer)?;
         // REDIS_URL: one limit for all instances, and no per-process
         // profile cache (a copy per instance would not hear of another's

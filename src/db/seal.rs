@@ -5,6 +5,13 @@
 //! where it is stored through the associated data (for example
 //! `provider_tokens.access_token:42`), so a row's sealed token cannot be copied
 //! into another row and still open.
+//!
+//! Rotation: with TOKEN_KEY_PREVIOUS set, a value that does not open under
+//! TOKEN_KEY is tried under that key too; sealing always uses TOKEN_KEY, so
+//! each token moves to the new key the next time it is stored (a refresh or
+//! a sign-in). An AEAD says for sure which key a value was sealed with (the
+//! tag checks under one key only), so trying two keys cannot open a value
+//! wrongly.
 
 use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -16,6 +23,8 @@ const NONCE_LEN: usize = 24;
 #[derive(Clone)]
 pub struct TokenSealer {
     cipher: XChaCha20Poly1305,
+    /// TOKEN_KEY_PREVIOUS: opens, never seals.
+    previous: Option<XChaCha20Poly1305>,
 }
 
 impl std::fmt::Debug for TokenSealer {
@@ -28,7 +37,15 @@ impl TokenSealer {
     pub fn new(key: &[u8; 32]) -> Self {
         TokenSealer {
             cipher: XChaCha20Poly1305::new(key.into()),
+            previous: None,
         }
+    }
+
+    /// Also opens what `previous` sealed (TOKEN_KEY_PREVIOUS, while rotating).
+    #[must_use]
+    pub fn with_previous(mut self, previous: &[u8; 32]) -> Self {
+        self.previous = Some(XChaCha20Poly1305::new(previous.into()));
+        self
     }
 
     /// Encrypts `plaintext`, binding it to `context`.
@@ -50,18 +67,24 @@ impl TokenSealer {
         sealed
     }
 
-    /// Decrypts a value sealed for `context`; `None` if the key, the context or
-    /// the bytes are not the ones it was sealed with.
+    /// Decrypts a value sealed for `context`, under TOKEN_KEY or else
+    /// TOKEN_KEY_PREVIOUS; `None` if neither key, or the context or the
+    /// bytes, are the ones it was sealed with.
     pub fn open(&self, context: &str, sealed: &[u8]) -> Option<Vec<u8>> {
         if sealed.len() < NONCE_LEN {
             return None;
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let payload = Payload {
+        let payload = || Payload {
             msg: ciphertext,
             aad: context.as_bytes(),
         };
-        self.cipher.decrypt(XNonce::from_slice(nonce), payload).ok()
+        let nonce = XNonce::from_slice(nonce);
+        self.cipher.decrypt(nonce, payload()).ok().or_else(|| {
+            self.previous
+                .as_ref()
+                .and_then(|previous| previous.decrypt(nonce, payload()).ok())
+        })
     }
 }
 
@@ -97,6 +120,29 @@ mod tests {
         }
         assert_eq!(sealer.open("row:1", &tampered), None, "tampered");
         assert_eq!(sealer.open("row:1", b"short"), None, "truncated");
+    }
+
+    #[test]
+    fn the_previous_key_opens_what_it_sealed_and_seals_nothing() {
+        let (old, new) = (TokenSealer::new(&[1u8; 32]), [2u8; 32]);
+        let sealed_before = old.seal("row:1", b"token");
+        let rotating = TokenSealer::new(&new).with_previous(&[1u8; 32]);
+        assert_eq!(
+            rotating.open("row:1", &sealed_before).as_deref(),
+            Some(&b"token"[..]),
+            "a value sealed under the previous key still opens"
+        );
+        assert_eq!(rotating.open("row:2", &sealed_before), None, "context");
+        let sealed_now = rotating.seal("row:1", b"token");
+        assert_eq!(
+            old.open("row:1", &sealed_now),
+            None,
+            "sealed with the new key"
+        );
+        assert_eq!(
+            TokenSealer::new(&new).open("row:1", &sealed_now).as_deref(),
+            Some(&b"token"[..])
+        );
     }
 
     #[test]

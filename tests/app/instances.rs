@@ -221,3 +221,66 @@ async fn with_redis_the_sign_in_start_limit_is_one_for_all_instances() {
     assert_eq!(start(&a).await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(start(&b).await, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_token_key_with_the_old_one_as_previous_keeps_everyone_signed_in() {
+    let database = TestDatabase::new();
+    let key = |len: usize| {
+        base64::engine::general_purpose::STANDARD
+            .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
+    };
+    let (old_key, new_key) = (key(32), key(32));
+    let mut shared = vec![
+        ("DATABASE_URL", database.url.clone()),
+        ("SESSION_KEY", key(64)),
+        ("DEMO_CLIENT_SECRET", "shared-demo-secret".to_owned()),
+    ];
+    shared.extend(crate::helpers::shared_redis_vars());
+    let mut before = shared.clone();
+    before.push(("TOKEN_KEY", old_key.clone()));
+    let old = spawn_app_with(&before).await;
+    let browser = browser();
+    old.sign_in_with_mail(&browser, "alice").await;
+
+    // The same deployment after the key changed: the new key seals, the old
+    // one still opens what it sealed (instances named after their keys;
+    // the demo provider is the first one's).
+    let after = async |previous: Option<&str>| {
+        let mut vars = shared.clone();
+        vars.extend([
+            ("TOKEN_KEY", new_key.clone()),
+            ("APP_BASE_URL", old.address.clone()),
+            ("DEMO_PROVIDER", "external".to_owned()),
+            (
+                "DEMO_PROVIDER_BIND",
+                old.demo_address.trim_start_matches("http://").to_owned(),
+            ),
+        ]);
+        if let Some(previous) = previous {
+            vars.push(("TOKEN_KEY_PREVIOUS", previous.to_owned()));
+        }
+        spawn_app_with(&vars).await
+    };
+    let rotating = after(Some(&old_key)).await;
+    let mail = browser.get(rotating.url("/mail")).send().await.unwrap();
+    assert_eq!(
+        mail.status(),
+        StatusCode::OK,
+        "tokens sealed under the old key still open: {:?}",
+        mail.headers().get("location")
+    );
+    assert!(
+        mail.text().await.unwrap().contains("Invoice INV-"),
+        "the mailbox is read"
+    );
+
+    // Without the old key, the same tokens do not open: sign in again.
+    let without = after(None).await;
+    let mail = browser.get(without.url("/mail")).send().await.unwrap();
+    assert_eq!(mail.status(), StatusCode::SEE_OTHER);
+    assert!(
+        crate::helpers::location(&mail).starts_with("/login?return_to=%2Fmail"),
+        "{}",
+        crate::helpers::location(&mail)
+    );
+}
