@@ -23,8 +23,15 @@
 //! It ends with one table, and the app's start-up time on the existing
 //! database. `BENCH_REPEAT=N` (at most 20) adds a leak check: N more rounds
 //! of sign-ins, `/profile` and `/mail` (3 s each), with the app's resident
-//! memory after each. Method and latest numbers: docs/PERFORMANCE.md. Linux
-//! only (/proc).
+//! memory after each.
+//!
+//! The scaled-out deployment (docs/DEPLOYMENT.md), with `--features postgres`:
+//! `BENCH_DATABASE_URL` (a PostgreSQL server; the benchmark creates a
+//! database of its own there and drops it at the end), `BENCH_REDIS_URL`
+//! (sessions and the sign-in limit in Redis, under a key prefix of its own)
+//! and `BENCH_INSTANCES=N` (at most 4; N app processes behind a round-robin
+//! TCP relay standing in for the load balancer, CPU summed over them).
+//! Method and latest numbers: docs/PERFORMANCE.md. Linux only (/proc).
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -74,6 +81,11 @@ struct Settings {
     users: usize,
     connections: usize,
     phase: Duration,
+    /// A PostgreSQL server to create the app's database on; SQLite if unset.
+    database_server: Option<String>,
+    /// Sessions and the sign-in limit in this Redis, if set.
+    redis: Option<String>,
+    instances: usize,
 }
 
 impl Settings {
@@ -89,7 +101,119 @@ impl Settings {
             users: number("BENCH_USERS", 16),
             connections: number("BENCH_CONNECTIONS", 64),
             phase: Duration::from_secs(number("BENCH_SECONDS", 10).min(18) as u64),
+            database_server: std::env::var("BENCH_DATABASE_URL")
+                .ok()
+                .filter(|url| !url.is_empty()),
+            redis: std::env::var("BENCH_REDIS_URL")
+                .ok()
+                .filter(|url| !url.is_empty()),
+            instances: number("BENCH_INSTANCES", 1).min(4),
         }
+    }
+
+    /// What the app runs on, for the table's heading.
+    fn deployment(&self) -> String {
+        format!(
+            "{} instance(s) on {}, sessions in {}",
+            self.instances,
+            if self.database_server.is_some() {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            },
+            if self.redis.is_some() {
+                "Redis"
+            } else {
+                "cookies"
+            }
+        )
+    }
+}
+
+/// The app's database on the PostgreSQL server at `server`, made for this
+/// run and dropped with its connections at the end.
+struct BenchDatabase {
+    server: String,
+    name: String,
+}
+
+impl BenchDatabase {
+    #[cfg(feature = "postgres")]
+    fn create(server: &str) -> (BenchDatabase, String) {
+        use diesel::Connection as _;
+        use diesel::connection::SimpleConnection as _;
+        let name = format!("signin_bench_{:016x}", rand::random::<u64>());
+        diesel::PgConnection::establish(server)
+            .unwrap_or_else(|error| panic!("BENCH_DATABASE_URL: cannot connect: {error}"))
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("CREATE DATABASE");
+        let mut url = url::Url::parse(server).expect("BENCH_DATABASE_URL is a URL");
+        url.set_path(&name);
+        let database = BenchDatabase {
+            server: server.to_owned(),
+            name,
+        };
+        (database, url.to_string())
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn create(_: &str) -> (BenchDatabase, String) {
+        panic!("BENCH_DATABASE_URL needs `cargo bench --bench http --features postgres`")
+    }
+}
+
+impl Drop for BenchDatabase {
+    fn drop(&mut self) {
+        #[cfg(feature = "postgres")]
+        {
+            use diesel::Connection as _;
+            use diesel::connection::SimpleConnection as _;
+            if let Ok(mut admin) = diesel::PgConnection::establish(&self.server) {
+                let _ = admin.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ));
+            }
+        }
+        let _ = (&self.server, &self.name);
+    }
+}
+
+/// The load balancer in front of several instances, at its simplest: each
+/// incoming connection goes to the next instance in turn, bytes copied both
+/// ways (layer 4, like a TCP load balancer; no stickiness, as sessions are
+/// in Redis and validity in the database).
+async fn round_robin(listener: tokio::net::TcpListener, instances: Vec<String>) {
+    let mut next = 0;
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            continue;
+        };
+        let instance = instances[next % instances.len()].clone();
+        next += 1;
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(instance).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+/// The app's processes, measured together.
+struct Instances(Vec<Process>);
+
+impl Instances {
+    fn cpu(&self) -> Duration {
+        self.0.iter().map(Process::cpu).sum()
+    }
+
+    /// The largest peak of any one instance, MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        self.0.iter().map(Process::peak_rss_mib).fold(0.0, f64::max)
+    }
+
+    fn rss_mib(&self) -> f64 {
+        self.0.iter().map(Process::rss_mib).fold(0.0, f64::max)
     }
 }
 
@@ -411,7 +535,17 @@ async fn hammer(
 
 async fn run(settings: Settings) {
     let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("bench.db").display().to_string();
+    assert!(
+        settings.instances == 1 || settings.database_server.is_some(),
+        "BENCH_INSTANCES above 1 needs BENCH_DATABASE_URL: instances share a PostgreSQL database"
+    );
+    let (_postgres, database) = match &settings.database_server {
+        Some(server) => {
+            let (database, url) = BenchDatabase::create(server);
+            (Some(database), url)
+        }
+        None => (None, dir.path().join("bench.db").display().to_string()),
+    };
     let key = |len: usize| {
         base64::engine::general_purpose::STANDARD
             .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
@@ -428,7 +562,6 @@ async fn run(settings: Settings) {
     ];
     let mut app_env = shared.clone();
     app_env.extend([
-        ("BIND", format!("127.0.0.1:{app_port}")),
         ("DATABASE_URL", database),
         ("SESSION_KEY", key(64)),
         ("TOKEN_KEY", key(32)),
@@ -437,6 +570,37 @@ async fn run(settings: Settings) {
         // per-client limit on sign-in starts, which would answer 429.
         ("SIGN_IN_STARTS_PER_MINUTE", u32::MAX.to_string()),
     ]);
+    if let Some(redis) = &settings.redis {
+        app_env.extend([
+            ("REDIS_URL", redis.clone()),
+            ("SESSION_STORE", "redis".to_owned()),
+            (
+                "REDIS_KEY_PREFIX",
+                format!("signin-bench:{:016x}:", rand::random::<u64>()),
+            ),
+        ]);
+    }
+    // One instance listens at the app's address; several listen on ports
+    // of their own, behind the relay at that address.
+    let instance_ports: Vec<u16> = match settings.instances {
+        1 => vec![app_port],
+        n => (0..n).map(|_| free_port()).collect(),
+    };
+    if settings.instances > 1 {
+        let relay = tokio::net::TcpListener::bind(("127.0.0.1", app_port))
+            .await
+            .unwrap();
+        let backends = instance_ports
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
+        tokio::spawn(round_robin(relay, backends));
+    }
+    let start_instance = |port: u16| {
+        let mut env = app_env.clone();
+        env.push(("BIND", format!("127.0.0.1:{port}")));
+        Process::start("app", APP_BIN, &env)
+    };
 
     let demo_process = Process::start("demo provider", DEMO_BIN, &shared);
     wait_until_up(
@@ -453,14 +617,24 @@ async fn run(settings: Settings) {
         ],
     );
     wait_until_up(&bare, Instant::now()).await;
-    let mut app_process = Process::start("app", APP_BIN, &app_env);
-    let first_start = wait_until_up(&format!("{app}/healthz"), Instant::now()).await;
+    let started = Instant::now();
+    let app_process = Instances(
+        instance_ports
+            .iter()
+            .map(|port| start_instance(*port))
+            .collect(),
+    );
+    for port in &instance_ports {
+        wait_until_up(&format!("http://127.0.0.1:{port}/healthz"), started).await;
+    }
+    let first_start = started.elapsed();
 
     println!(
-        "benchmark: {} users signing in, {} connections, {} s a phase; app, demo provider and bare handler in their own processes",
+        "benchmark: {} users signing in, {} connections, {} s a phase; {}; app, demo provider and bare handler in their own processes",
         settings.users,
         settings.connections,
-        settings.phase.as_secs()
+        settings.phase.as_secs(),
+        settings.deployment()
     );
 
     // Phase 1: whole sign-ins.
@@ -612,16 +786,22 @@ async fn run(settings: Settings) {
     let demo_peak = demo_process.peak_rss_mib();
     let bare_peak = bare_process.peak_rss_mib();
 
-    // Start-up on the existing database.
+    // Start-up on the existing database (of the first instance).
     drop(app_process);
     let restarted = Instant::now();
-    app_process = Process::start("app", APP_BIN, &app_env);
-    let restart = wait_until_up(&format!("{app}/healthz"), restarted).await;
-    drop(app_process);
+    let restarted_instance = start_instance(instance_ports[0]);
+    let restart = wait_until_up(
+        &format!("http://127.0.0.1:{}/healthz", instance_ports[0]),
+        restarted,
+    )
+    .await;
+    drop(restarted_instance);
 
     let per_sign_in = |cpu: Duration| {
         ms(cpu / u32::try_from(sign_ins.latencies.len().max(1)).unwrap_or(u32::MAX))
     };
+    println!();
+    println!("{}", settings.deployment());
     println!();
     println!("| measure | value |");
     println!("|---|---|");
@@ -674,7 +854,7 @@ async fn run(settings: Settings) {
         "| /mail p50 over the Graph call's own p50, 1 connection (ms) | {} |",
         ms(mail_alone.saturating_sub(graph_alone))
     );
-    println!("| app peak RSS (MiB) | {app_peak:.1} |");
+    println!("| app peak RSS, largest instance (MiB) | {app_peak:.1} |");
     println!("| demo provider / bare handler peak RSS (MiB) | {demo_peak:.1} / {bare_peak:.1} |");
     println!(
         "| start-up to 200 on /healthz: fresh / existing database (ms) | {} / {} |",
