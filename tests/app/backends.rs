@@ -66,6 +66,19 @@ mod postgres {
         is_unique: bool,
     }
 
+    /// `SELECT COUNT(*) FROM {rows}`.
+    fn count(connection: &mut DbConnection, rows: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {rows}"))
+            .get_result::<Count>(connection)
+            .expect("count")
+            .n
+    }
+
     /// table → column → (portable type, NOT NULL)
     type Columns = BTreeMap<String, BTreeMap<String, (String, bool)>>;
 
@@ -287,17 +300,6 @@ mod postgres {
             .expect("no panic")
             .expect("B's sign-in succeeds once A's identity is there, not a 500");
 
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let count = |connection: &mut DbConnection, table: &str| {
-            diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
-                .get_result::<Count>(connection)
-                .expect("count")
-                .n
-        };
         assert_eq!(count(&mut first, "users"), 1, "one user, not two");
         assert_eq!(count(&mut first, "identities"), 1);
         let a_user: i64 = signin_reference::db::schema::users::table
@@ -361,15 +363,10 @@ mod postgres {
         let this = start.join().expect("no panic");
         assert!(other.is_ok(), "the other start: {other:?}");
         assert!(this.is_ok(), "this start: {this:?}");
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let left = diesel::sql_query("SELECT COUNT(*) AS n FROM sign_in_attempts WHERE id <= 2")
-            .get_result::<Count>(&mut holder)
-            .expect("count")
-            .n;
-        assert_eq!(left, 0, "both dropped rows are gone");
+        assert_eq!(
+            count(&mut holder, "sign_in_attempts WHERE id <= 2"),
+            0,
+            "both dropped rows are gone"
+        );
     }
 }
