@@ -246,7 +246,27 @@ pub async fn ask_for_mail(
     browser: &reqwest::Client,
     authorization_endpoint: &str,
 ) -> StartedSignIn {
-    let authorize_url = app.ask_for_mail(browser).await;
+    started_at(app.ask_for_mail(browser).await, authorization_endpoint)
+}
+
+/// Linking, step 3: the profile's "Link a … account" button for `provider`
+/// (the browser is signed in). Checks that the app sent the browser to
+/// `authorization_endpoint`.
+pub async fn start_link(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    provider: &str,
+    authorization_endpoint: &str,
+) -> StartedSignIn {
+    started_at(
+        app.start_link(browser, provider).await,
+        authorization_endpoint,
+    )
+}
+
+/// The values a provider echoes back from `authorize_url`, once it is
+/// checked to be at `authorization_endpoint`.
+fn started_at(authorize_url: String, authorization_endpoint: &str) -> StartedSignIn {
     assert!(
         authorize_url.starts_with(&format!("{authorization_endpoint}?")),
         "{authorize_url} is not at {authorization_endpoint}"

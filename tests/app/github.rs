@@ -8,7 +8,8 @@ use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::fake_issuer::{
-    CLIENT_ID, CLIENT_SECRET, FakeIssuer, StartedSignIn, come_back_with_code, start_sign_in,
+    CLIENT_ID, CLIENT_SECRET, FakeIssuer, StartedSignIn, come_back_with_code, start_link,
+    start_sign_in,
 };
 use crate::helpers::{TestApp, browser, location, spawn_app_with};
 
@@ -287,4 +288,37 @@ async fn a_github_app_token_is_refreshed_with_rotation_and_a_refused_one_asks_to
         "/login?return_to=%2Fprofile%3Frefresh%3D1&expired=refused"
     );
     assert_eq!(github.app.stored_token_rows(), 0);
+}
+
+#[tokio::test]
+async fn a_github_account_linked_by_a_signed_in_person_then_signs_them_in() {
+    let github = FakeGitHub::start().await;
+    let (app, browser) = (&github.app, &github.browser);
+    app.sign_in(browser, "/profile", "alice").await;
+    let authorize = format!("{}/login/oauth/authorize", github.fake.issuer());
+    let started = start_link(app, browser, "github", &authorize).await;
+    // GitHub says who it is through its API, not an ID token.
+    let token = github.fake.fixture(
+        "github/oauth_access_token_success_json_200.json",
+        REAL_HOSTS,
+    );
+    github
+        .fake
+        .answer_next_token_request_at(TOKEN_PATH, token)
+        .await;
+    github
+        .mount_api("/user", "github/user_get_private_200.json")
+        .await;
+    github
+        .mount_api("/user/emails", "github/user_emails_list_200.json")
+        .await;
+    let linked = come_back_with_code(app, browser, "github", &started).await;
+    crate::linking::linked_then_signs_in_as_the_same_person(
+        app,
+        browser,
+        linked,
+        "GitHub",
+        github.sign_in("github/oauth_access_token_success_json_200.json"),
+    )
+    .await;
 }

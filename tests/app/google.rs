@@ -13,7 +13,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::fake_issuer::{
     CLIENT_ID, CLIENT_SECRET, FakeIssuer, StartedSignIn, ask_for_mail, come_back_with_code,
-    start_sign_in, token_response,
+    start_link, start_sign_in, token_response,
 };
 use crate::helpers::{TestApp, attribute_values, browser, location, spawn_app_with};
 
@@ -835,4 +835,26 @@ async fn a_token_response_without_gmail_readonly_is_shown_as_mail_not_allowed() 
         !profile.contains("<strong>not granted</strong>"),
         "{profile}"
     );
+}
+
+#[tokio::test]
+async fn a_google_account_linked_by_a_signed_in_person_then_signs_them_in() {
+    let google = FakeGoogle::start().await;
+    let (app, browser) = (&google.app, &google.browser);
+    app.sign_in(browser, "/profile", "alice").await;
+    let authorize = format!("{}/o/oauth2/v2/auth", google.fake.issuer());
+    let started = start_link(app, browser, "google", &authorize).await;
+    google
+        .fake
+        .answer_next_token_request_at("/token", token_response(Some(&google.id_token(&started))))
+        .await;
+    let linked = come_back_with_code(app, browser, "google", &started).await;
+    crate::linking::linked_then_signs_in_as_the_same_person(
+        app,
+        browser,
+        linked,
+        "Google",
+        google.sign_in("/profile"),
+    )
+    .await;
 }

@@ -506,15 +506,24 @@ impl TestApp {
     /// signing in and allowing at the demo provider. Returns the callback
     /// URL, not yet opened.
     pub async fn link_at_demo(&self, browser: &reqwest::Client, user: &str) -> String {
-        let start = self.post_with_csrf(browser, "/auth/demo/link").await;
+        let authorize_url = self.start_link(browser, "demo").await;
+        self.answer_at_demo("demo", browser, &authorize_url, user, "allow")
+            .await
+    }
+
+    /// The profile's "Link a … account" button for `provider` (`POST
+    /// /auth/{provider}/link` with the CSRF token) and the page after it.
+    /// Returns the authorization URL that page goes on to.
+    pub async fn start_link(&self, browser: &reqwest::Client, provider: &str) -> String {
+        let start = self
+            .post_with_csrf(browser, &format!("/auth/{provider}/link"))
+            .await;
         // A page that goes on by itself, as for the mail permission.
         assert_eq!(start.status(), StatusCode::OK);
         let html = start.text().await.expect("page");
-        let authorize_url = attribute_values(&html, "a.continue", "href")
+        attribute_values(&html, "a.continue", "href")
             .pop()
-            .unwrap_or_else(|| panic!("no link to the provider in {html}"));
-        self.answer_at_demo("demo", browser, &authorize_url, user, "allow")
-            .await
+            .unwrap_or_else(|| panic!("no link to the provider in {html}"))
     }
 
     /// Submits a signed-in form as its button does: `POST path` with the CSRF
@@ -559,6 +568,21 @@ impl TestApp {
             .count()
             .get_result(&mut self.database())
             .unwrap()
+    }
+
+    /// How many people (users) and how many accounts at providers
+    /// (identities) the database holds.
+    pub fn users_and_identities(&self) -> (i64, i64) {
+        use diesel::prelude::*;
+        use signin_reference::db::schema::{identities, users};
+        let mut connection = self.database();
+        (
+            users::table.count().get_result(&mut connection).unwrap(),
+            identities::table
+                .count()
+                .get_result(&mut connection)
+                .unwrap(),
+        )
     }
 
     /// How many signed-in sessions the server knows.

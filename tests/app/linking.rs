@@ -10,6 +10,40 @@ use signin_reference::db::schema::{identities, provider_tokens, sessions, users}
 
 use crate::helpers::{TestApp, browser, spawn_app};
 
+/// The answer to a link started by a person signed in with the demo
+/// provider: the "Account linked" page and one person with two accounts.
+/// Then, signed out, `sign_in_with_it` (a whole sign-in with the linked
+/// account alone) opens that same person, not a new one. For the real
+/// providers' fakes (`microsoft.rs`, `google.rs`, `github.rs`).
+pub(crate) async fn linked_then_signs_in_as_the_same_person(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    linked: reqwest::Response,
+    provider_name: &str,
+    sign_in_with_it: impl std::future::Future<Output = ()>,
+) {
+    assert_eq!(linked.status(), StatusCode::OK);
+    let page = linked.text().await.unwrap();
+    assert!(page.contains("Account linked"), "{page}");
+    assert!(
+        page.contains(&format!("Your {provider_name} account")),
+        "{page}"
+    );
+    assert_eq!(
+        app.users_and_identities(),
+        (1, 2),
+        "one person, two accounts"
+    );
+    let signed_out = app.post_with_csrf(browser, "/logout").await;
+    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+    sign_in_with_it.await;
+    assert_eq!(
+        app.users_and_identities(),
+        (1, 2),
+        "signing in with the {provider_name} account opened the same person"
+    );
+}
+
 /// Each identity's display name and user, in the order they were stored.
 fn owners(app: &TestApp) -> Vec<(String, i64)> {
     identities::table

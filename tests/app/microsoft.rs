@@ -11,7 +11,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::fake_issuer::{
     CLIENT_ID, CLIENT_SECRET, FakeIssuer, StartedSignIn, ask_for_mail, come_back_with_code,
-    start_sign_in, token_response,
+    start_link, start_sign_in, token_response,
 };
 use crate::helpers::{TestApp, attribute_values, browser, location, spawn_app_with};
 
@@ -921,4 +921,29 @@ async fn the_administrators_answer_is_reported_and_changes_nothing() {
     assert_eq!(microsoft.app.stored_token_rows(), 0);
     let (_, home) = microsoft.get("/").await;
     assert!(home.contains("Sign in with Microsoft"), "{home}");
+}
+
+#[tokio::test]
+async fn a_microsoft_account_linked_by_a_signed_in_person_then_signs_them_in() {
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    let (app, browser) = (&microsoft.app, &microsoft.browser);
+    app.sign_in(browser, "/profile", "alice").await;
+    let authorize = format!("{}/common/oauth2/v2.0/authorize", microsoft.fake.issuer());
+    let started = start_link(app, browser, "microsoft", &authorize).await;
+    let id_token = microsoft
+        .fake
+        .id_token(microsoft.claims(&started, TENANT, TENANT));
+    microsoft
+        .fake
+        .answer_next_token_request_at("/common/oauth2/v2.0/token", token_response(Some(&id_token)))
+        .await;
+    let linked = come_back_with_code(app, browser, "microsoft", &started).await;
+    crate::linking::linked_then_signs_in_as_the_same_person(
+        app,
+        browser,
+        linked,
+        "Microsoft",
+        microsoft.sign_in("/profile"),
+    )
+    .await;
 }
