@@ -96,13 +96,6 @@ pub enum AppError {
         "You are signed in with this account, so it cannot be unlinked from here. Sign in with one of your other linked accounts, then unlink this one."
     )]
     UnlinkCurrentIdentity,
-    /// 403: the mailbox chosen on `/mail` (`?account=`) is a linked
-    /// account that has not granted the mail permission; it can only be
-    /// asked for by signing in with that account.
-    #[error(
-        "That linked account has not allowed this app to read its mail. Sign in with it and open your mail to allow it."
-    )]
-    MailNotAllowedForAccount,
     /// 503: the database cannot be reached right now (`DbError::is_unavailable`).
     /// The instance keeps running and reconnects by itself; `Retry-After`
     /// suggests when to try again.
@@ -275,9 +268,7 @@ impl ResponseError for AppError {
             AppError::SignInRequired { .. } => 303,
             AppError::NotFound => 404,
             AppError::BadForm | AppError::InvalidCursor => 400,
-            AppError::InvalidCsrfToken
-            | AppError::ApiForbidden { .. }
-            | AppError::MailNotAllowedForAccount => 403,
+            AppError::InvalidCsrfToken | AppError::ApiForbidden { .. } => 403,
             AppError::SignIn(failure) => failure.error.status(),
             AppError::LastIdentity | AppError::UnlinkCurrentIdentity => 409,
             AppError::TooManySignInStarts { .. } => 429,

@@ -608,8 +608,11 @@ impl SignInFlow {
         // Same browser is not enough: the answer belongs to the user who
         // asked, so someone who signed in here since cannot receive another
         // person's grant (nor the asker a grant given in someone else's
-        // session). Checked before the code is used.
-        if current != Some(asker) {
+        // session). Checked before the code is used. The user, not the
+        // identity: the permission may be asked for a linked account other
+        // than the one this session signed in with (its owner is checked
+        // below, with the account that answered).
+        if current.map(|current| current.user_id) != Some(asker.user_id) {
             return Err(fail(SignInError::ConsentForAnotherUser));
         }
         let provider = &requested(provider, pending.purpose);

@@ -80,7 +80,8 @@ async fn api_access<'a>(state: &'a AppState, visitor: &Visitor) -> Result<ApiAcc
 
 /// `api_access` for the mailbox chosen with `?account={identity_id}`: one of
 /// the signed-in user's own identities (another user's id, or an unknown
-/// one, is a 404), or, without a choice, the session's.
+/// one, is a 404), or, without a choice, the session's. Whether it has the
+/// mail permission is for the page to check (`/mail` asks for it).
 async fn mail_access<'a>(
     state: &'a AppState,
     visitor: &Visitor,
@@ -90,33 +91,35 @@ async fn mail_access<'a>(
     let Some(chosen) = account.filter(|chosen| *chosen != user.identity_id) else {
         return api_access(state, visitor).await;
     };
-    let user_id = user.user_id;
-    let provider_id = state
-        .db()
-        .run(move |connection, _| accounts::provider_of_own_identity(connection, user_id, chosen))
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let provider = state
-        .providers
-        .get(&provider_id)
-        .ok_or(AppError::NotFound)?;
-    if provider.mail_api.is_none() {
-        return Err(AppError::NotFound);
-    }
+    let provider = own_mailbox(state, user.user_id, chosen).await?;
     let usable = state
         .tokens()
         .usable(provider, chosen)
         .await
         .map_err(|error| AppError::from_tokens(error, &visitor.here))?;
-    if !provider
-        .missing_mail_scopes(&usable.tokens.scopes)
-        .is_empty()
-    {
-        // The permission is asked for by the identity that signs in
-        // (`Intent::add_mail` names the session's): say so instead.
-        return Err(AppError::MailNotAllowedForAccount);
-    }
     Ok(ApiAccess { provider, usable })
+}
+
+/// The provider of identity `identity_id`, if it is one of user `user_id`'s
+/// own and its provider has a mail API; a 404 otherwise, as for an unknown
+/// id (never "that is someone else's").
+async fn own_mailbox(
+    state: &AppState,
+    user_id: i64,
+    identity_id: i64,
+) -> Result<&Provider, AppError> {
+    let provider_id = state
+        .db()
+        .run(move |connection, _| {
+            accounts::provider_of_own_identity(connection, user_id, identity_id)
+        })
+        .await?
+        .ok_or(AppError::NotFound)?;
+    state
+        .providers
+        .get(&provider_id)
+        .filter(|provider| provider.mail_api.is_some())
+        .ok_or(AppError::NotFound)
 }
 
 /// The signed-in user and the provider they signed in with (one this app
@@ -172,6 +175,15 @@ fn api_error(visitor: &Visitor, access: &ApiAccess, error: ApiError) -> AppError
 /// who did not grant it: `/mail` then says so instead of asking as if for
 /// the first time.
 pub const MAIL_NOT_ALLOWED_PATH: &str = "/mail?permission=not-granted";
+
+/// Where the answer to a request for the mail permission that came back
+/// without it sends the browser: `/mail` saying so, for the same mailbox.
+pub fn mail_not_allowed_path(return_to: &str) -> String {
+    match return_to.strip_prefix("/mail?") {
+        Some(query) => format!("{MAIL_NOT_ALLOWED_PATH}&{query}"),
+        None => MAIL_NOT_ALLOWED_PATH.to_owned(),
+    }
+}
 
 /// One scope on the profile page: asked for when, and granted or not.
 #[derive(Serialize)]
@@ -392,6 +404,9 @@ struct MailPermissionPage<'a> {
     scopes: &'a [String],
     /// The last request came back without the permission.
     not_granted: bool,
+    /// A linked mailbox chosen with `?account=`, whose account is asked
+    /// (the form carries it).
+    account: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -425,6 +440,7 @@ pub async fn show_mail(
             provider_name: &provider.display_name,
             scopes: &provider.mail_scopes,
             not_granted: query.permission.as_deref() == Some("not-granted"),
+            account: query.account,
         };
         return visitor.render(&state, "mail_permission.html", &page);
     }
@@ -499,7 +515,10 @@ pub async fn show_message(
         .is_empty()
     {
         // Without the mail permission, /mail asks for it.
-        return Ok(see_other("/mail"));
+        return Ok(see_other(&match query.account {
+            Some(account) => format!("/mail?account={account}"),
+            None => "/mail".to_owned(),
+        }));
     }
     let message = loop {
         let message = access.client(&state.http).message(&id).await;
@@ -525,13 +544,17 @@ struct AskingProviderPage<'a> {
 #[derive(Deserialize)]
 pub struct PermissionForm {
     csrf_token: String,
+    /// `/mail/permission`: the linked mailbox chosen on `/mail`, if any.
+    account: Option<i64>,
 }
 
 /// `POST /mail/permission` (the permission page's button, with the CSRF
-/// token): asks the provider for the mail scopes for the signed-in identity
-/// (incremental consent) with the same state, PKCE and nonce as a sign-in;
-/// the answer comes back to the callback, which stores the new grant for
-/// this identity only, and then to `/mail`.
+/// token): asks the provider for the mail scopes for the signed-in identity,
+/// or for the linked one chosen on `/mail` (`account`, one of the user's
+/// own), with the same state, PKCE and nonce as a sign-in (incremental
+/// consent). The answer comes back to the callback, which stores the new
+/// grant for that identity only if the provider answered for that same
+/// account, and then to `/mail` (with the same choice).
 ///
 /// The answer is a page that sends the browser on (`<meta http-equiv=
 /// "refresh">` and a link), not a 303: our Content-Security-Policy says
@@ -544,20 +567,31 @@ pub async fn ask_mail_permission(
     form: web::Form<PermissionForm>,
 ) -> Result<HttpResponse, AppError> {
     let user = visitor.require_user_with_csrf(&form.csrf_token)?;
-    let (_, provider) = signed_in_with(&state, &visitor)?;
-    if provider.mail_api.is_none() {
-        return Err(AppError::NotFound);
-    }
+    let (provider, identity_id, return_to) =
+        match form.account.filter(|chosen| *chosen != user.identity_id) {
+            Some(chosen) => (
+                own_mailbox(&state, user.user_id, chosen).await?,
+                chosen,
+                format!("/mail?account={chosen}"),
+            ),
+            None => {
+                let (_, provider) = signed_in_with(&state, &visitor)?;
+                if provider.mail_api.is_none() {
+                    return Err(AppError::NotFound);
+                }
+                (provider, user.identity_id, "/mail".to_owned())
+            }
+        };
     let ids = SignedInIds {
         user_id: user.user_id,
-        identity_id: user.identity_id,
+        identity_id,
     };
     let authorization_url = authorization_request(
         &state,
         &request,
         &visitor,
         provider,
-        "/mail",
+        &return_to,
         Intent::add_mail(ids),
     )
     .await?;

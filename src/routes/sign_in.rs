@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 
-use super::account::MAIL_NOT_ALLOWED_PATH;
+use super::account::mail_not_allowed_path;
 use super::client_ip::client_ip;
 use super::home::provider_buttons;
 use super::{Visitor, see_other};
@@ -178,10 +178,10 @@ pub async fn finish_sign_in(
                     .map_err(|error| AppError::Internal(format!("session: {error}")))?;
             }
             // Declined or unticked: /mail says so and offers to ask again.
-            return Ok(see_other(if answer.missing.is_empty() {
-                &answer.return_to
+            return Ok(see_other(&if answer.missing.is_empty() {
+                answer.return_to
             } else {
-                MAIL_NOT_ALLOWED_PATH
+                mail_not_allowed_path(&answer.return_to)
             }));
         }
         Finished::Linked(linked) => {

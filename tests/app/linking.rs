@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use signin_reference::db::schema::{identities, provider_tokens, sessions, users};
 
-use crate::helpers::{TestApp, browser, spawn_app};
+use crate::helpers::{TestApp, attribute_values, browser, input_value, spawn_app};
 
 /// The answer to a link started by a person signed in with the demo
 /// provider: the "Account linked" page and one person with two accounts.
@@ -473,14 +473,88 @@ async fn mail_chooses_only_among_the_users_own_accounts() {
         let (status, _) = app.get_html(&alice_browser, &path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
-    // Bob's linked account has not allowed mail: said so, not read.
-    let bob = identity_named(&app, "Bob Baker");
+    // Nor may she ask for the mail permission of Carol's account.
+    let (_, html) = app.get_html(&alice_browser, "/mail").await;
+    let asked = alice_browser
+        .post(app.url("/mail/permission"))
+        .form(&[
+            ("csrf_token", input_value(&html, "csrf_token")),
+            ("account", carol.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), StatusCode::NOT_FOUND);
+}
+
+/// `/mail/permission` for the linked mailbox `account` (its page's
+/// button): the authorization URL the page after it goes on to.
+async fn ask_for_mail_of(app: &TestApp, browser: &reqwest::Client, account: i64) -> String {
     let (status, html) = app
-        .get_html(&alice_browser, &format!("/mail?account={bob}"))
+        .get_html(browser, &format!("/mail?account={account}"))
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::OK, "the permission page");
+    assert_eq!(input_value(&html, "account"), account.to_string());
+    let asked = browser
+        .post(app.url("/mail/permission"))
+        .form(&[
+            ("csrf_token", input_value(&html, "csrf_token")),
+            ("account", account.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), StatusCode::OK);
+    let html = asked.text().await.unwrap();
+    attribute_values(&html, "a.continue", "href")
+        .pop()
+        .unwrap_or_else(|| panic!("no link to the provider in {html}"))
+}
+
+#[tokio::test]
+async fn a_linked_account_is_asked_for_its_own_mail_and_only_it_may_answer() {
+    let app = spawn_app().await;
+    let browser = browser();
+    alice_with_bob_linked(&app, &browser).await;
+    let bob = identity_named(&app, "Bob Baker");
+    let mailbox = format!("/mail?account={bob}");
+
+    // Alice, not Bob, answers at the provider: refused, nothing stored.
+    let authorize_url = ask_for_mail_of(&app, &browser, bob).await;
+    let callback = app
+        .answer_at_demo("demo", &browser, &authorize_url, "alice", "allow")
+        .await;
+    let refused = browser.get(&callback).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let (status, html) = app.get_html(&browser, &mailbox).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(
-        html.contains("has not allowed this app to read its mail"),
-        "{html}"
+        html.contains("action=\"/mail/permission\""),
+        "still asks: {html}"
     );
+
+    // Bob answers: the grant is stored for his account, and the browser is
+    // back on his mailbox, which is read.
+    let authorize_url = ask_for_mail_of(&app, &browser, bob).await;
+    let callback = app
+        .answer_at_demo("demo", &browser, &authorize_url, "bob", "allow")
+        .await;
+    let granted = browser.get(&callback).send().await.unwrap();
+    assert_eq!(granted.status(), StatusCode::SEE_OTHER);
+    assert_eq!(crate::helpers::location(&granted), mailbox);
+    let (status, html) = app.get_html(&browser, &mailbox).await;
+    assert_eq!(status, StatusCode::OK);
+    let messages = attribute_values(&html, "li a[href^='/mail/']", "href");
+    assert!(
+        !messages.is_empty()
+            && messages
+                .iter()
+                .all(|href| href.ends_with(&format!("?account={bob}"))),
+        "Bob's mail is listed, each message in his mailbox: {messages:?}"
+    );
+
+    // Alice's own mailbox still asks: the grant was Bob's account's alone.
+    let (_, html) = app.get_html(&browser, "/mail").await;
+    assert!(html.contains("action=\"/mail/permission\""), "{html}");
+    assert!(!html.contains("name=\"account\""), "{html}");
 }
