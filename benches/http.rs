@@ -482,6 +482,52 @@ struct Phase {
     elapsed: Duration,
     app_cpu: Duration,
     demo_cpu: Duration,
+    /// PostgreSQL's and Redis's CPU in the phase, when the app uses them.
+    services_cpu: Services,
+}
+
+/// CPU time so far of the shared services on this machine: every process
+/// named `postgres` (a backend per connection, plus the server's own
+/// writers and autovacuum) and `redis-server`. The benchmark is their only
+/// client while it runs.
+#[derive(Clone, Copy, Default)]
+struct Services {
+    postgres: Duration,
+    redis: Duration,
+}
+
+impl Services {
+    fn now() -> Self {
+        let mut services = Services::default();
+        let ticks = clock_ticks_per_second();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+            let cpu = || {
+                let used: u64 =
+                    fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
+                Duration::from_secs_f64(used as f64 / ticks)
+            };
+            match &stat[open + 1..close] {
+                "postgres" => services.postgres += cpu(),
+                "redis-server" => services.redis += cpu(),
+                _ => {}
+            }
+        }
+        services
+    }
+
+    fn since(self, before: Services) -> Services {
+        Services {
+            postgres: self.postgres.saturating_sub(before.postgres),
+            redis: self.redis.saturating_sub(before.redis),
+        }
+    }
 }
 
 impl Phase {
@@ -644,7 +690,7 @@ async fn run(settings: Settings) {
     for (index, client) in clients.iter().enumerate() {
         sign_in(client, &app, &demo, users[index % users.len()]).await;
     }
-    let (app_cpu, demo_cpu) = (app_process.cpu(), demo_process.cpu());
+    let (app_cpu, demo_cpu, services) = (app_process.cpu(), demo_process.cpu(), Services::now());
     let started = Instant::now();
     let deadline = started + settings.phase;
     let mut tasks = Vec::new();
@@ -671,6 +717,7 @@ async fn run(settings: Settings) {
         elapsed: started.elapsed(),
         app_cpu: app_process.cpu() - app_cpu,
         demo_cpu: demo_process.cpu() - demo_cpu,
+        services_cpu: Services::now().since(services),
     };
 
     // Each user allows mail once, as the first visit to /mail asks.
@@ -740,7 +787,8 @@ async fn run(settings: Settings) {
         } else {
             clients.to_vec()
         };
-        let (app_cpu, demo_cpu) = (app_process.cpu(), demo_process.cpu());
+        let (app_cpu, demo_cpu, services) =
+            (app_process.cpu(), demo_process.cpu(), Services::now());
         let (latencies, elapsed) = hammer(&targets, &url, connections, duration).await;
         pages.push((
             name,
@@ -749,6 +797,7 @@ async fn run(settings: Settings) {
                 elapsed,
                 app_cpu: app_process.cpu() - app_cpu,
                 demo_cpu: demo_process.cpu() - demo_cpu,
+                services_cpu: Services::now().since(services),
             },
         ));
     }
@@ -819,6 +868,14 @@ async fn run(settings: Settings) {
         "| demo provider CPU per sign-in (ms) | {} |",
         per_sign_in(sign_ins.demo_cpu)
     );
+    let shared = settings.database_server.is_some() || settings.redis.is_some();
+    if shared {
+        println!(
+            "| PostgreSQL / Redis CPU per sign-in (ms) | {} / {} |",
+            per_sign_in(sign_ins.services_cpu.postgres),
+            per_sign_in(sign_ins.services_cpu.redis)
+        );
+    }
     for (name, phase) in &pages {
         let per_request =
             phase.app_cpu.as_secs_f64() * 1000.0 / phase.latencies.len().max(1) as f64;
@@ -829,6 +886,15 @@ async fn run(settings: Settings) {
             ms(phase.percentile(0.99)),
             per_request
         );
+        if shared && !name.starts_with("bare") && !name.starts_with("Graph") {
+            let per =
+                |cpu: Duration| cpu.as_secs_f64() * 1000.0 / phase.latencies.len().max(1) as f64;
+            println!(
+                "| {name}: PostgreSQL / Redis CPU per request (ms) | {:.3} / {:.3} |",
+                per(phase.services_cpu.postgres),
+                per(phase.services_cpu.redis)
+            );
+        }
     }
     let phase = |wanted: &str| {
         &pages
