@@ -947,3 +947,29 @@ async fn a_microsoft_account_linked_by_a_signed_in_person_then_signs_them_in() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_message_id_longer_than_any_real_one_is_a_404_and_never_sent_to_graph() {
+    // Graph's message ids are about 150 characters; the app passes on ids up
+    // to 512 and answers anything longer itself, so a crafted URL cannot
+    // make it send an arbitrarily long path to the provider.
+    let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
+    microsoft.sign_in("/mail").await;
+    microsoft.grant_mail().await;
+    let (status, _) = microsoft.get(&format!("/mail/{}", "A".repeat(513))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The longest id passed on (the fake knows no such message).
+    microsoft.get(&format!("/mail/{}", "A".repeat(512))).await;
+
+    let prefix = "/v1.0/me/messages/";
+    let sent: Vec<usize> = microsoft
+        .fake
+        .server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|request| request.url.path().strip_prefix(prefix).map(str::len))
+        .collect();
+    assert_eq!(sent, vec![512], "only the 512-character id reached Graph");
+}
