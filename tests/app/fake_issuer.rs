@@ -128,11 +128,24 @@ impl FakeIssuer {
 
     /// How many times the app fetched the JWKS at `/jwks`.
     pub async fn jwks_fetches(&self) -> usize {
-        let requests = self.server.received_requests().await.unwrap_or_default();
-        requests
+        self.requests_to("/jwks").await
+    }
+
+    /// The path of every request the fake has received, in order.
+    pub async fn paths_received(&self) -> Vec<String> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
             .iter()
-            .filter(|request| request.url.path() == "/jwks")
-            .count()
+            .map(|request| request.url.path().to_owned())
+            .collect()
+    }
+
+    /// How many requests the fake has received at exactly `path`.
+    pub async fn requests_to(&self, path: &str) -> usize {
+        let paths = self.paths_received().await;
+        paths.iter().filter(|received| *received == path).count()
     }
 
     /// Answers `verb path` with `status` and a JSON body.

@@ -68,12 +68,17 @@ impl FakeGitHub {
     async fn sign_in(&self, token_fixture: &str) {
         let started = self.start_sign_in("/profile").await;
         self.answer_token_request_with(token_fixture).await;
+        self.mount_documented_user().await;
+        let response = come_back_with_code(&self.app, &self.browser, "github", &started).await;
+        assert_eq!(location(&response), "/profile");
+    }
+
+    /// The API answers with the documented user (private profile) and emails.
+    async fn mount_documented_user(&self) {
         self.mount_api("/user", "github/user_get_private_200.json")
             .await;
         self.mount_api("/user/emails", "github/user_emails_list_200.json")
             .await;
-        let response = come_back_with_code(&self.app, &self.browser, "github", &started).await;
-        assert_eq!(location(&response), "/profile");
     }
 
     async fn mount_api(&self, at: &str, fixture: &str) {
@@ -101,12 +106,7 @@ async fn a_github_sign_in_reads_who_signed_in_from_the_api_and_says_there_is_no_
     github
         .answer_token_request_with("github/oauth_access_token_success_json_200.json")
         .await;
-    github
-        .mount_api("/user", "github/user_get_private_200.json")
-        .await;
-    github
-        .mount_api("/user/emails", "github/user_emails_list_200.json")
-        .await;
+    github.mount_documented_user().await;
     let response = come_back_with_code(&github.app, &github.browser, "github", &started).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/profile");
@@ -306,12 +306,7 @@ async fn a_github_account_linked_by_a_signed_in_person_then_signs_them_in() {
         .fake
         .answer_next_token_request_at(TOKEN_PATH, token)
         .await;
-    github
-        .mount_api("/user", "github/user_get_private_200.json")
-        .await;
-    github
-        .mount_api("/user/emails", "github/user_emails_list_200.json")
-        .await;
+    github.mount_documented_user().await;
     let linked = come_back_with_code(app, browser, "github", &started).await;
     crate::linking::linked_then_signs_in_as_the_same_person(
         app,

@@ -520,15 +520,7 @@ impl FakeMicrosoft {
 
 /// Graph's `GET /v1.0/me` requests so far.
 async fn graph_me_requests(microsoft: &FakeMicrosoft) -> usize {
-    microsoft
-        .fake
-        .server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|request| request.url.path() == "/v1.0/me")
-        .count()
+    microsoft.fake.requests_to("/v1.0/me").await
 }
 
 #[tokio::test]
@@ -964,12 +956,10 @@ async fn a_message_id_longer_than_any_real_one_is_a_404_and_never_sent_to_graph(
     let prefix = "/v1.0/me/messages/";
     let sent: Vec<usize> = microsoft
         .fake
-        .server
-        .received_requests()
+        .paths_received()
         .await
-        .unwrap_or_default()
         .iter()
-        .filter_map(|request| request.url.path().strip_prefix(prefix).map(str::len))
+        .filter_map(|path| path.strip_prefix(prefix).map(str::len))
         .collect();
     assert_eq!(sent, vec![512], "only the 512-character id reached Graph");
 }
