@@ -463,13 +463,25 @@ impl TestApp {
     /// request for the mail scope. Returns the authorization URL the page
     /// after it goes on to.
     pub async fn ask_for_mail(&self, browser: &reqwest::Client) -> String {
-        let (status, html) = self.get_html(browser, "/mail").await;
+        self.ask_for_mail_of(browser, None).await
+    }
+
+    /// `ask_for_mail` for the mailbox chosen with `/mail?account=…` (a
+    /// linked account), or the session's own with `None`: the page's form
+    /// carries the choice.
+    pub async fn ask_for_mail_of(&self, browser: &reqwest::Client, account: Option<i64>) -> String {
+        let page = account.map_or_else(|| "/mail".to_owned(), |id| format!("/mail?account={id}"));
+        let (status, html) = self.get_html(browser, &page).await;
         assert_eq!(status, StatusCode::OK);
         assert!(html.contains("action=\"/mail/permission\""), "{html}");
-        let token = input_value(&html, "csrf_token");
+        let mut form = vec![("csrf_token", input_value(&html, "csrf_token"))];
+        if let Some(id) = account {
+            assert_eq!(input_value(&html, "account"), id.to_string());
+            form.push(("account", id.to_string()));
+        }
         let start = browser
             .post(self.url("/mail/permission"))
-            .form(&[("csrf_token", token.as_str())])
+            .form(&form)
             .send()
             .await
             .expect("ask for mail");

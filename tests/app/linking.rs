@@ -6,7 +6,7 @@
 
 use diesel::prelude::*;
 use reqwest::StatusCode;
-use signin_reference::db::schema::{identities, provider_tokens, sessions, users};
+use signin_reference::db::schema::{identities, provider_tokens, sessions};
 
 use crate::helpers::{TestApp, attribute_values, browser, input_value, spawn_app};
 
@@ -53,13 +53,6 @@ fn owners(app: &TestApp) -> Vec<(String, i64)> {
         .unwrap()
 }
 
-fn user_count(app: &TestApp) -> i64 {
-    users::table
-        .count()
-        .get_result(&mut app.database())
-        .unwrap()
-}
-
 /// The user of the (only) live session.
 fn session_user(app: &TestApp) -> i64 {
     sessions::table
@@ -90,7 +83,7 @@ async fn a_linked_account_signs_in_to_the_same_user() {
     let owners = owners(&app);
     assert_eq!(owners.len(), 2);
     assert!(owners.iter().all(|(_, user)| *user == alice), "{owners:?}");
-    assert_eq!(user_count(&app), 1);
+    assert_eq!(app.users_and_identities().0, 1);
     assert_eq!(app.stored_session_rows(), 1, "the same session, no new one");
     assert_eq!(app.stored_token_rows(), 2, "the linked account's tokens");
     let (_, profile) = app.get_html(&browser, "/profile").await;
@@ -109,7 +102,7 @@ async fn a_linked_account_signs_in_to_the_same_user() {
     app.post_with_csrf(&browser, "/logout").await;
     app.sign_in(&browser, "/profile", "bob").await;
     assert_eq!(session_user(&app), alice);
-    assert_eq!(user_count(&app), 1);
+    assert_eq!(app.users_and_identities().0, 1);
     // The profile lists both accounts, whichever one signed in.
     let (_, profile) = app.get_html(&browser, "/profile").await;
     let listed = linked_accounts(&profile);
@@ -195,7 +188,7 @@ async fn an_account_linked_to_another_user_is_refused_and_nothing_changes() {
     assert!(html.contains("already linked to another account"), "{html}");
     assert!(html.contains("unlink it"), "says what to do: {html}");
     assert_eq!(owners(&app), owners_before, "Bob's account stays Bob's");
-    assert_eq!(user_count(&app), 2, "nobody merged");
+    assert_eq!(app.users_and_identities().0, 2, "nobody merged");
     let tokens_after: Vec<Vec<u8>> = provider_tokens::table
         .order(provider_tokens::identity_id)
         .select(provider_tokens::access_token)
@@ -318,7 +311,7 @@ async fn unlinking_an_account_revokes_and_removes_it_and_it_signs_in_apart_after
     // Signing in with it now is someone else.
     let elsewhere = crate::helpers::browser();
     app.sign_in(&elsewhere, "/profile", "bob").await;
-    assert_eq!(user_count(&app), 2);
+    assert_eq!(app.users_and_identities().0, 2);
 }
 
 #[tokio::test]
@@ -487,30 +480,6 @@ async fn mail_chooses_only_among_the_users_own_accounts() {
     assert_eq!(asked.status(), StatusCode::NOT_FOUND);
 }
 
-/// `/mail/permission` for the linked mailbox `account` (its page's
-/// button): the authorization URL the page after it goes on to.
-async fn ask_for_mail_of(app: &TestApp, browser: &reqwest::Client, account: i64) -> String {
-    let (status, html) = app
-        .get_html(browser, &format!("/mail?account={account}"))
-        .await;
-    assert_eq!(status, StatusCode::OK, "the permission page");
-    assert_eq!(input_value(&html, "account"), account.to_string());
-    let asked = browser
-        .post(app.url("/mail/permission"))
-        .form(&[
-            ("csrf_token", input_value(&html, "csrf_token")),
-            ("account", account.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(asked.status(), StatusCode::OK);
-    let html = asked.text().await.unwrap();
-    attribute_values(&html, "a.continue", "href")
-        .pop()
-        .unwrap_or_else(|| panic!("no link to the provider in {html}"))
-}
-
 #[tokio::test]
 async fn a_linked_account_is_asked_for_its_own_mail_and_only_it_may_answer() {
     let app = spawn_app().await;
@@ -520,7 +489,7 @@ async fn a_linked_account_is_asked_for_its_own_mail_and_only_it_may_answer() {
     let mailbox = format!("/mail?account={bob}");
 
     // Alice, not Bob, answers at the provider: refused, nothing stored.
-    let authorize_url = ask_for_mail_of(&app, &browser, bob).await;
+    let authorize_url = app.ask_for_mail_of(&browser, Some(bob)).await;
     let callback = app
         .answer_at_demo("demo", &browser, &authorize_url, "alice", "allow")
         .await;
@@ -535,7 +504,7 @@ async fn a_linked_account_is_asked_for_its_own_mail_and_only_it_may_answer() {
 
     // Bob answers: the grant is stored for his account, and the browser is
     // back on his mailbox, which is read.
-    let authorize_url = ask_for_mail_of(&app, &browser, bob).await;
+    let authorize_url = app.ask_for_mail_of(&browser, Some(bob)).await;
     let callback = app
         .answer_at_demo("demo", &browser, &authorize_url, "bob", "allow")
         .await;
