@@ -241,6 +241,31 @@ mod tests {
         }
     }
 
+    /// A database that cannot be reached is a 503 ("try again in a minute"),
+    /// any other storage failure a 500: the first passes by itself, the
+    /// second needs someone to look. (Over HTTP the 503 is proven on
+    /// PostgreSQL by `outage.rs`; an SQLite file does not go away.)
+    #[test]
+    fn a_storage_error_is_a_503_only_when_the_database_cannot_be_reached() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let unreachable = SignInError::Storage(DbError::Query(Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection,
+            Box::new("server closed the connection".to_owned()),
+        )));
+        assert_eq!(unreachable.status(), 503);
+        assert!(unreachable.to_string().contains("not answering right now"));
+
+        let failed = SignInError::Storage(DbError::Query(Error::DatabaseError(
+            DatabaseErrorKind::CheckViolation,
+            Box::new("check failed".to_owned()),
+        )));
+        assert_eq!(failed.status(), 500);
+        assert_eq!(
+            failed.to_string(),
+            "Something went wrong on our side while signing you in."
+        );
+    }
+
     #[test]
     fn access_denied_by_the_person_says_they_chose_and_keeps_the_description() {
         for description in [

@@ -264,9 +264,14 @@ impl DiscoveryCache {
         let entries = self.entries.read().await;
         entries
             .get(provider_id)
-            .filter(|(fetched_at, _)| fetched_at.elapsed() < DISCOVERY_TTL)
+            .filter(|(fetched_at, _)| still_fresh(fetched_at.elapsed()))
             .map(|(_, metadata)| metadata.clone())
     }
+}
+
+/// A cached discovery document (and its keys) this old is still used.
+fn still_fresh(age: Duration) -> bool {
+    age < DISCOVERY_TTL
 }
 
 /// Fetches `{issuer}/.well-known/openid-configuration` (Discovery 1.0 §4) and
@@ -778,4 +783,18 @@ fn validate_id_token(
         issuer: key_issuer,
         shown,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_discovery_document_is_used_for_an_hour_and_then_fetched_again() {
+        let minutes = |count: u64| Duration::from_secs(count * 60);
+        assert!(still_fresh(Duration::ZERO));
+        assert!(still_fresh(minutes(59)));
+        assert!(!still_fresh(minutes(60)));
+        assert!(!still_fresh(minutes(61)));
+    }
 }

@@ -142,6 +142,13 @@ impl FakeIssuer {
             .collect()
     }
 
+    /// Every request the fake has received at exactly `path`, in order.
+    pub async fn received_at(&self, path: &str) -> Vec<wiremock::Request> {
+        let mut requests = self.server.received_requests().await.unwrap_or_default();
+        requests.retain(|request| request.url.path() == path);
+        requests
+    }
+
     /// How many requests the fake has received at exactly `path`.
     pub async fn requests_to(&self, path: &str) -> usize {
         let paths = self.paths_received().await;

@@ -125,6 +125,23 @@ async fn an_id_token_that_expired_within_the_allowed_clock_skew_is_accepted() {
 }
 
 #[tokio::test]
+async fn an_id_token_issued_almost_five_minutes_ago_or_a_little_ahead_is_accepted() {
+    // MAX_ID_TOKEN_AGE is 5 minutes: a token from a slow exchange is no
+    // replay. (The stale case below is an hour old; this pins the bound.)
+    let outcome = sign_in_with(Forgery::Claims(|c| {
+        c.insert("iat".into(), json!(chrono::Utc::now().timestamp() - 290));
+    }))
+    .await;
+    assert_eq!(outcome.status, StatusCode::SEE_OTHER, "{}", outcome.flow);
+    // A provider clock up to MAX_CLOCK_SKEW (60 s) ahead of ours.
+    let outcome = sign_in_with(Forgery::Claims(|c| {
+        c.insert("iat".into(), json!(chrono::Utc::now().timestamp() + 50));
+    }))
+    .await;
+    assert_eq!(outcome.status, StatusCode::SEE_OTHER, "{}", outcome.flow);
+}
+
+#[tokio::test]
 async fn forged_or_broken_id_tokens_are_refused_each_by_its_own_check() {
     // (case, the words of the check that must refuse it, the forgery)
     let cases: Vec<(&str, &str, Forgery)> = vec![
@@ -329,4 +346,14 @@ fn failed_check(flow: &str) -> String {
         .next()
         .map(|code| code.text().collect())
         .unwrap_or_else(|| panic!("/flow names no failed check: {flow}"))
+}
+
+#[tokio::test]
+async fn a_bad_signature_under_a_known_key_costs_no_refetch() {
+    // Only a `kid` missing from the cached JWKS is a reason to fetch it
+    // again; a signature that fails under a key we have is refused at once.
+    let stranger = new_key();
+    let (status, fetches) = sign_in_across_a_key_change(json!([]), &stranger, KEY_ID).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(fetches, 0, "no refetch");
 }

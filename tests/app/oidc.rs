@@ -246,10 +246,10 @@ async fn discovery_is_fetched_at_start() {
     // No request to the app: the document is fetched in the background (bounded wait).
     let mut fetched = false;
     for _ in 0..50 {
-        let requests = issuer.server.received_requests().await.unwrap_or_default();
-        if requests
-            .iter()
-            .any(|request| request.url.path() == "/.well-known/openid-configuration")
+        if issuer
+            .requests_to("/.well-known/openid-configuration")
+            .await
+            > 0
         {
             fetched = true;
             break;
@@ -257,4 +257,106 @@ async fn discovery_is_fetched_at_start() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(fetched, "the discovery document was not fetched at start");
+}
+
+/// Client authentication at the token endpoint (RFC 6749 §2.3.1): HTTP
+/// Basic, which every server must accept, unless the discovery document lists
+/// `client_secret_post` without `client_secret_basic` (Discovery 1.0 §3: an
+/// absent list means `client_secret_basic`).
+#[tokio::test]
+async fn the_client_authenticates_with_http_basic_unless_the_provider_takes_only_the_form_body() {
+    use crate::fake_issuer::{CLIENT_ID, CLIENT_SECRET, come_back_with_code, start_sign_in};
+    for (listed, basic) in [
+        (None, true),
+        (
+            Some(["client_secret_basic", "client_secret_post"].as_slice()),
+            true,
+        ),
+        (Some(["client_secret_post"].as_slice()), false),
+    ] {
+        let issuer = crate::fake_issuer::FakeIssuer::start().await;
+        let mut discovery = issuer.discovery_document();
+        if let Some(listed) = listed {
+            discovery["token_endpoint_auth_methods_supported"] = serde_json::json!(listed);
+        }
+        issuer
+            .mount_json("GET", "/.well-known/openid-configuration", 200, discovery)
+            .await;
+        issuer.mount_jwks("/jwks").await;
+        let app = spawn_app_with(&issuer.oidc_env()).await;
+        let browser = browser();
+        let authorize = format!("{}/authorize", issuer.issuer());
+        let started = start_sign_in(&app, &browser, "oidc", "/profile", &authorize).await;
+        let id_token = issuer.id_token(serde_json::json!({
+            "iss": issuer.issuer(), "sub": "user-1", "aud": CLIENT_ID, "nonce": started.nonce,
+        }));
+        issuer.answer_token_request_with(&id_token).await;
+        let callback = come_back_with_code(&app, &browser, "oidc", &started).await;
+        assert_eq!(callback.status(), StatusCode::SEE_OTHER, "{listed:?}");
+
+        let request = issuer.received_at("/token").await.pop().expect("step 5");
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        let authorization = request
+            .headers
+            .get("authorization")
+            .and_then(|value| value.to_str().ok());
+        if basic {
+            assert!(
+                authorization.is_some_and(|value| value.starts_with("Basic ")),
+                "{listed:?}: {authorization:?}"
+            );
+            assert!(!body.contains("client_secret"), "{listed:?}: {body}");
+        } else {
+            assert_eq!(authorization, None, "{listed:?}");
+            assert!(
+                body.contains(&format!("client_secret={CLIENT_SECRET}")),
+                "{body}"
+            );
+        }
+    }
+}
+
+/// `/setup` compares the provider's clock with ours, from the `Date` header
+/// of its discovery answer (RFC 9110 §6.6.1): ID tokens carry times, and a
+/// clock more than a minute off makes valid ones look expired or not yet
+/// issued, so a difference beyond that is a warning.
+#[tokio::test]
+async fn setup_shows_how_far_the_providers_clock_is_from_ours() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    for (behind_by, warned) in [(0, false), (600, true)] {
+        let issuer = crate::fake_issuer::FakeIssuer::start().await;
+        let provider_now = chrono::Utc::now() - chrono::Duration::seconds(behind_by);
+        let date = provider_now.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        Mock::given(method("GET"))
+            .and(path("/.well-known/openid-configuration"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(issuer.discovery_document())
+                    .insert_header("date", date.as_str()),
+            )
+            .mount(&issuer.server)
+            .await;
+        issuer.mount_jwks("/jwks").await;
+        let app = spawn_app_with(&issuer.oidc_env()).await;
+
+        let (status, html) = app.get_html(&browser(), "/setup").await;
+        assert_eq!(status, StatusCode::OK);
+        let text: String = scraper::Html::parse_document(&html)
+            .root_element()
+            .text()
+            .collect();
+        let shown = text
+            .split_once("Clock difference")
+            .and_then(|(_, after)| after.split_once(" s (the provider's minus ours)"))
+            .and_then(|(number, _)| number.trim().parse::<i64>().ok())
+            .unwrap_or_else(|| panic!("no clock difference in {text}"));
+        // Whole seconds, read a moment apart: within a second or two.
+        assert!((shown + behind_by).abs() <= 2, "{date}: shown {shown} s");
+        assert_eq!(
+            text.contains("The provider's clock differs from ours"),
+            warned,
+            "{date}: {text}"
+        );
+    }
 }
