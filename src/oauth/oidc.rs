@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClientAuthMethod,
     CoreErrorResponseType, CoreGenderClaim, CoreIdTokenVerifier, CoreJsonWebKey,
@@ -638,16 +638,19 @@ fn id_token_verifier<'a>(client_verifier: CoreIdTokenVerifier<'a>) -> CoreIdToke
         // The crate rejects a token whose `exp` is not after this time; shifting
         // "now" back by the skew accepts a provider clock that runs a little behind.
         .set_time_fn(|| Utc::now() - MAX_CLOCK_SKEW)
-        .set_issue_time_verifier_fn(|issued_at| {
-            let now = Utc::now();
-            if issued_at > now + MAX_CLOCK_SKEW {
-                Err(format!("iat {issued_at} is in the future"))
-            } else if issued_at < now - MAX_ID_TOKEN_AGE - MAX_CLOCK_SKEW {
-                Err(format!("iat {issued_at} is too old"))
-            } else {
-                Ok(())
-            }
-        })
+        .set_issue_time_verifier_fn(|issued_at| check_issue_time(issued_at, Utc::now()))
+}
+
+/// `iat` may be up to [`MAX_CLOCK_SKEW`] ahead of `now` and at most
+/// [`MAX_ID_TOKEN_AGE`] (plus the skew) behind it.
+fn check_issue_time(issued_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), String> {
+    if issued_at > now + MAX_CLOCK_SKEW {
+        Err(format!("iat {issued_at} is in the future"))
+    } else if issued_at < now - MAX_ID_TOKEN_AGE - MAX_CLOCK_SKEW {
+        Err(format!("iat {issued_at} is too old"))
+    } else {
+        Ok(())
+    }
 }
 
 /// What a valid ID token says.
@@ -788,6 +791,19 @@ fn validate_id_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iat_may_be_a_minute_ahead_and_six_minutes_behind_to_the_second() {
+        let now = Utc::now();
+        let at = |seconds: i64| now + chrono::Duration::seconds(seconds);
+        assert!(check_issue_time(at(0), now).is_ok());
+        // MAX_CLOCK_SKEW ahead.
+        assert!(check_issue_time(at(60), now).is_ok());
+        assert!(check_issue_time(at(61), now).is_err());
+        // MAX_ID_TOKEN_AGE plus MAX_CLOCK_SKEW behind.
+        assert!(check_issue_time(at(-360), now).is_ok());
+        assert!(check_issue_time(at(-361), now).is_err());
+    }
 
     #[test]
     fn a_discovery_document_is_used_for_an_hour_and_then_fetched_again() {

@@ -300,6 +300,14 @@ async fn the_client_authenticates_with_http_basic_unless_the_provider_takes_only
             .headers
             .get("authorization")
             .and_then(|value| value.to_str().ok());
+        // `/flow` says how, in the terms of RFC 6749 and Discovery.
+        let (_, flow) = app.get_html(&browser, "/flow").await;
+        let said = if basic {
+            "sent by HTTP Basic (client_secret_basic)"
+        } else {
+            "sent by form body (client_secret_post)"
+        };
+        assert!(flow.contains(said), "{listed:?}: {flow}");
         if basic {
             assert!(
                 authorization.is_some_and(|value| value.starts_with("Basic ")),
