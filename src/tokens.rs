@@ -43,6 +43,14 @@ pub const REFRESH_AHEAD_SECS: i64 = 60;
 /// How often a request waiting for another's refresh looks at the result.
 const WAIT_STEP: Duration = Duration::from_millis(50);
 
+/// The longest a request waits for another's refresh: as long as a lease may
+/// last, and 2 s more for the holder to store its result. A lease that
+/// expires sooner ends the wait sooner (the waiter takes it over); this bound
+/// is for one that never ends (an instance whose clock runs ahead).
+fn longest_wait(lease_secs: i64) -> Duration {
+    Duration::from_secs(lease_secs.unsigned_abs() + 2)
+}
+
 /// Why a person must sign in again; the chooser page says it in plain words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignInAgain {
@@ -275,7 +283,7 @@ impl TokenKeeper<'_> {
         identity_id: i64,
         stored: StoredTokens,
     ) -> Result<StoredTokens, TokensError> {
-        let deadline = Instant::now() + Duration::from_secs(self.lease_secs.unsigned_abs() + 2);
+        let deadline = Instant::now() + longest_wait(self.lease_secs);
         let (generation, lease_secs) = (stored.generation, self.lease_secs);
         loop {
             let ours = self
@@ -410,5 +418,16 @@ impl TokenKeeper<'_> {
                 }))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_request_waits_as_long_as_a_lease_and_two_seconds_more() {
+        assert_eq!(longest_wait(25), Duration::from_secs(27));
+        assert_eq!(longest_wait(1), Duration::from_secs(3));
     }
 }

@@ -170,6 +170,11 @@ mod tests {
             br#"{"access_token":"gho_x","scope":"repo,gist","token_type":"bearer"}"#
         ));
         assert!(!is_error_body(b"access_token=gho_x&scope=repo"));
+        // Both members, or neither: not the error GitHub sends with 200.
+        assert!(!is_error_body(
+            br#"{"access_token":"gho_x","error":"ignored"}"#
+        ));
+        assert!(!is_error_body(br#"{"token_type":"bearer"}"#));
     }
 }
 

@@ -117,6 +117,18 @@ async fn a_github_sign_in_reads_who_signed_in_from_the_api_and_says_there_is_no_
     // GitHub lists granted scopes with commas (quirk 27).
     assert!(profile.contains("<code>repo</code>") && profile.contains("<code>gist</code>"));
     assert!(!profile.contains("Open your mail"));
+    // Plain OAuth has no issuer: the origin of the authorization endpoint
+    // numbers GitHub's users, and keys this person with their user id.
+    assert_eq!(
+        github.app.identity_keys(),
+        [("github".to_owned(), github.fake.issuer(), "1".to_owned())]
+    );
+    // GitHub takes the client secret in the form body (quirk 26's fixture).
+    let (_, flow) = github.app.get_html(&github.browser, "/flow").await;
+    assert!(
+        flow.contains("sent by form body (client_secret_post)"),
+        "{flow}"
+    );
 
     let (status, mail) = github.app.get_html(&github.browser, "/mail").await;
     assert_eq!(status, StatusCode::OK);

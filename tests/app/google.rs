@@ -667,6 +667,103 @@ async fn concurrent_requests_refresh_once(google: &FakeGoogle, apps: &[&TestApp]
     for response in futures_util::future::join_all(requests).await {
         assert_eq!(response.unwrap().status(), StatusCode::OK);
     }
+    // The requests that waited used the one refresh's result: none called
+    // the API with the token that was about to expire.
+    let refreshed = google.refresh_answer(&google.subject())["access_token"]
+        .as_str()
+        .map(|token| format!("Bearer {token}"));
+    let calls = google.fake.received_at("/v1/userinfo").await;
+    assert_eq!(calls.len(), apps.len() * per_app);
+    for call in calls {
+        let bearer = call
+            .headers
+            .get("authorization")
+            .map(|value| value.to_str().unwrap().to_owned());
+        assert_eq!(bearer, refreshed);
+    }
+}
+
+#[tokio::test]
+async fn a_lease_that_never_ends_makes_the_waiting_request_give_up_after_the_lease_and_two_seconds()
+{
+    // HTTP_TIMEOUT=1: leases last 2 × 1 + 5 = 7 s (startup.rs), so a request
+    // waits at most 9 s.
+    let google = FakeGoogle::start_with(&[("HTTP_TIMEOUT", "1".to_owned())]).await;
+    google.answer_userinfo().await;
+    google.sign_in_with_lifetime("/profile", 30).await;
+    // Another instance holds the lease and keeps it (its clock runs an hour
+    // ahead, say): this request can neither take it nor see a result.
+    {
+        use diesel::prelude::*;
+        use signin_reference::db::schema::provider_tokens;
+        let in_an_hour = chrono::Utc::now().timestamp() + 3600;
+        diesel::update(provider_tokens::table)
+            .set(provider_tokens::refresh_lease_until.eq(Some(in_an_hour)))
+            .execute(&mut google.app.database())
+            .unwrap();
+    }
+
+    let started = std::time::Instant::now();
+    let (status, page) = google.get("/profile?refresh=1").await;
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{page}");
+    assert!(page.contains("try again"), "{page}");
+    // A lower bound only: it cannot answer sooner, and a loaded machine may
+    // answer later.
+    assert!(waited >= std::time::Duration::from_secs(9), "{waited:?}");
+    assert_eq!(google.app.stored_token_rows(), 1, "the tokens are kept");
+}
+
+#[tokio::test]
+async fn when_the_refreshing_request_finds_the_provider_down_a_waiting_one_refreshes_instead() {
+    let google = FakeGoogle::start().await;
+    google.answer_userinfo().await;
+    google.sign_in_with_lifetime("/profile", 30).await;
+    // The first refresh finds Google down, after long enough for the other
+    // request to be waiting for it. It gives the lease back, and the
+    // waiting request takes it and refreshes.
+    refresh_request("fake-refresh-token")
+        .respond_with(
+            ResponseTemplate::new(503)
+                .set_body_string("<html>down</html>")
+                .set_delay(std::time::Duration::from_millis(300)),
+        )
+        .with_priority(1)
+        .up_to_n_times(1)
+        .mount(&google.fake.server)
+        .await;
+    refresh_request("fake-refresh-token")
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(google.refresh_answer(&google.subject())),
+        )
+        .with_priority(2)
+        .mount(&google.fake.server)
+        .await;
+
+    let requests = (0..2).map(|_| {
+        google
+            .browser
+            .get(google.app.url("/profile?refresh=1"))
+            .send()
+    });
+    let mut statuses: Vec<StatusCode> = futures_util::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|response| response.unwrap().status())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::BAD_GATEWAY]);
+    let refreshes = google.fake.received_at("/token").await;
+    let refreshes = refreshes
+        .iter()
+        .filter(|request| {
+            String::from_utf8_lossy(&request.body).contains("grant_type=refresh_token")
+        })
+        .count();
+    assert_eq!(
+        refreshes, 2,
+        "the first, refused; the second, by the waiting request"
+    );
 }
 
 #[tokio::test]

@@ -597,6 +597,22 @@ impl TestApp {
         )
     }
 
+    /// Every stored identity's key, (provider, issuer, subject), in the order
+    /// they were stored.
+    pub fn identity_keys(&self) -> Vec<(String, String, String)> {
+        use diesel::prelude::*;
+        use signin_reference::db::schema::identities;
+        identities::table
+            .order(identities::id)
+            .select((
+                identities::provider,
+                identities::issuer,
+                identities::subject,
+            ))
+            .load(&mut self.database())
+            .unwrap()
+    }
+
     /// How many signed-in sessions the server knows.
     pub fn stored_session_rows(&self) -> i64 {
         use diesel::prelude::*;
