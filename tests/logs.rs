@@ -66,8 +66,20 @@ async fn no_secret_is_ever_logged() {
     let session_key = base64::engine::general_purpose::STANDARD.encode([41u8; 64]);
     let token_key = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
     let issuer = FakeIssuer::start().await;
+    // A revocation endpoint that fails, so that sign-out logs its warning.
+    let mut discovery = issuer.discovery_document();
+    discovery["revocation_endpoint"] = json!(format!("{}/revoke", issuer.issuer()));
     issuer
-        .mount_discovery(&format!("{}/token", issuer.issuer()))
+        .mount_json("GET", "/.well-known/openid-configuration", 200, discovery)
+        .await;
+    issuer.mount_jwks("/jwks").await;
+    issuer
+        .mount_json(
+            "POST",
+            "/revoke",
+            503,
+            json!({"error": "temporarily_unavailable"}),
+        )
         .await;
     issuer
         .mount_json(
@@ -100,6 +112,9 @@ async fn no_secret_is_ever_logged() {
     app.expire_access_tokens();
     let again = app.get_html(&browser, "/profile?refresh=1").await;
     assert_eq!(again.0, StatusCode::OK);
+    // Sign-out at the provider sends the tokens to be revoked; it fails.
+    let signed_out = app.post_with_csrf(&browser, "/logout/provider").await;
+    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
 
     let token_requests: Vec<String> = issuer
         .server
@@ -146,6 +161,11 @@ async fn no_secret_is_ever_logged() {
     assert!(
         written.contains("/auth/oidc/callback") && written.contains("/profile"),
         "the logs were captured: {written}"
+    );
+    // What an operator needs to know is there: the revocation not confirmed.
+    assert!(
+        written.contains("the provider did not confirm the revocation"),
+        "{written}"
     );
     for (name, secret) in secrets {
         assert!(secret.len() >= 8, "{name} is long enough to be found");

@@ -683,6 +683,40 @@ async fn concurrent_requests_refresh_once(google: &FakeGoogle, apps: &[&TestApp]
     }
 }
 
+/// As if another instance had taken the refresh lease for `seconds` from now
+/// (the lease's row, written as `db::tokens::take_refresh_lease` writes it).
+fn hold_refresh_lease_for(app: &TestApp, seconds: i64) {
+    use diesel::prelude::*;
+    use signin_reference::db::schema::provider_tokens;
+    let until = chrono::Utc::now().timestamp() + seconds;
+    diesel::update(provider_tokens::table)
+        .set(provider_tokens::refresh_lease_until.eq(Some(until)))
+        .execute(&mut app.database())
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_lease_left_by_a_holder_that_stopped_is_taken_over_once_it_expires() {
+    let google = FakeGoogle::start().await;
+    google.answer_userinfo().await;
+    google.sign_in_with_lifetime("/profile", 30).await;
+    refresh_request("fake-refresh-token")
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(google.refresh_answer(&google.subject())),
+        )
+        .with_priority(1)
+        .expect(1)
+        .mount(&google.fake.server)
+        .await;
+    // The instance that took it stopped mid-refresh: nobody will give it
+    // back, so this request waits for it to expire and refreshes itself.
+    hold_refresh_lease_for(&google.app, 1);
+
+    let (status, page) = google.get("/profile?refresh=1").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    google.fake.server.verify().await;
+}
+
 #[tokio::test]
 async fn a_lease_that_never_ends_makes_the_waiting_request_give_up_after_the_lease_and_two_seconds()
 {
@@ -693,15 +727,7 @@ async fn a_lease_that_never_ends_makes_the_waiting_request_give_up_after_the_lea
     google.sign_in_with_lifetime("/profile", 30).await;
     // Another instance holds the lease and keeps it (its clock runs an hour
     // ahead, say): this request can neither take it nor see a result.
-    {
-        use diesel::prelude::*;
-        use signin_reference::db::schema::provider_tokens;
-        let in_an_hour = chrono::Utc::now().timestamp() + 3600;
-        diesel::update(provider_tokens::table)
-            .set(provider_tokens::refresh_lease_until.eq(Some(in_an_hour)))
-            .execute(&mut google.app.database())
-            .unwrap();
-    }
+    hold_refresh_lease_for(&google.app, 3600);
 
     let started = std::time::Instant::now();
     let (status, page) = google.get("/profile?refresh=1").await;
@@ -858,6 +884,47 @@ async fn a_sign_out_clears_everything_here_even_when_google_cannot_revoke() {
     assert!(page.contains("did not confirm"), "{page}");
     assert_eq!(google.app.stored_token_rows(), 0, "deleted anyway");
     assert_eq!(google.get("/profile").await.0, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_400_invalid_token_from_googles_revocation_means_already_revoked_and_another_400_does_not()
+ {
+    // Quirk 39: Google answers 400 `invalid_token` for a token that is
+    // already dead, where RFC 7009 §2.2 says 200. Gone is what we want; any
+    // other 400 is a refusal.
+    for confirmed in [true, false] {
+        let google = FakeGoogle::start().await;
+        google.sign_in("/profile").await;
+        let error = if confirmed {
+            google
+                .fake
+                .fixture("google/revoke_error_invalid_token_400.json", REAL_HOSTS)
+        } else {
+            json!({"error": "invalid_request"})
+        };
+        revocation_of("fake-refresh-token")
+            .respond_with(ResponseTemplate::new(400).set_body_json(&error))
+            .mount(&google.fake.server)
+            .await;
+        revocation_of("fake-access-token")
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&google.fake.server)
+            .await;
+
+        google
+            .app
+            .post_with_csrf(&google.browser, "/logout/provider")
+            .await;
+
+        let (_, page) = google.get("/signed-out").await;
+        let said = if confirmed {
+            "Google confirmed"
+        } else {
+            "did not confirm"
+        };
+        assert!(page.contains(said), "{error}: {page}");
+        assert_eq!(google.app.stored_token_rows(), 0, "deleted either way");
+    }
 }
 
 // --- Mail asked for when it is needed (incremental consent) ---------------
