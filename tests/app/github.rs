@@ -239,6 +239,46 @@ async fn signing_out_of_github_too_deletes_the_grant_with_the_apps_credentials()
     );
 }
 
+/// "Delete an app authorization" answers 404 when the grant is already gone
+/// (lifecycle_notes.txt): gone is what we want. A 422 (the documented
+/// validation failure) is no confirmation.
+#[tokio::test]
+async fn a_grant_already_deleted_at_github_counts_as_revoked_and_a_refusal_does_not() {
+    for (status, fixture, confirmed) in [
+        (404, "github/api_delete_grant_error_404.json", true),
+        (422, "github/api_delete_grant_error_422.json", false),
+    ] {
+        let github = FakeGitHub::start().await;
+        github
+            .sign_in("github/oauth_access_token_success_json_200.json")
+            .await;
+        let answer = github.fake.fixture(fixture, REAL_HOSTS);
+        github
+            .fake
+            .mount_json(
+                "DELETE",
+                &format!("/applications/{CLIENT_ID}/grant"),
+                status,
+                answer,
+            )
+            .await;
+
+        github
+            .app
+            .post_with_csrf(&github.browser, "/logout/provider")
+            .await;
+
+        let (_, page) = github.app.get_html(&github.browser, "/signed-out").await;
+        let said = if confirmed {
+            "GitHub confirmed"
+        } else {
+            "did not confirm"
+        };
+        assert!(page.contains(said), "{status}: {page}");
+        assert_eq!(github.app.stored_token_rows(), 0, "deleted either way");
+    }
+}
+
 /// GitHub Apps with expiring user tokens get a refresh token (OAuth apps
 /// never do); both tokens rotate at each refresh, and a used or expired one
 /// is refused with HTTP 200 and `bad_refresh_token` (quirk 26's shape).
