@@ -218,7 +218,8 @@ impl TokenKeeper<'_> {
     /// Revokes the identity's tokens at the provider where it allows (RFC
     /// 7009, GitHub's grant deletion) and deletes them here whatever the
     /// provider answered: a sign-out never fails because the provider is
-    /// down.
+    /// down. `provider` is `None` when the app is no longer configured for
+    /// the identity's provider: the tokens are deleted all the same.
     pub async fn revoke_and_forget(
         &self,
         provider: Option<&Provider>,
@@ -240,7 +241,7 @@ impl TokenKeeper<'_> {
                 )
                 .await
             }
-            None if held.is_some() => TokensAtProvider::NotOffered,
+            None if held.is_some() => TokensAtProvider::NotConfigured,
             None => TokensAtProvider::NoneHeld,
         };
         self.forget(identity_id).await?;

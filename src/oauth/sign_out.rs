@@ -42,6 +42,9 @@ pub enum TokensAtProvider {
     NoneHeld,
     /// The provider offers apps no way to revoke (Microsoft).
     NotOffered,
+    /// This app is no longer configured for the provider (its variables were
+    /// removed after the person signed in), so it cannot ask it to revoke.
+    NotConfigured,
     /// The provider did not confirm (error, timeout, unsafe endpoint).
     Failed,
 }

@@ -24,14 +24,20 @@ struct FakeGitHub {
 
 impl FakeGitHub {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// The fake and an app configured for it, with `extra` variables.
+    async fn start_with(extra: &[(&'static str, String)]) -> Self {
         let fake = FakeIssuer::start().await;
-        let app = spawn_app_with(&[
+        let mut env = vec![
             ("GITHUB_CLIENT_ID", CLIENT_ID.to_owned()),
             ("GITHUB_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
             ("GITHUB_URL", fake.issuer()),
             ("GITHUB_API_URL", fake.issuer()),
-        ])
-        .await;
+        ];
+        env.extend_from_slice(extra);
+        let app = spawn_app_with(&env).await;
         FakeGitHub {
             fake,
             app,
@@ -276,6 +282,58 @@ async fn a_grant_already_deleted_at_github_counts_as_revoked_and_a_refusal_does_
         };
         assert!(page.contains(said), "{status}: {page}");
         assert_eq!(github.app.stored_token_rows(), 0, "deleted either way");
+    }
+}
+
+/// The person signed in with GitHub; then the app was restarted without
+/// GitHub's variables. Signing out at the provider cannot reach GitHub and
+/// says so (not that GitHub offers no way), and deletes the tokens; with none
+/// left (a refused refresh deleted them), it says there was nothing to revoke.
+#[tokio::test]
+async fn signing_out_after_github_was_removed_from_the_configuration_says_what_became_of_the_tokens()
+ {
+    for tokens_held in [true, false] {
+        let database = crate::helpers::TestDatabase::new();
+        let shared = crate::helpers::shared_instance_vars(&database);
+        let github = FakeGitHub::start_with(&shared).await;
+        github
+            .sign_in("github/oauth_access_token_success_json_200.json")
+            .await;
+        if !tokens_held {
+            github.app.delete_stored_tokens();
+        }
+        let without_github = spawn_app_with(&shared).await;
+
+        // Its profile cannot be shown any more; every page offers sign-out.
+        let (_, home) = without_github.get_html(&github.browser, "/").await;
+        let csrf_token = crate::helpers::input_value(&home, "csrf_token");
+        github
+            .browser
+            .post(without_github.url("/logout/provider"))
+            .form(&[("csrf_token", csrf_token.as_str())])
+            .send()
+            .await
+            .unwrap();
+
+        let (_, page) = without_github
+            .get_html(&github.browser, "/signed-out")
+            .await;
+        let said = if tokens_held {
+            "no longer set up to talk to github"
+        } else {
+            "No tokens from github were stored"
+        };
+        assert!(page.contains(said), "{page}");
+        assert_eq!(without_github.stored_token_rows(), 0);
+        assert!(
+            github
+                .fake
+                .paths_received()
+                .await
+                .iter()
+                .all(|path| !path.starts_with("/applications/")),
+            "nothing was sent to GitHub"
+        );
     }
 }
 

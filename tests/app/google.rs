@@ -801,18 +801,7 @@ async fn ten_requests_needing_a_refresh_at_once_send_one_refresh_request() {
 #[tokio::test]
 async fn two_app_instances_on_one_database_send_one_refresh_request() {
     let database = crate::helpers::TestDatabase::new();
-    let key = |len: usize| {
-        base64::engine::general_purpose::STANDARD
-            .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
-    };
-    let shared = [
-        ("DATABASE_URL", database.url.clone()),
-        ("SESSION_KEY", key(64)),
-        ("TOKEN_KEY", key(32)),
-    ]
-    .into_iter()
-    .chain(crate::helpers::shared_redis_vars())
-    .collect::<Vec<_>>();
+    let shared = crate::helpers::shared_instance_vars(&database);
     let google = FakeGoogle::start_with(&shared).await;
     let other = google.another_instance(&shared).await;
     // The browser's cookie is for 127.0.0.1, whichever port: both instances

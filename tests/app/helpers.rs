@@ -197,15 +197,11 @@ pub async fn spawn_app_on<V: AsRef<str>>(app_listener: TcpListener, vars: &[(&st
     let database_url = database
         .as_ref()
         .map_or_else(String::new, |db| db.url.clone());
-    let key = |len: usize| {
-        base64::engine::general_purpose::STANDARD
-            .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
-    };
     let mut env: HashMap<String, String> = HashMap::from([
         ("APP_BASE_URL".into(), app_address.clone()),
         ("DATABASE_URL".into(), database_url),
-        ("SESSION_KEY".into(), key(64)),
-        ("TOKEN_KEY".into(), key(32)),
+        ("SESSION_KEY".into(), random_key(64)),
+        ("TOKEN_KEY".into(), random_key(32)),
         ("DEMO_PROVIDER_BIND".into(), demo_bind.clone()),
     ]);
     // TEST_REDIS_URL: sessions in Redis and the shared limit, under a key
@@ -321,6 +317,24 @@ pub fn test_redis_url() -> Option<String> {
 /// A key prefix no other test uses.
 pub fn redis_key_prefix() -> String {
     format!("signin-test:{:016x}:", rand::random::<u64>())
+}
+
+/// `len` random bytes in standard base64: a SESSION_KEY (64) or TOKEN_KEY (32).
+pub fn random_key(len: usize) -> String {
+    base64::engine::general_purpose::STANDARD
+        .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
+}
+
+/// What several instances of one deployment share: the database, the keys,
+/// and Redis when the tests have one. Another test's instance has none of it.
+pub fn shared_instance_vars(database: &TestDatabase) -> Vec<(&'static str, String)> {
+    let mut shared = vec![
+        ("DATABASE_URL", database.url.clone()),
+        ("SESSION_KEY", random_key(64)),
+        ("TOKEN_KEY", random_key(32)),
+    ];
+    shared.extend(shared_redis_vars());
+    shared
 }
 
 /// The variables that put instances sharing one Redis on it (empty without
@@ -580,6 +594,15 @@ impl TestApp {
             .count()
             .get_result(&mut self.database())
             .unwrap()
+    }
+
+    /// Deletes every stored token, as a refused refresh does.
+    pub fn delete_stored_tokens(&self) {
+        use diesel::prelude::*;
+        use signin_reference::db::schema::provider_tokens;
+        diesel::delete(provider_tokens::table)
+            .execute(&mut self.database())
+            .unwrap();
     }
 
     /// How many people (users) and how many accounts at providers

@@ -8,10 +8,9 @@
 //! port, as to every instance behind one host name). Instance B runs no demo
 //! provider of its own (`DEMO_PROVIDER=external`): it uses A's.
 
-use base64::Engine as _;
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, TestDatabase, browser, spawn_app_with};
+use crate::helpers::{TestApp, TestDatabase, browser, random_key, spawn_app_with};
 
 struct Pair {
     a: TestApp,
@@ -21,14 +20,10 @@ struct Pair {
 
 async fn two_instances() -> Pair {
     let database = TestDatabase::new();
-    let key = |len: usize| {
-        base64::engine::general_purpose::STANDARD
-            .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
-    };
     let shared = vec![
         ("DATABASE_URL", database.url.clone()),
-        ("SESSION_KEY", key(64)),
-        ("TOKEN_KEY", key(32)),
+        ("SESSION_KEY", random_key(64)),
+        ("TOKEN_KEY", random_key(32)),
         ("DEMO_CLIENT_SECRET", "shared-demo-secret".to_owned()),
         // Every browser here is 127.0.0.1: one client to the per-client limit.
         ("SIGN_IN_STARTS_PER_MINUTE", "1000".to_owned()),
@@ -225,14 +220,10 @@ async fn with_redis_the_sign_in_start_limit_is_one_for_all_instances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_token_key_with_the_old_one_as_previous_keeps_everyone_signed_in() {
     let database = TestDatabase::new();
-    let key = |len: usize| {
-        base64::engine::general_purpose::STANDARD
-            .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
-    };
-    let (old_key, new_key) = (key(32), key(32));
+    let (old_key, new_key) = (random_key(32), random_key(32));
     let mut shared = vec![
         ("DATABASE_URL", database.url.clone()),
-        ("SESSION_KEY", key(64)),
+        ("SESSION_KEY", random_key(64)),
         ("DEMO_CLIENT_SECRET", "shared-demo-secret".to_owned()),
     ];
     shared.extend(crate::helpers::shared_redis_vars());
