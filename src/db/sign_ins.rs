@@ -200,3 +200,43 @@ fn once_more_if_taken<T>(
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::*;
+
+    fn failure(kind: DatabaseErrorKind) -> DbError {
+        DbError::Query(Error::DatabaseError(
+            kind,
+            Box::new(String::from("refused")),
+        ))
+    }
+
+    #[test]
+    fn a_taken_identity_is_read_by_a_second_run_and_any_other_failure_is_not_retried() {
+        // The concurrent sign-in's row: the second run finds it.
+        let runs = Cell::new(0);
+        let result = once_more_if_taken(|| {
+            runs.set(runs.get() + 1);
+            match runs.get() {
+                1 => Err(failure(DatabaseErrorKind::UniqueViolation)),
+                _ => Ok("the identity the other sign-in created"),
+            }
+        });
+        assert!(result.is_ok());
+        assert_eq!(runs.get(), 2);
+
+        // Anything else is not a race a second run would resolve.
+        let runs = Cell::new(0);
+        let result: Result<(), DbError> = once_more_if_taken(|| {
+            runs.set(runs.get() + 1);
+            Err(failure(DatabaseErrorKind::CheckViolation))
+        });
+        assert!(result.is_err());
+        assert_eq!(runs.get(), 1);
+    }
+}
