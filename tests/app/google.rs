@@ -456,9 +456,7 @@ async fn gmail_rate_limits_and_a_token_refused_even_after_a_refresh_are_handled(
     // A 401 gets one refresh and one more call; Gmail still refuses, so the
     // visitor signs in again (and no second refresh is tried).
     refresh_request("fake-refresh-token")
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(google.refresh_answer(&google.subject())),
-        )
+        .respond_with(google.refreshed())
         .with_priority(1)
         .expect(1)
         .mount(&google.fake.server)
@@ -506,6 +504,19 @@ impl FakeGoogle {
         answer
     }
 
+    /// Google's answer to a refresh: new tokens about the same person.
+    fn refreshed(&self) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(self.refresh_answer(&self.subject()))
+    }
+
+    /// Signed in (back at /profile) with an access token that expires in
+    /// 30 s: within the app's 60 s margin, so the next API call refreshes
+    /// first. Userinfo answers for the person.
+    async fn sign_in_needing_a_refresh(&self) {
+        self.answer_userinfo().await;
+        self.sign_in_with_lifetime("/profile", 30).await;
+    }
+
     /// The documented `sub` of the ID-token fixture (the person who signs in).
     fn subject(&self) -> String {
         self.claims(None)["sub"].as_str().unwrap().to_owned()
@@ -525,16 +536,11 @@ impl FakeGoogle {
 #[tokio::test]
 async fn a_token_about_to_expire_is_refreshed_first_and_googles_refresh_token_is_kept() {
     let google = FakeGoogle::start().await;
-    google.answer_userinfo().await;
-    // Expires in 30 s: within the app's 60 s margin, so the next API call
-    // refreshes first.
-    google.sign_in_with_lifetime("/profile", 30).await;
+    google.sign_in_needing_a_refresh().await;
     // Google answers without a refresh token; both refreshes must therefore
     // send the one from sign-in.
     refresh_request("fake-refresh-token")
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(google.refresh_answer(&google.subject())),
-        )
+        .respond_with(google.refreshed())
         .with_priority(1)
         .expect(2)
         .mount(&google.fake.server)
@@ -554,8 +560,7 @@ async fn a_token_about_to_expire_is_refreshed_first_and_googles_refresh_token_is
 #[tokio::test]
 async fn a_refreshed_id_token_about_someone_else_ends_the_tokens() {
     let google = FakeGoogle::start().await;
-    google.answer_userinfo().await;
-    google.sign_in_with_lifetime("/profile", 30).await;
+    google.sign_in_needing_a_refresh().await;
     refresh_request("fake-refresh-token")
         .respond_with(ResponseTemplate::new(200).set_body_json(google.refresh_answer("mallory")))
         .with_priority(1)
@@ -618,8 +623,7 @@ async fn googles_invalid_grant_at_refresh_asks_to_sign_in_again_and_comes_back()
 #[tokio::test]
 async fn a_provider_down_at_refresh_keeps_the_tokens_and_says_try_again() {
     let google = FakeGoogle::start().await;
-    google.answer_userinfo().await;
-    google.sign_in_with_lifetime("/profile", 30).await;
+    google.sign_in_needing_a_refresh().await;
     refresh_request("fake-refresh-token")
         .respond_with(ResponseTemplate::new(503).set_body_string("<html>down</html>"))
         .with_priority(1)
@@ -627,9 +631,7 @@ async fn a_provider_down_at_refresh_keeps_the_tokens_and_says_try_again() {
         .mount(&google.fake.server)
         .await;
     refresh_request("fake-refresh-token")
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(google.refresh_answer(&google.subject())),
-        )
+        .respond_with(google.refreshed())
         .with_priority(2)
         .mount(&google.fake.server)
         .await;
@@ -647,8 +649,7 @@ async fn a_provider_down_at_refresh_keeps_the_tokens_and_says_try_again() {
 /// instances sharing one database), each with `per_app` requests at the same
 /// moment. Exactly one refresh request may reach the provider.
 async fn concurrent_requests_refresh_once(google: &FakeGoogle, apps: &[&TestApp], per_app: usize) {
-    google.answer_userinfo().await;
-    google.sign_in_with_lifetime("/profile", 30).await;
+    google.sign_in_needing_a_refresh().await;
     refresh_request("fake-refresh-token")
         .respond_with(
             ResponseTemplate::new(200)
@@ -698,12 +699,9 @@ fn hold_refresh_lease_for(app: &TestApp, seconds: i64) {
 #[tokio::test]
 async fn a_lease_left_by_a_holder_that_stopped_is_taken_over_once_it_expires() {
     let google = FakeGoogle::start().await;
-    google.answer_userinfo().await;
-    google.sign_in_with_lifetime("/profile", 30).await;
+    google.sign_in_needing_a_refresh().await;
     refresh_request("fake-refresh-token")
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(google.refresh_answer(&google.subject())),
-        )
+        .respond_with(google.refreshed())
         .with_priority(1)
         .expect(1)
         .mount(&google.fake.server)
@@ -723,8 +721,7 @@ async fn a_lease_that_never_ends_makes_the_waiting_request_give_up_after_the_lea
     // HTTP_TIMEOUT=1: leases last 2 × 1 + 5 = 7 s (startup.rs), so a request
     // waits at most 9 s.
     let google = FakeGoogle::start_with(&[("HTTP_TIMEOUT", "1".to_owned())]).await;
-    google.answer_userinfo().await;
-    google.sign_in_with_lifetime("/profile", 30).await;
+    google.sign_in_needing_a_refresh().await;
     // Another instance holds the lease and keeps it (its clock runs an hour
     // ahead, say): this request can neither take it nor see a result.
     hold_refresh_lease_for(&google.app, 3600);
@@ -743,8 +740,7 @@ async fn a_lease_that_never_ends_makes_the_waiting_request_give_up_after_the_lea
 #[tokio::test]
 async fn when_the_refreshing_request_finds_the_provider_down_a_waiting_one_refreshes_instead() {
     let google = FakeGoogle::start().await;
-    google.answer_userinfo().await;
-    google.sign_in_with_lifetime("/profile", 30).await;
+    google.sign_in_needing_a_refresh().await;
     // The first refresh finds Google down, after long enough for the other
     // request to be waiting for it. It gives the lease back, and the
     // waiting request takes it and refreshes.
@@ -759,9 +755,7 @@ async fn when_the_refreshing_request_finds_the_provider_down_a_waiting_one_refre
         .mount(&google.fake.server)
         .await;
     refresh_request("fake-refresh-token")
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(google.refresh_answer(&google.subject())),
-        )
+        .respond_with(google.refreshed())
         .with_priority(2)
         .mount(&google.fake.server)
         .await;
