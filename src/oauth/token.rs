@@ -111,10 +111,16 @@ pub async fn send_observed(
         Err(ReadError::TooLarge { .. }) => return Err(too_large("token response")),
         Err(ReadError::Http(error)) => return Err(HttpClientError::Reqwest(Box::new(error))),
     };
-    if id_token_len(&body).is_some_and(|len| len > MAX_ID_TOKEN_BYTES) {
+    if id_token_too_large(&body) {
         return Err(too_large("ID token"));
     }
     builder.body(body).map_err(HttpClientError::Http)
+}
+
+/// Whether the token response's `id_token` is longer than
+/// [`MAX_ID_TOKEN_BYTES`].
+fn id_token_too_large(body: &[u8]) -> bool {
+    id_token_len(body).is_some_and(|len| len > MAX_ID_TOKEN_BYTES)
 }
 
 /// The length of the `id_token` member of a token response, if it has one,
@@ -255,6 +261,19 @@ mod tests {
             granted_scopes(&scopes),
             ["read:user", "user:email", "openid"]
         );
+    }
+
+    #[test]
+    fn an_id_token_of_sixteen_kib_is_read_and_one_byte_more_is_refused() {
+        let response = |len: usize| {
+            serde_json::to_vec(&serde_json::json!({
+                "access_token": "a", "token_type": "Bearer", "id_token": "x".repeat(len),
+            }))
+            .expect("serialises")
+        };
+        assert!(!id_token_too_large(&response(MAX_ID_TOKEN_BYTES)));
+        assert!(id_token_too_large(&response(MAX_ID_TOKEN_BYTES + 1)));
+        assert!(!id_token_too_large(br#"{"access_token":"a"}"#));
     }
 }
 
