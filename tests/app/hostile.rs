@@ -102,6 +102,32 @@ async fn an_oversized_id_token_is_refused_before_it_is_parsed() {
 }
 
 #[tokio::test]
+async fn an_access_token_lifetime_beyond_any_clock_is_kept_as_far_future_without_overflow() {
+    let (issuer, app) = fake_and_app().await;
+    let browser = browser();
+    // `expires_in` is a number of seconds (RFC 6749 §5.1); this one does
+    // not fit a signed 64-bit time. It is stored as "far in the future".
+    let response = sign_in_answered_with(&issuer, &app, &browser, |started| {
+        let mut answer =
+            token_response(Some(&issuer.id_token(claims(&issuer, started, json!({})))));
+        answer["expires_in"] = json!(u64::MAX);
+        answer
+    })
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "signed in");
+    issuer
+        .mount_json("GET", "/userinfo", 200, json!({"sub": "user-1"}))
+        .await;
+    let (status, html) = app.get_html(&browser, "/profile").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert_eq!(
+        issuer.requests_to("/token").await,
+        1,
+        "the code exchange only: no refresh for a token that does not expire soon"
+    );
+}
+
+#[tokio::test]
 async fn an_oversized_discovery_document_or_key_set_is_refused() {
     // The discovery document.
     let issuer = FakeIssuer::start().await;
