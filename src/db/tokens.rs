@@ -160,12 +160,30 @@ mod tests {
     fn only_one_caller_gets_the_lease_until_it_stores_or_releases() {
         let mut connection = connection();
         let identity = identity_with_tokens(&mut connection);
+        assert_eq!(
+            lease_state(&mut connection, identity).expect("read"),
+            Some((0, None)),
+            "no lease yet"
+        );
+        let now = unix_now();
         assert!(take_refresh_lease(&mut connection, identity, 0, 30).expect("take"));
+        // Held for exactly `lease_secs` from now (a second may pass meanwhile).
+        let (generation, until) = lease_state(&mut connection, identity)
+            .expect("read")
+            .expect("tokens");
+        assert_eq!(generation, 0);
+        let until = until.expect("held");
+        assert!((now + 30..=now + 31).contains(&until), "{until} - {now}");
         assert!(
             !take_refresh_lease(&mut connection, identity, 0, 30).expect("again"),
             "a second caller must wait"
         );
         release_refresh_lease(&mut connection, identity, 0).expect("release");
+        assert_eq!(
+            lease_state(&mut connection, identity).expect("read"),
+            Some((0, None)),
+            "given back"
+        );
         assert!(take_refresh_lease(&mut connection, identity, 0, 30).expect("after release"));
     }
 
