@@ -844,39 +844,85 @@ mod tests {
         assert_eq!(replaced.expose_secret(), "rotated");
     }
 
+    /// A sealed column of `provider_tokens`.
+    #[derive(Debug, Clone, Copy)]
+    enum Sealed {
+        Access,
+        Refresh,
+        IdToken,
+    }
+
+    fn read_sealed(connection: &mut DbConnection, identity: i64, column: Sealed) -> Vec<u8> {
+        let row = provider_tokens::table.find(identity);
+        match column {
+            Sealed::Access => row.select(provider_tokens::access_token).first(connection),
+            Sealed::Refresh => row
+                .select(provider_tokens::refresh_token.assume_not_null())
+                .first(connection),
+            Sealed::IdToken => row
+                .select(provider_tokens::id_token.assume_not_null())
+                .first(connection),
+        }
+        .expect("a sealed value")
+    }
+
+    fn write_sealed(connection: &mut DbConnection, identity: i64, column: Sealed, value: Vec<u8>) {
+        let row = provider_tokens::table.find(identity);
+        match column {
+            Sealed::Access => diesel::update(row)
+                .set(provider_tokens::access_token.eq(value))
+                .execute(connection),
+            Sealed::Refresh => diesel::update(row)
+                .set(provider_tokens::refresh_token.eq(Some(value)))
+                .execute(connection),
+            Sealed::IdToken => diesel::update(row)
+                .set(provider_tokens::id_token.eq(Some(value)))
+                .execute(connection),
+        }
+        .expect("written");
+    }
+
+    /// Each sealed token is bound to its identity and its column (the
+    /// sealing context): copied to another person's row, or to another
+    /// column of the same row, it does not open.
     #[test]
-    fn a_token_copied_to_another_identity_does_not_open() {
+    fn a_token_copied_to_another_identity_or_column_does_not_open() {
         let (mut connection, sealer) = (connection(), sealer());
-        let alice_ids = record_sign_in(&mut connection, &alice()).expect("alice");
-        let bob_ids = record_sign_in(
-            &mut connection,
-            &SignInRecord {
-                subject: "sub-bob".into(),
-                ..alice()
-            },
-        )
-        .expect("bob");
-        store_tokens(
-            &mut connection,
-            &sealer,
-            alice_ids.identity_id,
-            &tokens("a"),
-        )
-        .expect("a");
-        store_tokens(&mut connection, &sealer, bob_ids.identity_id, &tokens("b")).expect("b");
-        let alice_sealed: Vec<u8> = provider_tokens::table
-            .find(alice_ids.identity_id)
-            .select(provider_tokens::access_token)
-            .first(&mut connection)
-            .expect("row");
-        diesel::update(provider_tokens::table.find(bob_ids.identity_id))
-            .set(provider_tokens::access_token.eq(alice_sealed))
-            .execute(&mut connection)
-            .expect("swap");
-        assert!(matches!(
-            load_account(&mut connection, &sealer, bob_ids.identity_id),
-            Err(DbError::Unseal)
-        ));
+        let alice = record_sign_in(&mut connection, &alice())
+            .expect("alice")
+            .identity_id;
+        let bob = SignInRecord {
+            subject: "sub-bob".into(),
+            ..self::alice()
+        };
+        let bob = record_sign_in(&mut connection, &bob)
+            .expect("bob")
+            .identity_id;
+        let all_three = |access: &str| ProviderTokens {
+            id_token: Some(SecretString::from(format!("{access}-id-token"))),
+            ..tokens(access)
+        };
+        store_tokens(&mut connection, &sealer, alice, &all_three("a")).expect("a");
+
+        // (whose, which column, into which column of Bob's row)
+        for (from, column, into) in [
+            (alice, Sealed::Access, Sealed::Access),
+            (alice, Sealed::Refresh, Sealed::Refresh),
+            (alice, Sealed::IdToken, Sealed::IdToken),
+            (bob, Sealed::Refresh, Sealed::IdToken),
+        ] {
+            store_tokens(&mut connection, &sealer, bob, &all_three("b")).expect("b");
+            assert!(load_account(&mut connection, &sealer, bob).is_ok());
+            let value = read_sealed(&mut connection, from, column);
+            write_sealed(&mut connection, bob, into, value);
+            assert!(
+                matches!(
+                    load_account(&mut connection, &sealer, bob),
+                    Err(DbError::Unseal)
+                ),
+                "{column:?} of identity {from} opened as Bob's {into:?}"
+            );
+        }
     }
 
     #[test]
