@@ -643,9 +643,10 @@ pub fn deletion_summary(
 }
 
 /// Deletes the user and, by the foreign keys' `ON DELETE CASCADE`, their
-/// identities, tokens, sessions and sign-in attempts. True if they existed.
-pub fn delete_user(connection: &mut DbConnection, user_id: i64) -> Result<bool, DbError> {
-    Ok(diesel::delete(users::table.find(user_id)).execute(connection)? == 1)
+/// identities, tokens, sessions and sign-in attempts.
+pub fn delete_user(connection: &mut DbConnection, user_id: i64) -> Result<(), DbError> {
+    diesel::delete(users::table.find(user_id)).execute(connection)?;
+    Ok(())
 }
 
 #[cfg(test)]
