@@ -91,6 +91,11 @@ async fn signing_in_returns_to_the_page_first_asked_for_with_profile_and_mail() 
         html.contains("<code>Mail.Read</code>"),
         "granted scopes are listed"
     );
+    // The page says how long it keeps the profile (PROFILE_TTL).
+    assert!(
+        html.contains("shown from memory for 5 minutes after that"),
+        "{html}"
+    );
     let photos = attribute_values(&html, "img.avatar", "src");
     assert!(
         photos
