@@ -80,6 +80,10 @@ async fn mail_asks_for_its_permission_and_comes_back_with_messages() {
         "{profile}"
     );
     assert!(!profile.contains("not granted"), "{profile}");
+    assert!(
+        profile.contains("<li><code>openid</code> granted</li>"),
+        "each scope asked at sign-in is listed: {profile}"
+    );
 
     // /flow: the request for mail is an attempt of its own, with step 7.
     let (_, flow) = app.get_html(&browser, "/flow").await;
