@@ -870,23 +870,25 @@ async fn a_sign_out_clears_everything_here_even_when_google_cannot_revoke() {
 }
 
 #[tokio::test]
-async fn a_400_invalid_token_from_googles_revocation_means_already_revoked_and_another_400_does_not()
- {
+async fn only_a_400_invalid_token_from_googles_revocation_means_already_revoked() {
     // Quirk 39: Google answers 400 `invalid_token` for a token that is
     // already dead, where RFC 7009 §2.2 says 200. Gone is what we want; any
-    // other 400 is a refusal.
-    for confirmed in [true, false] {
+    // other 400, or the same words with another status, is no confirmation.
+    let invalid_token = json!({"error": "invalid_token"});
+    for (status, error, confirmed) in [
+        (400, None, true),
+        (400, Some(json!({"error": "invalid_request"})), false),
+        (503, Some(invalid_token), false),
+    ] {
         let google = FakeGoogle::start().await;
         google.sign_in("/profile").await;
-        let error = if confirmed {
+        let error = error.unwrap_or_else(|| {
             google
                 .fake
                 .fixture("google/revoke_error_invalid_token_400.json", REAL_HOSTS)
-        } else {
-            json!({"error": "invalid_request"})
-        };
+        });
         revocation_of("fake-refresh-token")
-            .respond_with(ResponseTemplate::new(400).set_body_json(&error))
+            .respond_with(ResponseTemplate::new(status).set_body_json(&error))
             .mount(&google.fake.server)
             .await;
         revocation_of("fake-access-token")
@@ -905,7 +907,7 @@ async fn a_400_invalid_token_from_googles_revocation_means_already_revoked_and_a
         } else {
             "did not confirm"
         };
-        assert!(page.contains(said), "{error}: {page}");
+        assert!(page.contains(said), "{status} {error}: {page}");
         assert_eq!(google.app.stored_token_rows(), 0, "deleted either way");
     }
 }
