@@ -455,12 +455,7 @@ async fn gmail_rate_limits_and_a_token_refused_even_after_a_refresh_are_handled(
     google.fake.mount_json("GET", MESSAGES, 401, expired).await;
     // A 401 gets one refresh and one more call; Gmail still refuses, so the
     // visitor signs in again (and no second refresh is tried).
-    refresh_request("fake-refresh-token")
-        .respond_with(google.refreshed())
-        .with_priority(1)
-        .expect(1)
-        .mount(&google.fake.server)
-        .await;
+    google.expect_refreshes(1).await;
     let response = google
         .browser
         .get(google.app.url("/mail"))
@@ -509,6 +504,17 @@ impl FakeGoogle {
         ResponseTemplate::new(200).set_body_json(self.refresh_answer(&self.subject()))
     }
 
+    /// Google answers the sign-in's refresh token with `refreshed`, and must
+    /// be asked exactly `times` times (checked when the fake is dropped).
+    async fn expect_refreshes(&self, times: u64) {
+        refresh_request("fake-refresh-token")
+            .respond_with(self.refreshed())
+            .with_priority(1)
+            .expect(times)
+            .mount(&self.fake.server)
+            .await;
+    }
+
     /// Signed in (back at /profile) with an access token that expires in
     /// 30 s: within the app's 60 s margin, so the next API call refreshes
     /// first. Userinfo answers for the person.
@@ -539,12 +545,7 @@ async fn a_token_about_to_expire_is_refreshed_first_and_googles_refresh_token_is
     google.sign_in_needing_a_refresh().await;
     // Google answers without a refresh token; both refreshes must therefore
     // send the one from sign-in.
-    refresh_request("fake-refresh-token")
-        .respond_with(google.refreshed())
-        .with_priority(1)
-        .expect(2)
-        .mount(&google.fake.server)
-        .await;
+    google.expect_refreshes(2).await;
 
     let (status, page) = google.get("/profile").await;
     assert_eq!(status, StatusCode::OK, "{page}");
@@ -700,12 +701,7 @@ fn hold_refresh_lease_for(app: &TestApp, seconds: i64) {
 async fn a_lease_left_by_a_holder_that_stopped_is_taken_over_once_it_expires() {
     let google = FakeGoogle::start().await;
     google.sign_in_needing_a_refresh().await;
-    refresh_request("fake-refresh-token")
-        .respond_with(google.refreshed())
-        .with_priority(1)
-        .expect(1)
-        .mount(&google.fake.server)
-        .await;
+    google.expect_refreshes(1).await;
     // The instance that took it stopped mid-refresh: nobody will give it
     // back, so this request waits for it to expire and refreshes itself.
     hold_refresh_lease_for(&google.app, 1);
