@@ -76,7 +76,7 @@ pub struct Config {
     /// TRUSTED_PROXIES: comma-separated IP addresses or CIDR ranges of the
     /// reverse proxies in front of the app (default none). Only a request
     /// from one of them has its client address taken from X-Forwarded-For
-    /// (`routes::client_ip`); anyone else could write that header.
+    /// (`web::client_ip`); anyone else could write that header.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The built-in demo provider, unless DEMO_PROVIDER=off (`external`: it is
     /// used, but runs in its own process). Off by default in production.

@@ -14,11 +14,11 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpMessage as _, HttpResponse, ResponseError, web};
 
 use crate::api::ApiError;
+use crate::app::AppState;
 use crate::db::DbError;
 use crate::oauth::SignInError;
 use crate::oauth::flow::SignInFailure;
 use crate::providers::Provider;
-use crate::startup::AppState;
 use crate::tokens::{SignInAgain, TokensError};
 use crate::views::{ErrorPage, Layout, RetryLink};
 
@@ -289,7 +289,7 @@ impl ResponseError for AppError {
                 location.push_str("&expired=");
                 location.push_str(why.query_value());
             }
-            return crate::routes::see_other(&location);
+            return crate::views::see_other(&location);
         }
         let mut response = HttpResponse::build(self.status_code());
         if let AppError::ApiThrottled {
@@ -344,7 +344,7 @@ pub fn render_error_page<B: MessageBody + 'static>(
         .app_data::<web::Data<AppState>>()
         .cloned();
     let state: Option<&AppState> = state.as_ref().map(|data| data.get_ref());
-    let layout = Layout::for_request(response.request(), state);
+    let layout = Layout::for_request(response.request(), state.map(AppState::site));
     let html = error_page_html(status, app_error, request_id, state, &layout);
     let (request, mut http_response) = response.into_parts();
     http_response.headers_mut().insert(

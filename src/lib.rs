@@ -25,6 +25,7 @@
 )]
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -46,3 +47,4 @@ pub mod teaching;
 pub mod telemetry;
 pub mod tokens;
 pub mod views;
+pub mod web;

@@ -25,7 +25,7 @@
 //! instead, so that several instances allow the rate once between them, not
 //! once each.
 //!
-//! What it must not do: know about HTTP (`routes::client_ip` finds the
+//! What it must not do: know about HTTP (`web::client_ip` finds the
 //! client's address) or the database.
 
 use std::collections::HashMap;

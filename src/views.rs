@@ -13,8 +13,11 @@ use actix_web::{HttpMessage as _, HttpRequest};
 use serde::Serialize;
 use tera::Tera;
 
-use crate::session;
-use crate::startup::AppState;
+use actix_web::HttpResponse;
+use actix_web::http::header;
+
+use crate::providers::Providers;
+use crate::session::{self, SessionUser};
 
 /// Every template, embedded so the binary is self-contained and nothing is
 /// re-read per request.
@@ -129,37 +132,38 @@ pub struct ErrorPage {
 
 impl Layout {
     /// The layout for a request, from its session.
-    pub fn for_request(request: &HttpRequest, state: Option<&AppState>) -> Self {
+    /// `site` is the configured providers and whether the demo banner shows
+    /// (`AppState::site`); `None` when the app's state is not reachable.
+    pub fn for_request(request: &HttpRequest, site: Option<(&Providers, bool)>) -> Self {
         let session = request.get_session();
         // Only a user whose session was checked in this request (by
         // `routes::Visitor`); a page that never checked shows no one signed in.
-        let checked = request
-            .extensions()
-            .get::<crate::routes::CheckedUser>()
-            .cloned();
-        match (state, checked) {
-            (Some(state), Some(crate::routes::CheckedUser(user))) => {
-                Layout::for_user(user.as_ref(), &session, state)
+        let checked = request.extensions().get::<CheckedUser>().cloned();
+        match (site, checked) {
+            (Some((providers, demo_banner)), Some(CheckedUser(user))) => {
+                Layout::for_user(user.as_ref(), &session, providers, demo_banner)
             }
-            (Some(state), None) => Layout::for_user(None, &session, state),
+            (Some((providers, demo_banner)), None) => {
+                Layout::for_user(None, &session, providers, demo_banner)
+            }
             (None, _) => Layout::default(),
         }
     }
 
     /// The layout for an already-read session user.
     pub fn for_user(
-        user: Option<&session::SessionUser>,
+        user: Option<&SessionUser>,
         session: &actix_session::Session,
-        state: &AppState,
+        providers: &Providers,
+        demo_banner: bool,
     ) -> Self {
         let Some(user) = user else {
             return Layout {
-                demo_banner: state.demo_banner,
+                demo_banner,
                 ..Layout::default()
             };
         };
-        let provider_name = state
-            .providers
+        let provider_name = providers
             .get(&user.provider)
             .map(|provider| provider.display_name.clone())
             .unwrap_or_else(|| user.provider.clone());
@@ -169,7 +173,7 @@ impl Layout {
                 provider_name,
             }),
             csrf_token: session::csrf_token(session),
-            demo_banner: state.demo_banner,
+            demo_banner,
         }
     }
 }
@@ -177,6 +181,45 @@ impl Layout {
 /// `/login?return_to=…`, encoded.
 pub fn login_link(return_to: &str) -> String {
     format!("/login?{}", encode_query(&[("return_to", return_to)]))
+}
+
+/// The signed-in user as checked for this request (`web::Visitor`), kept in
+/// the request's extensions so the error page's layout
+/// ([`Layout::for_request`]) shows the same person without checking again.
+#[derive(Clone)]
+pub struct CheckedUser(pub Option<SessionUser>);
+
+/// 303 See Other to a path on this site.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// Buttons for every configured provider, each coming back to `return_to`.
+pub fn provider_buttons(providers: &Providers, return_to: &str) -> Vec<ProviderButton> {
+    providers
+        .iter()
+        .map(|provider| ProviderButton {
+            id: provider.id.to_owned(),
+            name: provider.display_name.clone(),
+            href: sign_in_link(provider.id, return_to),
+        })
+        .collect()
+}
+
+/// Where the callback of a request for the mail permission sends a person
+/// who did not grant it: `/mail` then says so instead of asking as if for
+/// the first time.
+pub const MAIL_NOT_ALLOWED_PATH: &str = "/mail?permission=not-granted";
+
+/// Where the answer to a request for the mail permission that came back
+/// without it sends the browser: `/mail` saying so, for the same mailbox.
+pub fn mail_not_allowed_path(return_to: &str) -> String {
+    match return_to.strip_prefix("/mail?") {
+        Some(query) => format!("{MAIL_NOT_ALLOWED_PATH}&{query}"),
+        None => MAIL_NOT_ALLOWED_PATH.to_owned(),
+    }
 }
 
 /// `/auth/{provider}/login?return_to=…`, encoded.

@@ -23,7 +23,7 @@
 use url::Url;
 
 use super::SignInError;
-use super::flow::CallbackParams;
+use super::callback::CallbackParams;
 use super::plain_words::aadsts_code;
 use crate::providers::{GRAPH_RESOURCE, MailApi, Provider};
 

@@ -15,6 +15,7 @@
 //! returns.
 
 pub mod admin_consent;
+pub mod callback;
 pub mod diagnostics;
 pub mod error;
 pub mod flow;

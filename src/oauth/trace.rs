@@ -7,7 +7,7 @@ use std::time::Instant;
 use secrecy::ExposeSecret as _;
 use url::Url;
 
-use super::flow::CallbackParams;
+use super::callback::CallbackParams;
 use super::refresh::RefreshError;
 use super::token::TokenTrace;
 use crate::db::accounts::ProviderTokens;

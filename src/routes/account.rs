@@ -19,18 +19,19 @@ use std::time::Instant;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::sign_in::authorization_request;
-use super::{Visitor, see_other};
 use crate::api::profile_cache::{PROFILE_TTL, SignInFacts};
 use crate::api::{ApiClient, ApiError, MailPage, Message, Profile};
+use crate::app::AppState;
 use crate::db::accounts::{self, IdentitySummary, SignedInIds};
 use crate::error::AppError;
 use crate::oauth::flow::Intent;
 use crate::oauth::trace;
 use crate::providers::{ProfileApi, Provider};
 use crate::session::{self, SessionUser};
-use crate::startup::AppState;
 use crate::tokens::{SignInAgain, Usable};
+use crate::views::see_other;
+use crate::web::Visitor;
+use crate::web::authorization_request;
 
 /// The account and provider behind the visitor's session, with usable tokens.
 struct ApiAccess<'a> {
@@ -168,20 +169,6 @@ fn api_error(visitor: &Visitor, access: &ApiAccess, error: ApiError) -> AppError
         },
         // The request's log line records the error (see `telemetry`).
         other => AppError::from_api(access.provider, other, &visitor.here),
-    }
-}
-
-/// Where the callback of a request for the mail permission sends a person
-/// who did not grant it: `/mail` then says so instead of asking as if for
-/// the first time.
-pub const MAIL_NOT_ALLOWED_PATH: &str = "/mail?permission=not-granted";
-
-/// Where the answer to a request for the mail permission that came back
-/// without it sends the browser: `/mail` saying so, for the same mailbox.
-pub fn mail_not_allowed_path(return_to: &str) -> String {
-    match return_to.strip_prefix("/mail?") {
-        Some(query) => format!("{MAIL_NOT_ALLOWED_PATH}&{query}"),
-        None => MAIL_NOT_ALLOWED_PATH.to_owned(),
     }
 }
 
@@ -376,7 +363,7 @@ pub struct MailQuery {
     /// newest messages.
     cursor: Option<String>,
     /// `permission=not-granted`: the callback of a request for the mail
-    /// permission came back without it (see [`MAIL_NOT_ALLOWED_PATH`]).
+    /// permission came back without it (see `views::MAIL_NOT_ALLOWED_PATH`).
     permission: Option<String>,
     /// `account={identity_id}`: which linked mailbox to read (`mail_access`).
     account: Option<i64>,

@@ -6,14 +6,14 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use super::Visitor;
+use crate::app::AppState;
 use crate::crypto::sha256_url_safe;
 use crate::db::attempts::{self, Attempt};
 use crate::error::AppError;
 use crate::session;
-use crate::startup::AppState;
-use crate::teaching::record::{EventRecord, FailureRecord, FlowRecord, StepRecord};
+use crate::teaching::record::{EventView, FailureRecord, FlowRecord, StepRecord};
 use crate::teaching::{STEPS, Step};
+use crate::web::Visitor;
 
 #[derive(Serialize)]
 struct FlowPage {
@@ -33,26 +33,6 @@ struct AttemptView {
     failure: Option<FailureRecord>,
     /// What happened to the sign-in afterwards (refreshes), oldest first.
     after_sign_in: Vec<EventView>,
-}
-
-/// An event after the sign-in, as `partials/events.html` shows it (also on
-/// `/signed-out`).
-#[derive(Serialize)]
-pub(super) struct EventView {
-    name: String,
-    /// When it happened, Unix seconds.
-    at: i64,
-    record: StepRecord,
-}
-
-impl From<EventRecord> for EventView {
-    fn from(event: EventRecord) -> Self {
-        EventView {
-            name: event.name,
-            at: event.record.at_ms / 1000,
-            record: event.record,
-        }
-    }
 }
 
 #[derive(Serialize)]

@@ -17,8 +17,8 @@ use actix_web::{HttpResponse, web};
 use futures_util::future::{BoxFuture, FutureExt as _};
 use serde_json::json;
 
+use crate::app::AppState;
 use crate::db::Database;
-use crate::startup::AppState;
 
 /// The longest one readiness check may take before it counts as failed, so
 /// that `/readyz` answers within a probe's usual timeout even when the

@@ -4,29 +4,16 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use super::Visitor;
+use crate::app::AppState;
 use crate::error::AppError;
-use crate::startup::AppState;
 use crate::teaching::{STEPS, Step};
-use crate::views::{ProviderButton, sign_in_link};
+use crate::views::{ProviderButton, provider_buttons};
+use crate::web::Visitor;
 
 #[derive(Serialize)]
 struct HomePage {
     providers: Vec<ProviderButton>,
     steps: &'static [Step],
-}
-
-/// Buttons for every configured provider, each coming back to `return_to`.
-pub(super) fn provider_buttons(state: &AppState, return_to: &str) -> Vec<ProviderButton> {
-    state
-        .providers
-        .iter()
-        .map(|provider| ProviderButton {
-            id: provider.id.to_owned(),
-            name: provider.display_name.clone(),
-            href: sign_in_link(provider.id, return_to),
-        })
-        .collect()
 }
 
 /// `GET /`
@@ -35,7 +22,7 @@ pub async fn show_home(
     visitor: Visitor,
 ) -> Result<HttpResponse, AppError> {
     let page = HomePage {
-        providers: provider_buttons(&state, "/profile"),
+        providers: provider_buttons(&state.providers, "/profile"),
         steps: &STEPS,
     };
     visitor.render(&state, "home.html", &page)

@@ -6,15 +6,15 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use super::Visitor;
+use crate::app::AppState;
 use crate::error::AppError;
-use crate::startup::AppState;
 use crate::teaching::attacks::{self, AttackRow};
 use crate::teaching::exercise::{self, Feedback, Refusal, Row};
 use crate::teaching::glossary::{TERMS, Term};
 use crate::teaching::lifecycle::{self, Lifecycle};
 use crate::teaching::topics::{TOPICS, Topic};
 use crate::teaching::{STEPS, Step};
+use crate::web::Visitor;
 
 #[derive(Serialize)]
 struct LearnPage {

@@ -8,10 +8,10 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use super::Visitor;
+use crate::app::AppState;
 use crate::error::AppError;
 use crate::oauth::diagnostics::{ProviderCheck, ProviderSummary, app_warnings};
-use crate::startup::AppState;
+use crate::web::Visitor;
 
 #[derive(Serialize)]
 struct SetupPage {

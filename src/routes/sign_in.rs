@@ -5,21 +5,22 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 
-use super::account::mail_not_allowed_path;
-use super::client_ip::client_ip;
-use super::home::provider_buttons;
-use super::{Visitor, see_other};
+use crate::app::AppState;
 use crate::crypto::sha256_url_safe;
 use crate::db::accounts::SignedInIds;
 use crate::error::AppError;
 use crate::oauth::admin_consent;
-use crate::oauth::flow::{CallbackParams, Finished, Intent};
+use crate::oauth::callback::CallbackParams;
+use crate::oauth::flow::{Finished, Intent};
 use crate::oauth::return_to::return_path_or_default;
-use crate::providers::Provider;
 use crate::session::{self, SessionUser};
-use crate::startup::AppState;
 use crate::tokens::SignInAgain;
 use crate::views::ProviderButton;
+use crate::views::mail_not_allowed_path;
+use crate::views::provider_buttons;
+use crate::views::see_other;
+use crate::web::Visitor;
+use crate::web::authorization_request;
 
 #[derive(Deserialize)]
 pub struct ReturnToQuery {
@@ -46,7 +47,7 @@ pub async fn show_provider_chooser(
 ) -> Result<HttpResponse, AppError> {
     let return_to = return_path_or_default(query.return_to.as_deref(), &state.base_url);
     let page = ChooserPage {
-        providers: provider_buttons(&state, &return_to),
+        providers: provider_buttons(&state.providers, &return_to),
         return_to,
         notice: query
             .expired
@@ -83,30 +84,6 @@ pub async fn start_sign_in(
     )
     .await?;
     Ok(see_other(authorization_url.as_str()))
-}
-
-/// Step 3, whatever the request is for (a sign-in, the mail permission, a
-/// linked account): a pending request bound to this browser, and the URL
-/// at the provider to send it to. Each start writes a row, so each client
-/// may start only so many a minute (SIGN_IN_STARTS_PER_MINUTE; 429 beyond),
-/// whatever the purpose.
-pub(super) async fn authorization_request(
-    state: &AppState,
-    request: &HttpRequest,
-    visitor: &Visitor,
-    provider: &Provider,
-    return_to: &str,
-    intent: Intent,
-) -> Result<url::Url, AppError> {
-    if let Some(client) = client_ip(request, &state.trusted_proxies) {
-        state.sign_in_starts.check(client).await?;
-    }
-    let browser_key = session::browser_key(&visitor.session)
-        .map_err(|error| AppError::Internal(format!("session: {error}")))?;
-    Ok(state
-        .flow
-        .start(provider, &browser_key, return_to, intent)
-        .await?)
 }
 
 #[derive(Serialize)]

@@ -15,8 +15,7 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::flow::EventView;
-use super::{Visitor, see_other};
+use crate::app::AppState;
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
 use crate::db::accounts::{self, DeletionSummary};
 use crate::db::{attempts, sessions};
@@ -24,8 +23,9 @@ use crate::error::AppError;
 use crate::oauth::sign_out::{TokensAtProvider, end_session_url};
 use crate::oauth::trace;
 use crate::session::{self, SessionUser};
-use crate::startup::AppState;
-use crate::teaching::record::FlowRecord;
+use crate::teaching::record::{EventView, FlowRecord};
+use crate::views::see_other;
+use crate::web::Visitor;
 
 #[derive(Deserialize)]
 pub struct SignOutForm {

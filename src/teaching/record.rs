@@ -155,6 +155,26 @@ impl FlowRecord {
     }
 }
 
+/// An event after the sign-in, as `partials/events.html` shows it (also on
+/// `/signed-out`).
+#[derive(Serialize)]
+pub struct EventView {
+    name: String,
+    /// When it happened, Unix seconds.
+    at: i64,
+    record: StepRecord,
+}
+
+impl From<EventRecord> for EventView {
+    fn from(event: EventRecord) -> Self {
+        EventView {
+            name: event.name,
+            at: event.record.at_ms / 1000,
+            record: event.record,
+        }
+    }
+}
+
 /// Where and why an attempt failed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FailureRecord {
