@@ -68,6 +68,7 @@ impl AppState {
             discovery: &self.flow.discovery,
             http: &self.http,
             profiles: &self.profiles,
+            observer: &self.flow.observer,
             lease_secs: self.refresh_lease_secs,
         }
     }

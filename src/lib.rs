@@ -34,6 +34,7 @@ pub mod demo_provider;
 pub mod error;
 pub mod http_client;
 pub mod oauth;
+pub mod observe;
 pub mod private_files;
 #[cfg(test)]
 mod proptest_cases;

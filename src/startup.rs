@@ -30,6 +30,7 @@ use crate::db::sessions::SessionLimits;
 use crate::db::{Database, DbError, TokenSealer};
 use crate::demo_provider::{self, DemoProviderSettings, RegisteredClient};
 use crate::oauth::flow::SignInFlow;
+use crate::observe::Observer;
 use crate::providers::Providers;
 use crate::rate_limit::{RateLimiter, SignInLimit};
 use crate::shared_store::{Redis, SessionBackend};
@@ -150,6 +151,7 @@ impl Application {
                     idle_timeout_secs: seconds(config.session_idle_timeout),
                     max_age_secs: seconds(config.session_max_age),
                 },
+                observer: observer(),
             },
             http,
             views: Arc::new(Views::load()?),
@@ -384,6 +386,11 @@ pub fn demo_settings(config: &Config) -> Option<DemoProviderSettings> {
         access_token_ttl: demo.token_ttl,
         shutdown_timeout: config.shutdown_timeout,
     })
+}
+
+/// Who the core reports to (`observe`): `/flow`'s recorder.
+fn observer() -> Arc<dyn Observer> {
+    Arc::new(crate::teaching::recorder::Recorder)
 }
 
 fn seconds(duration: std::time::Duration) -> i64 {

@@ -23,6 +23,8 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use secrecy::SecretString;
 
 use crate::api::profile_cache::ProfileCache;
@@ -32,9 +34,8 @@ use crate::oauth::oidc::DiscoveryCache;
 use crate::oauth::refresh::{self, RefreshError};
 use crate::oauth::sign_out::{self, TokensAtProvider};
 use crate::oauth::token::TokenTrace;
-use crate::oauth::trace;
+use crate::observe::{Later, Note, Notes, Observer};
 use crate::providers::Provider;
-use crate::teaching::record::{EventRecord, FlowRecord};
 
 /// Refresh this long before the access token expires, so that it does not
 /// expire between our check and the API's (clock difference, slow requests).
@@ -134,8 +135,9 @@ pub struct Revoked {
     pub at_provider: TokensAtProvider,
     /// The sign-in's ID token, for the end-session request's `id_token_hint`.
     pub id_token: Option<SecretString>,
-    /// The requests sent, for the sign-in's timeline.
-    pub events: Vec<EventRecord>,
+    /// The requests sent, as the observer noted them (for the sign-in's
+    /// timeline: [`TokenKeeper::remember`]).
+    pub notes: Vec<Note>,
 }
 
 /// What tokens are kept with and refreshed through; borrowed from the app's
@@ -146,6 +148,8 @@ pub struct TokenKeeper<'a> {
     pub discovery: &'a DiscoveryCache,
     pub http: &'a reqwest::Client,
     pub profiles: &'a ProfileCache,
+    /// Told of refreshes and revocations (`observe`).
+    pub observer: &'a Arc<dyn Observer>,
     /// How long one refresh may hold the lease: longer than a request to the
     /// provider may take (HTTP_TIMEOUT), so a live refresh is never overtaken.
     pub lease_secs: i64,
@@ -229,7 +233,7 @@ impl TokenKeeper<'_> {
             .open(move |connection, sealer| tokens::load(connection, sealer, identity_id))
             .await?;
         let held = stored.map(|stored| stored.tokens);
-        let mut events = Vec::new();
+        let mut notes = Notes::new(self.observer.as_ref());
         let at_provider = match provider {
             Some(provider) => {
                 sign_out::revoke(
@@ -237,7 +241,7 @@ impl TokenKeeper<'_> {
                     self.discovery,
                     self.http,
                     held.as_ref(),
-                    &mut events,
+                    &mut notes,
                 )
                 .await
             }
@@ -248,7 +252,7 @@ impl TokenKeeper<'_> {
         Ok(Revoked {
             at_provider,
             id_token: held.and_then(|tokens| tokens.id_token),
-            events,
+            notes: notes.into_vec(),
         })
     }
 
@@ -331,21 +335,26 @@ impl TokenKeeper<'_> {
         }
     }
 
-    /// Adds `events` (refreshes, revocations, sign-out at the provider) to
-    /// the person's latest sign-in, the timeline `/flow` and `/signed-out`
-    /// show; returns that sign-in's attempt id. A failure to record is
-    /// logged; it does not change the page.
-    pub async fn record_events(&self, user_id: i64, events: Vec<EventRecord>) -> Option<i64> {
+    /// Adds `notes` (refreshes, revocations, sign-out at the provider, the
+    /// first API call) to the record of the person's latest sign-in, the
+    /// timeline `/flow` and `/signed-out` show; returns that sign-in's
+    /// attempt id. A failure
+    /// to record is logged; it does not change the page.
+    pub async fn remember(&self, user_id: i64, notes: Vec<Note>) -> Option<i64> {
+        if !self.observer.keeps_records() {
+            return None;
+        }
+        let observer = Arc::clone(self.observer);
         let stored = self
             .db
             .write(move |connection, _| {
-                attempts::amend_latest_for_user(connection, user_id, |json| {
-                    FlowRecord::with_events(json, events)
+                attempts::amend_latest_for_user(connection, user_id, |stored| {
+                    observer.add_notes(stored, notes)
                 })
             })
             .await;
         stored
-            .inspect_err(|error| tracing::warn!("could not record for /flow: {error}"))
+            .inspect_err(|error| tracing::warn!("could not record what happened: {error}"))
             .ok()
             .flatten()
     }
@@ -369,8 +378,13 @@ impl TokenKeeper<'_> {
             &mut trace,
         )
         .await;
-        let event = trace::refresh(&stored.tokens, result.as_ref(), &trace);
-        self.record_events(user_id, vec![event]).await;
+        let mut notes = Notes::new(self.observer.as_ref());
+        notes.add(Later::Refresh {
+            before: &stored.tokens,
+            outcome: result.as_ref(),
+            call: &trace,
+        });
+        self.remember(user_id, notes.into_vec()).await;
         match result {
             Ok(fresh) => {
                 let now = self

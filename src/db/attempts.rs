@@ -1,5 +1,6 @@
-//! Sign-in attempts as `/flow` shows them: one row per attempt, its steps as
-//! JSON. Bounded: at most 10 per browser and 10 per user, 7 days old, and
+//! Sign-in attempts as an observer records them (`observe`; `/flow` shows
+//! them): one row per attempt, its outcome and the observer's record as text
+//! the core does not read. No rows at all when nobody observes. Bounded: at most 10 per browser and 10 per user, 7 days old, and
 //! [`ATTEMPTS_TOTAL`] in all (a new attempt drops the oldest: anyone can start
 //! one, so a flood must not grow the table); deleted with the user.
 
@@ -34,7 +35,7 @@ pub struct Attempt {
     pub provider: String,
     pub started_at: i64,
     pub outcome: String,
-    /// JSON of `teaching::record::FlowRecord`.
+    /// The observer's record (`observe::AttemptLog::to_text`).
     pub steps: String,
 }
 
@@ -122,14 +123,18 @@ pub fn steps_of(
         .optional()?)
 }
 
-/// Stores the finished attempt: its steps, outcome, and (when signed in) user.
+/// Stores the finished attempt: its record, outcome, and (when signed in)
+/// user. Nothing when there is no record (nobody observes: `observe::Nobody`).
 pub fn finish(
     connection: &mut DbConnection,
     state_hash: &str,
-    steps_json: &str,
+    journal: Option<&str>,
     outcome: &str,
     user_id: Option<i64>,
 ) -> Result<(), DbError> {
+    let Some(steps_json) = journal else {
+        return Ok(());
+    };
     diesel::update(dsl::sign_in_attempts.filter(dsl::state_hash.eq(state_hash)))
         .set((
             dsl::steps.eq(steps_json),
@@ -201,20 +206,21 @@ const COLUMNS: (
 /// Changes the user's latest attempt's record with `change` (which gets the
 /// stored JSON and returns the new one, or `None` to leave it), in one
 /// transaction. For what is recorded after the callback: step 7, refreshes,
-/// sign-outs. Returns the id of the attempt it changed.
+/// sign-outs. Returns the id of that attempt, changed or not (`None` when
+/// the user has none).
 pub fn amend_latest_for_user(
     connection: &mut DbConnection,
     user_id: i64,
     change: impl FnOnce(&str) -> Option<String>,
 ) -> Result<Option<i64>, DbError> {
     connection.transaction(|connection| {
-        if let Some(attempt) = latest_for_user(connection, user_id)?
-            && let Some(json) = change(&attempt.steps)
-        {
+        let Some(attempt) = latest_for_user(connection, user_id)? else {
+            return Ok(None);
+        };
+        if let Some(json) = change(&attempt.steps) {
             update_steps(connection, attempt.id, &json)?;
-            return Ok(Some(attempt.id));
         }
-        Ok(None)
+        Ok(Some(attempt.id))
     })
 }
 
@@ -309,7 +315,14 @@ mod tests {
         for n in 0..ATTEMPTS_PER_BROWSER + 2 {
             let state = format!("s{n}");
             insert(&mut connection, &state, &format!("b{n}"), "demo", "{}").expect("insert");
-            finish(&mut connection, &state, "{}", SIGNED_IN, Some(ids.user_id)).expect("finish");
+            finish(
+                &mut connection,
+                &state,
+                Some("{}"),
+                SIGNED_IN,
+                Some(ids.user_id),
+            )
+            .expect("finish");
         }
         let kept: Vec<String> = dsl::sign_in_attempts
             .filter(dsl::user_id.eq(ids.user_id))

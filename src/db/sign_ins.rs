@@ -12,30 +12,33 @@ use super::pending_sign_ins::{self, NewPendingSignIn, PendingLimits, PendingSign
 use super::sessions::{self, SessionLimits};
 use super::{DbConnection, DbError, TokenSealer, attempts, unix_now};
 
-/// Step 3: the pending sign-in and its `/flow` record (steps 1 to 3, as JSON),
-/// written together or not at all.
+/// Step 3: the pending sign-in and, when an observer keeps one, its record
+/// of the attempt (`journal`, text the observer made), written together or
+/// not at all.
 pub fn begin(
     connection: &mut DbConnection,
     sealer: &TokenSealer,
     pending: &NewPendingSignIn,
     limits: PendingLimits,
-    steps_json: &str,
+    journal: Option<&str>,
 ) -> Result<(), DbError> {
     super::write_transaction(connection, |connection| {
         pending_sign_ins::insert(connection, sealer, pending, limits)?;
-        attempts::insert(
-            connection,
-            &pending.state_hash,
-            &pending.browser_hash,
-            &pending.provider,
-            steps_json,
-        )?;
+        if let Some(journal) = journal {
+            attempts::insert(
+                connection,
+                &pending.state_hash,
+                &pending.browser_hash,
+                &pending.provider,
+                journal,
+            )?;
+        }
         Ok(())
     })
 }
 
 /// Step 4: takes (deletes and returns) the pending sign-in for `state_hash`,
-/// with its `/flow` record so far. Single use: a second call finds nothing.
+/// with the observer's record of the attempt so far, if one was stored. Single use: a second call finds nothing.
 pub fn take(
     connection: &mut DbConnection,
     sealer: &TokenSealer,
@@ -56,7 +59,8 @@ pub struct ScopesAdded<'a> {
     /// The new tokens; `None` when the person declined (nothing to store).
     pub tokens: Option<&'a ProviderTokens>,
     pub state_hash: &'a str,
-    pub steps_json: &'a str,
+    /// The observer's record of the attempt; `None` when nothing is recorded.
+    pub journal: Option<&'a str>,
     /// `attempts::MAIL_ALLOWED` or `attempts::MAIL_NOT_ALLOWED`.
     pub outcome: &'a str,
 }
@@ -77,7 +81,7 @@ pub fn add_scopes(
         attempts::finish(
             connection,
             added.state_hash,
-            added.steps_json,
+            added.journal,
             added.outcome,
             Some(added.user_id),
         )
@@ -93,7 +97,8 @@ pub struct Linking<'a> {
     pub record: &'a SignInRecord,
     pub tokens: &'a ProviderTokens,
     pub state_hash: &'a str,
-    pub steps_json: &'a str,
+    /// The observer's record of the attempt; `None` when nothing is recorded.
+    pub journal: Option<&'a str>,
 }
 
 /// The answer to a request to link an account, in one transaction: the
@@ -118,7 +123,7 @@ pub fn link(
             attempts::finish(
                 connection,
                 linking.state_hash,
-                linking.steps_json,
+                linking.journal,
                 attempts::LINKED,
                 Some(linking.user_id),
             )?;
@@ -132,9 +137,10 @@ pub fn link(
 pub struct Completed<'a> {
     pub record: &'a SignInRecord,
     pub tokens: &'a ProviderTokens,
-    /// The attempt's key and its full `/flow` record.
+    /// The attempt's key and the observer's full record of it (`None` when
+    /// nothing is recorded).
     pub state_hash: &'a str,
-    pub steps_json: &'a str,
+    pub journal: Option<&'a str>,
     /// SHA-256 of the new session's id (`sessions`).
     pub session_id_hash: &'a str,
     /// SHA-256 of the session this browser was signed in with before, if
@@ -160,7 +166,7 @@ pub fn complete(
             attempts::finish(
                 connection,
                 completed.state_hash,
-                completed.steps_json,
+                completed.journal,
                 attempts::SIGNED_IN,
                 Some(ids.user_id),
             )?;

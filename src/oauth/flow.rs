@@ -28,7 +28,7 @@ use super::callback::CallbackParams;
 use super::oidc::{self, CodeGrant, DiscoveryCache, Issuer, TokenExchange};
 use super::return_to::{DEFAULT_RETURN_TO, return_path_or_default, safe_return_path};
 use super::token::TokenTrace;
-use super::{SignInError, admin_consent, issuer, plain, trace};
+use super::{SignInError, admin_consent, issuer, plain};
 use crate::api::{ApiClient, ApiError};
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
 use crate::db::accounts::{self, SignInRecord, SignedInIds};
@@ -36,8 +36,8 @@ use crate::db::attempts;
 use crate::db::pending_sign_ins::{NewPendingSignIn, PendingLimits, PendingSignIn, Purpose};
 use crate::db::sessions::SessionLimits;
 use crate::db::{Database, sign_ins, unix_now};
+use crate::observe::{Log, Observer, Step};
 use crate::providers::{Protocol, Provider, Providers};
-use crate::teaching::record::{FailureRecord, FlowRecord, StepRecord};
 
 /// A finished sign-in.
 #[derive(Debug)]
@@ -176,6 +176,8 @@ pub struct SignInFlow {
     pub limits: PendingLimits,
     /// SESSION_IDLE_TIMEOUT and SESSION_MAX_AGE, for the session a sign-in creates.
     pub session_limits: SessionLimits,
+    /// Told each step as it happens (`observe`).
+    pub observer: Arc<dyn Observer>,
 }
 
 impl SignInFlow {
@@ -189,6 +191,7 @@ impl SignInFlow {
             base_url: self.base_url.clone(),
             limits: self.limits,
             session_limits: self.session_limits,
+            observer: Arc::clone(&self.observer),
         }
     }
 
@@ -241,16 +244,14 @@ impl SignInFlow {
             }
         };
 
-        // For /flow: steps 1 to 3 as they happened, secrets as fingerprints.
-        let record = FlowRecord {
-            steps: vec![
-                trace::registration(provider),
-                trace::choice(provider, &return_to),
-                trace::authorization_request(&url, started),
-            ],
-            purpose: trace::purpose(intent.purpose),
-            ..FlowRecord::default()
-        };
+        let mut log = Log::new(self.observer.start());
+        log.record(Step::AuthorizationRequest {
+            provider,
+            return_to: &return_to,
+            url: &url,
+            purpose: intent.purpose,
+            started,
+        });
         let pending = NewPendingSignIn {
             state_hash: sha256_url_safe(&state),
             browser_hash: sha256_url_safe(browser_key),
@@ -261,19 +262,19 @@ impl SignInFlow {
             purpose: intent.purpose,
         };
         let limits = self.limits;
-        let steps_json = serde_json::to_string(&record).unwrap_or_default();
+        let journal = log.to_text();
         self.db
             .write(move |connection, sealer| {
-                // One transaction: the pending sign-in with its `/flow` record.
-                sign_ins::begin(connection, sealer, &pending, limits, &steps_json)
+                // One transaction: the pending sign-in with the observer's record.
+                sign_ins::begin(connection, sealer, &pending, limits, journal.as_deref())
             })
             .await?;
         Ok(url)
     }
 
     /// Steps 4 to 6: check the provider's answer, exchange the code, validate the
-    /// ID token, and record the sign-in with its (sealed) tokens. What happened
-    /// is added to the attempt's record for `/flow`, failed or not.
+    /// ID token, and record the sign-in with its (sealed) tokens. Each step is
+    /// reported to the observer, failed or not.
     /// `signed_in` is who is signed in in this browser now, if anyone, with
     /// the hash of their session id: a sign-in replaces that session, and an
     /// answer to a request for more scopes must come back to that user.
@@ -305,17 +306,15 @@ impl SignInFlow {
             return Err(SignInError::StateFromAnotherBrowser.into());
         }
 
-        let mut record: FlowRecord = recorded
-            .and_then(|json| serde_json::from_str(&json).ok())
-            .unwrap_or_default();
-        record.steps.push(trace::callback(&params));
+        let mut log = Log::new(self.observer.resume(recorded.as_deref()));
+        log.record(Step::Callback(&params));
         let result = match pending.purpose {
             Some(Purpose::SignIn) => self
                 .complete(
                     provider,
                     pending,
                     params,
-                    &mut record,
+                    &mut log,
                     &state_hash,
                     signed_in.map(|(_, session_hash)| session_hash),
                 )
@@ -336,7 +335,7 @@ impl SignInFlow {
                     asker,
                     current,
                     params,
-                    &mut record,
+                    &mut log,
                     &state_hash,
                 )
                 .await
@@ -350,7 +349,7 @@ impl SignInFlow {
                     user_id,
                     current,
                     params,
-                    &mut record,
+                    &mut log,
                     &state_hash,
                 )
                 .await
@@ -361,8 +360,7 @@ impl SignInFlow {
             None => Err(SignInError::UnknownState.into()),
         };
         if let Err(failure) = &result {
-            self.record_failure(&state_hash, record, &failure.error)
-                .await;
+            self.record_failure(&state_hash, log, &failure.error).await;
         }
         result.map_err(|mut failure| {
             // Someone else (an administrator) must approve: say where.
@@ -379,14 +377,14 @@ impl SignInFlow {
         provider: &Provider,
         pending: PendingSignIn,
         params: CallbackParams,
-        record: &mut FlowRecord,
+        log: &mut Log,
         state_hash: &str,
         replaced_session: Option<String>,
     ) -> Result<SignedIn, SignInFailure> {
         let return_to = safe_return_path(&pending.return_to, &self.base_url);
         let fail = |error: SignInError| SignInFailure::new(error, return_to.clone());
         let exchange = self
-            .exchange(provider, &pending, params, record)
+            .exchange(provider, &pending, params, log)
             .await
             .map_err(&fail)?;
 
@@ -402,9 +400,12 @@ impl SignInFlow {
         };
         let display_name = sign_in.display_name.clone();
         // RFC 6749 §5.1: what was granted may be less than what was asked.
-        record.merge_step(trace::sign_in_scopes(provider, &exchange.tokens.scopes));
+        log.record(Step::SignInScopes {
+            provider,
+            granted: &exchange.tokens.scopes,
+        });
         let tokens = exchange.tokens;
-        let steps_json = serde_json::to_string(&record).unwrap_or_default();
+        let journal = log.to_text();
         let state_hash = state_hash.to_owned();
         // A new session id (256 bits, like `state`), known on the server from
         // now on: the session cookie alone no longer signs anyone in.
@@ -422,7 +423,7 @@ impl SignInFlow {
                         record: &sign_in,
                         tokens: &tokens,
                         state_hash: &state_hash,
-                        steps_json: &steps_json,
+                        journal: journal.as_deref(),
                         session_id_hash: &session_id_hash,
                         replaced_session_hash: replaced_session.as_deref(),
                         session_limits,
@@ -448,7 +449,7 @@ impl SignInFlow {
         provider: &Provider,
         pending: &PendingSignIn,
         params: CallbackParams,
-        record: &mut FlowRecord,
+        log: &mut Log,
     ) -> Result<TokenExchange, SignInError> {
         if pending.is_expired(unix_now()) {
             return Err(SignInError::ExpiredState);
@@ -511,9 +512,12 @@ impl SignInFlow {
                     &mut token_trace,
                 )
                 .await;
-                record
-                    .steps
-                    .push(trace::token_request(provider, code, verifier, &token_trace));
+                log.record(Step::TokenRequest {
+                    provider,
+                    code,
+                    verifier,
+                    call: &token_trace,
+                });
                 exchange?
             }
             Protocol::OAuth2 {
@@ -533,23 +537,27 @@ impl SignInFlow {
                     &mut token_trace,
                 )
                 .await;
-                record
-                    .steps
-                    .push(trace::token_request(provider, code, verifier, &token_trace));
+                log.record(Step::TokenRequest {
+                    provider,
+                    code,
+                    verifier,
+                    call: &token_trace,
+                });
                 let tokens = tokens?;
-                record
-                    .steps
-                    .push(trace::token_response(&tokens, &token_trace));
+                log.record(Step::TokenResponse {
+                    tokens: &tokens,
+                    call: &token_trace,
+                });
                 // No ID token: the first API call (step 7) tells who signed in.
                 let started = Instant::now();
                 let identity = ApiClient::new(&self.http, provider, &tokens.access_token)
                     .identity()
                     .await;
-                record.steps.push(trace::api_call(
-                    "who signed in (the provider's profile API)",
-                    identity.as_ref().map(|_| ()).map_err(ToString::to_string),
+                log.record(Step::ApiCall {
+                    description: "who signed in (the provider's profile API)",
+                    outcome: identity.as_ref().map(|_| ()).map_err(ToString::to_string),
                     started,
-                ));
+                });
                 let identity = identity.map_err(identity_lookup_error)?;
                 TokenExchange {
                     issuer: plain::issuer(endpoints),
@@ -559,9 +567,10 @@ impl SignInFlow {
             }
         };
         if matches!(provider.protocol, Protocol::OpenIdConnect { .. }) {
-            record
-                .steps
-                .push(trace::token_response(&exchange.tokens, &token_trace));
+            log.record(Step::TokenResponse {
+                tokens: &exchange.tokens,
+                call: &token_trace,
+            });
         }
         Ok(exchange)
     }
@@ -582,7 +591,7 @@ impl SignInFlow {
         asker: SignedInIds,
         current: Option<SignedInIds>,
         params: CallbackParams,
-        record: &mut FlowRecord,
+        log: &mut Log,
         state_hash: &str,
     ) -> Result<MailPermission, SignInFailure> {
         let return_to = safe_return_path(&pending.return_to, &self.base_url);
@@ -602,7 +611,7 @@ impl SignInFlow {
         }
         let provider = &requested(provider, pending.purpose);
         let asked = provider.mail_scopes.clone();
-        let exchange = match self.exchange(provider, &pending, params, record).await {
+        let exchange = match self.exchange(provider, &pending, params, log).await {
             Ok(exchange) => Some(exchange),
             // The person said no to the mail permission (RFC 6749 §4.1.2.1
             // `access_denied`): not a failure of the sign-in, which stays as
@@ -641,8 +650,11 @@ impl SignInFlow {
                 (Some(exchange.tokens), missing)
             }
         };
-        record.merge_step(trace::scopes_granted(&asked, &missing));
-        let steps_json = serde_json::to_string(&record).unwrap_or_default();
+        log.record(Step::ScopesGranted {
+            asked: &asked,
+            missing: &missing,
+        });
+        let journal = log.to_text();
         let state_hash = state_hash.to_owned();
         let outcome = if missing.is_empty() {
             attempts::MAIL_ALLOWED
@@ -660,7 +672,7 @@ impl SignInFlow {
                         identity_id: asker.identity_id,
                         tokens: tokens.as_ref(),
                         state_hash: &state_hash,
-                        steps_json: &steps_json,
+                        journal: journal.as_deref(),
                         outcome,
                     },
                 )
@@ -690,7 +702,7 @@ impl SignInFlow {
         asker: i64,
         current: Option<i64>,
         params: CallbackParams,
-        record: &mut FlowRecord,
+        log: &mut Log,
         state_hash: &str,
     ) -> Result<Linked, SignInFailure> {
         let return_to = safe_return_path(&pending.return_to, &self.base_url);
@@ -706,7 +718,7 @@ impl SignInFlow {
             return Err(fail(SignInError::LinkForAnotherUser));
         }
         let exchange = self
-            .exchange(provider, &pending, params, record)
+            .exchange(provider, &pending, params, log)
             .await
             .map_err(&fail)?;
         // Found by issuer and `sub` only (OIDC Core §5.7): an email that
@@ -721,9 +733,12 @@ impl SignInFlow {
             email: identity.email,
         };
         let display_name = linking.display_name.clone();
-        record.merge_step(trace::sign_in_scopes(provider, &exchange.tokens.scopes));
+        log.record(Step::SignInScopes {
+            provider,
+            granted: &exchange.tokens.scopes,
+        });
         let tokens = exchange.tokens;
-        let steps_json = serde_json::to_string(&record).unwrap_or_default();
+        let journal = log.to_text();
         let state_hash = state_hash.to_owned();
         let attached = self
             .db
@@ -737,7 +752,7 @@ impl SignInFlow {
                         record: &linking,
                         tokens: &tokens,
                         state_hash: &state_hash,
-                        steps_json: &steps_json,
+                        journal: journal.as_deref(),
                     },
                 )
             })
@@ -758,51 +773,28 @@ impl SignInFlow {
         })
     }
 
-    /// Marks the attempt failed, at the step that failed and why. A failure to
-    /// record is logged; it does not change what the visitor is told.
-    async fn record_failure(&self, state_hash: &str, mut record: FlowRecord, error: &SignInError) {
-        let last_recorded = record.steps.last().map_or(4, |step| step.number);
-        let explanation = error.explanation();
-        record.failure = Some(FailureRecord {
-            step: match error {
-                SignInError::InvalidIdToken { .. } | SignInError::Storage(_) => 6,
-                _ => last_recorded,
-            },
-            message: error.to_string(),
-            cause: explanation.map(|explanation| explanation.cause.to_owned()),
-            next_step: explanation.map(|explanation| explanation.next_step.to_owned()),
-            check: match error {
-                SignInError::InvalidIdToken { reason } => Some(reason.clone()),
-                _ => None,
-            },
-        });
-        let steps_json = serde_json::to_string(&record).unwrap_or_default();
+    /// Reports the failure, and stores the attempt's record with it. A
+    /// failure to store is logged; it does not change what the visitor is told.
+    async fn record_failure(&self, state_hash: &str, mut log: Log, error: &SignInError) {
+        log.record(Step::Failed(error));
+        let Some(journal) = log.to_text() else {
+            return;
+        };
         let state_hash = state_hash.to_owned();
         let stored = self
             .db
             .write(move |connection, _| {
-                attempts::finish(connection, &state_hash, &steps_json, attempts::FAILED, None)
+                attempts::finish(
+                    connection,
+                    &state_hash,
+                    Some(&journal),
+                    attempts::FAILED,
+                    None,
+                )
             })
             .await;
         if let Err(error) = stored {
-            tracing::warn!("could not record the failed sign-in for /flow: {error}");
-        }
-    }
-
-    /// Step 7 of the user's latest sign-in, for `/flow`: the first API call after
-    /// it, recorded once. A failure to record is logged and otherwise ignored.
-    pub async fn record_first_api_call(&self, user_id: i64, step: StepRecord) {
-        let stored = self
-            .db
-            .write(move |connection, _| {
-                attempts::amend_latest_for_user(connection, user_id, |json| {
-                    FlowRecord::with_first_api_call(json, step)
-                })
-                .map(|_| ())
-            })
-            .await;
-        if let Err(error) = stored {
-            tracing::warn!("could not record the first API call for /flow: {error}");
+            tracing::warn!("could not record the failed sign-in: {error}");
         }
     }
 

@@ -27,6 +27,5 @@ pub mod refresh;
 pub mod return_to;
 pub mod sign_out;
 pub mod token;
-pub mod trace;
 
 pub use error::SignInError;

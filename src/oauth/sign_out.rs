@@ -27,11 +27,10 @@ use std::time::Instant;
 
 use super::issuer::safe_endpoint;
 use super::oidc::DiscoveryCache;
-use super::trace;
 use crate::db::accounts::ProviderTokens;
 use crate::http_client::{MAX_ERROR_BODY_BYTES, read_capped};
+use crate::observe::{Later, Notes};
 use crate::providers::{ClientAuth, Provider, Revocation};
-use crate::teaching::record::EventRecord;
 
 /// What happened to the tokens at the provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,21 +50,21 @@ pub enum TokensAtProvider {
 
 /// Revokes `tokens` where the provider lets apps do so: the refresh token
 /// first, then the access token (RFC 7009 §2.1), or GitHub's whole grant.
-/// Each request sent is added to `events`, for the sign-in's timeline.
+/// Each request sent is reported to the observer through `notes`.
 pub async fn revoke(
     provider: &Provider,
     discovery: &DiscoveryCache,
     http: &reqwest::Client,
     tokens: Option<&ProviderTokens>,
-    events: &mut Vec<EventRecord>,
+    notes: &mut Notes<'_>,
 ) -> TokensAtProvider {
     let Some(tokens) = tokens else {
         return TokensAtProvider::NoneHeld;
     };
     let outcome = match &provider.revocation {
-        Revocation::Discovered => revoke_rfc7009(provider, discovery, http, tokens, events).await,
+        Revocation::Discovered => revoke_rfc7009(provider, discovery, http, tokens, notes).await,
         Revocation::GitHubGrant { api_url } => {
-            delete_github_grant(provider, api_url, http, &tokens.access_token, events).await
+            delete_github_grant(provider, api_url, http, &tokens.access_token, notes).await
         }
     };
     if outcome == TokensAtProvider::Failed {
@@ -83,7 +82,7 @@ async fn revoke_rfc7009(
     discovery: &DiscoveryCache,
     http: &reqwest::Client,
     tokens: &ProviderTokens,
-    events: &mut Vec<EventRecord>,
+    notes: &mut Notes<'_>,
 ) -> TokensAtProvider {
     let Ok(discovered) = discovery.metadata(provider, http, false).await else {
         return TokensAtProvider::Failed;
@@ -120,7 +119,13 @@ async fn revoke_rfc7009(
         let started = Instant::now();
         let answer = request.form(&form).send().await;
         let status = answer.as_ref().ok().map(|answer| answer.status().as_u16());
-        events.push(trace::revocation(&endpoint, token, hint, status, started));
+        notes.add(Later::Revocation {
+            endpoint: &endpoint,
+            token,
+            hint,
+            status,
+            started,
+        });
         let confirmed = match answer {
             // RFC 7009 §2.2: 200, also for a token that was already invalid.
             Ok(answer) if answer.status().is_success() => true,
@@ -173,7 +178,7 @@ async fn delete_github_grant(
     api_url: &Url,
     http: &reqwest::Client,
     access_token: &SecretString,
-    events: &mut Vec<EventRecord>,
+    notes: &mut Notes<'_>,
 ) -> TokensAtProvider {
     let url = crate::providers::join_path(api_url, &["applications", &provider.client_id, "grant"]);
     let started = Instant::now();
@@ -191,7 +196,12 @@ async fn delete_github_grant(
         .as_ref()
         .ok()
         .map(|answer| answer.status().as_u16());
-    events.push(trace::grant_deletion(&url, access_token, status, started));
+    notes.add(Later::GrantDeletion {
+        endpoint: &url,
+        access_token,
+        status,
+        started,
+    });
     match response {
         Ok(response) if response.status() == reqwest::StatusCode::NO_CONTENT => {
             TokensAtProvider::Revoked

@@ -25,7 +25,7 @@ use crate::app::AppState;
 use crate::db::accounts::{self, IdentitySummary, SignedInIds};
 use crate::error::AppError;
 use crate::oauth::flow::Intent;
-use crate::oauth::trace;
+use crate::observe::Later;
 use crate::providers::{ProfileApi, Provider};
 use crate::session::{self, SessionUser};
 use crate::tokens::{SignInAgain, Usable};
@@ -153,9 +153,14 @@ async fn note_first_api_call<T>(
         return;
     }
     if let Some(user) = &visitor.user {
-        let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
-        let step = trace::api_call(&description, outcome, started);
-        state.flow.record_first_api_call(user.user_id, step).await;
+        let noted = state.flow.observer.note(Later::FirstApiCall {
+            description: &description,
+            outcome: result.as_ref().map(|_| ()).map_err(ToString::to_string),
+            started,
+        });
+        if let Some(note) = noted {
+            state.tokens().remember(user.user_id, vec![note]).await;
+        }
     }
 }
 

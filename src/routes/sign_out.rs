@@ -21,7 +21,7 @@ use crate::db::accounts::{self, DeletionSummary};
 use crate::db::{attempts, sessions};
 use crate::error::AppError;
 use crate::oauth::sign_out::{TokensAtProvider, end_session_url};
-use crate::oauth::trace;
+use crate::observe::Later;
 use crate::session::{self, SessionUser};
 use crate::teaching::record::{EventView, FlowRecord};
 use crate::views::see_other;
@@ -146,11 +146,13 @@ async fn sign_out_at_provider_of(
     };
     // The same timeline as the sign-in's: what was sent where.
     if let Some(url) = &end_session {
-        revoked.events.push(trace::end_session(url));
+        revoked
+            .notes
+            .extend(state.flow.observer.note(Later::EndSession { url }));
     }
     let attempt_id = match account_deleted {
         true => None,
-        false => keeper.record_events(user.user_id, revoked.events).await,
+        false => keeper.remember(user.user_id, revoked.notes).await,
     };
     let note = SignOutNote {
         provider_name: provider.map_or_else(

@@ -13,6 +13,7 @@ pub mod exercise;
 pub mod glossary;
 pub mod lifecycle;
 pub mod record;
+pub mod recorder;
 pub mod topics;
 
 use serde::Serialize;

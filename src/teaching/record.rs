@@ -110,15 +110,21 @@ impl StepRecord {
 }
 
 impl FlowRecord {
-    /// Adds step 7 to a stored record (JSON) that has none yet; `None` when
-    /// there is nothing to change.
-    pub fn with_first_api_call(stored_json: &str, step: StepRecord) -> Option<String> {
-        let mut record: FlowRecord = serde_json::from_str(stored_json).ok()?;
-        if record.steps.iter().any(|recorded| recorded.number == 7) {
-            return None;
+    /// Adds step 7 if the record has none yet; whether it was added.
+    pub fn add_first_api_call(&mut self, step: StepRecord) -> bool {
+        if self.steps.iter().any(|recorded| recorded.number == 7) {
+            return false;
         }
-        record.steps.push(step);
-        serde_json::to_string(&record).ok()
+        self.steps.push(step);
+        true
+    }
+
+    /// Adds an event after the sign-in, keeping the newest [`MAX_EVENTS`].
+    pub fn add_event(&mut self, event: EventRecord) -> bool {
+        self.after_sign_in.push(event);
+        let excess = self.after_sign_in.len().saturating_sub(MAX_EVENTS);
+        self.after_sign_in.drain(..excess);
+        true
     }
 }
 
@@ -142,16 +148,6 @@ impl FlowRecord {
             }
             None => self.steps.push(step),
         }
-    }
-
-    /// Adds `events` to a stored record (JSON), keeping the newest
-    /// [`MAX_EVENTS`]; `None` if the record cannot be read.
-    pub fn with_events(stored_json: &str, events: Vec<EventRecord>) -> Option<String> {
-        let mut record: FlowRecord = serde_json::from_str(stored_json).ok()?;
-        record.after_sign_in.extend(events);
-        let excess = record.after_sign_in.len().saturating_sub(MAX_EVENTS);
-        record.after_sign_in.drain(..excess);
-        serde_json::to_string(&record).ok()
     }
 }
 

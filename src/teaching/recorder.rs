@@ -1,25 +1,163 @@
-//! Turns what the flow did at each step into the `teaching::record` entries
-//! `/flow` shows. Every secret goes through `fingerprint` or `HIDDEN` here, so
-//! `flow.rs` can record a step in one line without handling secrets itself.
+//! `/flow`'s listener: turns what the core reports (`observe`) into the
+//! records of `teaching::record`, stored by the core with each attempt.
+//! Every secret goes through `fingerprint` or `HIDDEN` here, so no other code
+//! handles a secret to record it.
 
 use std::time::Instant;
 
 use secrecy::ExposeSecret as _;
 use url::Url;
 
-use super::callback::CallbackParams;
-use super::refresh::RefreshError;
-use super::token::TokenTrace;
+use super::record::{EventRecord, FailureRecord, FlowRecord, HIDDEN, StepRecord, fingerprint};
 use crate::db::accounts::ProviderTokens;
 use crate::db::pending_sign_ins::Purpose;
+use crate::oauth::SignInError;
+use crate::oauth::callback::CallbackParams;
+use crate::oauth::refresh::RefreshError;
+use crate::oauth::token::TokenTrace;
+use crate::observe::{AttemptLog, Later, Note, Observer, Step};
 use crate::providers::Provider;
-use crate::teaching::record::{EventRecord, HIDDEN, StepRecord, fingerprint};
+
+/// The observer that records every attempt for `/flow`.
+#[derive(Debug, Default)]
+pub struct Recorder;
+
+impl Observer for Recorder {
+    fn keeps_records(&self) -> bool {
+        true
+    }
+
+    fn start(&self) -> Option<Box<dyn AttemptLog>> {
+        Some(Box::new(FlowRecord::default()))
+    }
+
+    fn resume(&self, stored: Option<&str>) -> Option<Box<dyn AttemptLog>> {
+        let record: FlowRecord = stored
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default();
+        Some(Box::new(record))
+    }
+
+    fn note(&self, event: Later<'_>) -> Option<Note> {
+        let noted = match event {
+            Later::Refresh {
+                before,
+                outcome,
+                call,
+            } => Noted::Event(refresh(before, outcome, call)),
+            Later::Revocation {
+                endpoint,
+                token,
+                hint,
+                status,
+                started,
+            } => Noted::Event(revocation(endpoint, token, hint, status, started)),
+            Later::GrantDeletion {
+                endpoint,
+                access_token,
+                status,
+                started,
+            } => Noted::Event(grant_deletion(endpoint, access_token, status, started)),
+            Later::EndSession { url } => Noted::Event(end_session(url)),
+            Later::FirstApiCall {
+                description,
+                outcome,
+                started,
+            } => Noted::FirstApiCall(api_call(description, outcome, started)),
+        };
+        serde_json::to_string(&noted).ok().map(Note)
+    }
+
+    fn add_notes(&self, stored: &str, notes: Vec<Note>) -> Option<String> {
+        let mut record: FlowRecord = serde_json::from_str(stored).ok()?;
+        let mut changed = false;
+        for note in notes {
+            changed |= match serde_json::from_str(&note.0).ok()? {
+                Noted::Event(event) => record.add_event(event),
+                Noted::FirstApiCall(step) => record.add_first_api_call(step),
+            };
+        }
+        changed.then(|| serde_json::to_string(&record).ok())?
+    }
+}
+
+/// A [`Later`] event as it is kept until it is added to the record.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum Noted {
+    Event(EventRecord),
+    FirstApiCall(StepRecord),
+}
+
+impl AttemptLog for FlowRecord {
+    fn record(&mut self, step: Step<'_>) {
+        match step {
+            Step::AuthorizationRequest {
+                provider,
+                return_to,
+                url,
+                purpose,
+                started,
+            } => {
+                self.steps.push(registration(provider));
+                self.steps.push(choice(provider, return_to));
+                self.steps.push(authorization_request(url, started));
+                self.purpose = purpose_of(purpose);
+            }
+            Step::Callback(params) => self.steps.push(callback(params)),
+            Step::TokenRequest {
+                provider,
+                code,
+                verifier,
+                call,
+            } => self
+                .steps
+                .push(token_request(provider, code, verifier, call)),
+            Step::TokenResponse { tokens, call } => self.steps.push(token_response(tokens, call)),
+            Step::SignInScopes { provider, granted } => {
+                self.merge_step(sign_in_scopes(provider, granted));
+            }
+            Step::ScopesGranted { asked, missing } => {
+                self.merge_step(scopes_granted(asked, missing));
+            }
+            Step::ApiCall {
+                description,
+                outcome,
+                started,
+            } => self.steps.push(api_call(description, outcome, started)),
+            Step::Failed(error) => self.failure = Some(failure(self, error)),
+        }
+    }
+
+    fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Where and why the attempt failed: at the last step recorded, except for
+/// what fails only at step 6 (the ID token, storing the sign-in).
+fn failure(record: &FlowRecord, error: &SignInError) -> FailureRecord {
+    let last_recorded = record.steps.last().map_or(4, |step| step.number);
+    let explanation = error.explanation();
+    FailureRecord {
+        step: match error {
+            SignInError::InvalidIdToken { .. } | SignInError::Storage(_) => 6,
+            _ => last_recorded,
+        },
+        message: error.to_string(),
+        cause: explanation.map(|explanation| explanation.cause.to_owned()),
+        next_step: explanation.map(|explanation| explanation.next_step.to_owned()),
+        check: match error {
+            SignInError::InvalidIdToken { reason } => Some(reason.clone()),
+            _ => None,
+        },
+    }
+}
 
 /// Query parameters of the authorization request whose values are secrets.
 const SECRET_PARAMETERS: [&str; 2] = ["state", "nonce"];
 
 /// Step 1: what registering the app gave us.
-pub fn registration(provider: &Provider) -> StepRecord {
+fn registration(provider: &Provider) -> StepRecord {
     StepRecord::new(1)
         .sent("client_id", provider.client_id.clone())
         .sent("client_secret", HIDDEN)
@@ -28,7 +166,7 @@ pub fn registration(provider: &Provider) -> StepRecord {
 }
 
 /// Step 2: the visitor's choice.
-pub fn choice(provider: &Provider, return_to: &str) -> StepRecord {
+fn choice(provider: &Provider, return_to: &str) -> StepRecord {
     StepRecord::new(2)
         .received("provider", provider.display_name.clone())
         .received("return_to", return_to)
@@ -36,7 +174,7 @@ pub fn choice(provider: &Provider, return_to: &str) -> StepRecord {
 }
 
 /// Step 3: the authorization request, with its parameters.
-pub fn authorization_request(url: &Url, started: Instant) -> StepRecord {
+fn authorization_request(url: &Url, started: Instant) -> StepRecord {
     let mut step = StepRecord::new(3).endpoint(url).took(started);
     for (name, value) in url.query_pairs() {
         let value = if SECRET_PARAMETERS.contains(&name.as_ref()) {
@@ -50,7 +188,7 @@ pub fn authorization_request(url: &Url, started: Instant) -> StepRecord {
 }
 
 /// What an attempt is for, as `/flow` names it; `None` for a sign-in.
-pub fn purpose(purpose: Purpose) -> Option<String> {
+fn purpose_of(purpose: Purpose) -> Option<String> {
     match purpose {
         Purpose::SignIn => None,
         Purpose::AddMail { .. } => Some(
@@ -67,7 +205,7 @@ pub fn purpose(purpose: Purpose) -> Option<String> {
 /// Step 6, after the token response of a request for more scopes: which of
 /// the scopes asked for were granted (RFC 6749 §5.1: the response's `scope`
 /// says so when it differs from the request).
-pub fn scopes_granted(asked: &[String], missing: &[String]) -> StepRecord {
+fn scopes_granted(asked: &[String], missing: &[String]) -> StepRecord {
     let granted: Vec<&str> = asked
         .iter()
         .filter(|scope| !missing.contains(scope))
@@ -86,7 +224,7 @@ pub fn scopes_granted(asked: &[String], missing: &[String]) -> StepRecord {
 
 /// Step 6 of a sign-in: the scopes asked for against those the token
 /// response says were granted (RFC 6749 §5.1), as the provider writes them.
-pub fn sign_in_scopes(provider: &Provider, granted: &[String]) -> StepRecord {
+fn sign_in_scopes(provider: &Provider, granted: &[String]) -> StepRecord {
     let missing: Vec<&str> = provider
         .scopes
         .iter()
@@ -104,7 +242,7 @@ pub fn sign_in_scopes(provider: &Provider, granted: &[String]) -> StepRecord {
 }
 
 /// Step 4: what the provider sent back through the browser.
-pub fn callback(params: &CallbackParams) -> StepRecord {
+fn callback(params: &CallbackParams) -> StepRecord {
     let mut step = StepRecord::new(4);
     if let Some(code) = &params.code {
         step = step.received("code", fingerprint(code.expose_secret()));
@@ -126,7 +264,7 @@ pub fn callback(params: &CallbackParams) -> StepRecord {
 
 /// Step 5: the token request. The code and verifier are fingerprints; the
 /// client secret is hidden.
-pub fn token_request(
+fn token_request(
     provider: &Provider,
     code: &str,
     verifier: &str,
@@ -160,7 +298,7 @@ fn observed_at_token_endpoint(mut step: StepRecord, trace: &TokenTrace) -> StepR
 
 /// Step 6: the token response, tokens as fingerprints, and the ID-token claims
 /// that were validated.
-pub fn token_response(tokens: &ProviderTokens, trace: &TokenTrace) -> StepRecord {
+fn token_response(tokens: &ProviderTokens, trace: &TokenTrace) -> StepRecord {
     let mut step = StepRecord::new(6)
         .received(
             "access_token",
@@ -197,7 +335,7 @@ pub fn token_response(tokens: &ProviderTokens, trace: &TokenTrace) -> StepRecord
 /// A refresh after sign-in (RFC 6749 §6), for `/flow`'s "after sign-in":
 /// what was sent (the old refresh token as a fingerprint) and what came
 /// back, or why it failed.
-pub fn refresh(
+fn refresh(
     before: &ProviderTokens,
     outcome: Result<&ProviderTokens, &RefreshError>,
     trace: &TokenTrace,
@@ -255,7 +393,7 @@ pub fn refresh(
 
 /// A revocation request at sign-out (RFC 7009 §2.1), the token as a
 /// fingerprint.
-pub fn revocation(
+fn revocation(
     endpoint: &Url,
     token: &secrecy::SecretString,
     hint: &str,
@@ -278,7 +416,7 @@ pub fn revocation(
 }
 
 /// GitHub's grant deletion at sign-out: every token of the grant goes.
-pub fn grant_deletion(
+fn grant_deletion(
     endpoint: &Url,
     access_token: &secrecy::SecretString,
     status: Option<u16>,
@@ -299,7 +437,7 @@ pub fn grant_deletion(
 
 /// The browser sent to the provider's end-session endpoint (RP-Initiated
 /// Logout 1.0 §2), the ID token and state as fingerprints.
-pub fn end_session(url: &Url) -> EventRecord {
+fn end_session(url: &Url) -> EventRecord {
     let mut step = StepRecord::new(0).endpoint(url);
     for (name, value) in url.query_pairs() {
         let value = match name.as_ref() {
@@ -317,7 +455,7 @@ pub fn end_session(url: &Url) -> EventRecord {
 }
 
 /// Step 7: the first call to the provider's API with the access token.
-pub fn api_call(description: &str, outcome: Result<(), String>, started: Instant) -> StepRecord {
+fn api_call(description: &str, outcome: Result<(), String>, started: Instant) -> StepRecord {
     let step = StepRecord::new(7)
         .sent("request", description)
         .sent("Authorization", "Bearer (the access token of step 6)");
