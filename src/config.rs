@@ -416,6 +416,18 @@ impl Config {
                 ));
             }
         };
+        // Built without the demo provider: asking for it is a mistake to
+        // report, not to ignore.
+        #[cfg(not(feature = "demo-provider"))]
+        let run_demo_here: Option<bool> = match (demo_mode.as_deref(), run_demo_here) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "DEMO_PROVIDER",
+                    "this build has no demo provider (it was built without the `demo-provider` feature): leave DEMO_PROVIDER unset or set it to `off`",
+                ));
+            }
+            _ => None,
+        };
         let demo = run_demo_here
             .map(|run_here| -> Result<DemoConfig, ConfigError> {
                 let client_secret = match var("DEMO_CLIENT_SECRET") {

@@ -30,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+#[cfg(feature = "demo-provider")]
 pub mod demo_provider;
 pub mod error;
 pub mod http_client;
@@ -44,6 +45,7 @@ pub mod routes;
 pub mod session;
 pub mod shared_store;
 pub mod startup;
+#[cfg(feature = "teaching")]
 pub mod teaching;
 pub mod telemetry;
 pub mod tokens;

@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::config::SessionStoreKind;
 use crate::db::sessions::SessionLimits;
 use crate::db::{Database, DbError, TokenSealer};
+#[cfg(feature = "demo-provider")]
 use crate::demo_provider::{self, DemoProviderSettings, RegisteredClient};
 use crate::oauth::flow::SignInFlow;
 use crate::observe::Observer;
@@ -103,12 +104,19 @@ impl Application {
 
         let shutdown_timeout = config.shutdown_timeout.as_secs();
         let pool_size = config.db_pool_size;
+        #[cfg(feature = "demo-provider")]
         let (demo_server, demo_address) = match (demo_settings(&config), demo_listener) {
             (Some(settings), Some(listener)) => {
                 let address = listener.local_addr()?;
                 (Some(demo_provider::run(listener, settings)?), Some(address))
             }
             _ => (None, None),
+        };
+        // Built without the demo provider: nothing listens for one.
+        #[cfg(not(feature = "demo-provider"))]
+        let (demo_server, demo_address) = {
+            drop(demo_listener);
+            (None, None)
         };
 
         // The start-up state's client serves the start-up checks (`warm_up`);
@@ -154,7 +162,7 @@ impl Application {
                 observer: observer(),
             },
             http,
-            views: Arc::new(Views::load()?),
+            views: Arc::new(Views::load(MORE_TEMPLATES)?),
             profiles: Arc::new(if redis.is_some() {
                 ProfileCache::off()
             } else {
@@ -364,6 +372,7 @@ impl StopSignals {
 /// redirect URIs). Besides its own callback it accepts the generic OpenID
 /// Connect provider's, so that OIDC_ISSUER can point at it
 /// (docs/providers/oidc.md). Used here and by the `demo-provider` binary.
+#[cfg(feature = "demo-provider")]
 pub fn demo_settings(config: &Config) -> Option<DemoProviderSettings> {
     let demo = config.demo.as_ref()?;
     Some(DemoProviderSettings {
@@ -388,10 +397,20 @@ pub fn demo_settings(config: &Config) -> Option<DemoProviderSettings> {
     })
 }
 
-/// Who the core reports to (`observe`): `/flow`'s recorder.
+/// Who the core reports to (`observe`): `/flow`'s recorder when the
+/// teaching layer is built in, else nobody.
 fn observer() -> Arc<dyn Observer> {
-    Arc::new(crate::teaching::recorder::Recorder)
+    #[cfg(feature = "teaching")]
+    return Arc::new(crate::teaching::recorder::Recorder);
+    #[cfg(not(feature = "teaching"))]
+    Arc::new(crate::observe::Nobody)
 }
+
+/// The teaching layer's templates, when it is built in.
+#[cfg(feature = "teaching")]
+const MORE_TEMPLATES: &[(&str, &str)] = crate::teaching::TEMPLATES;
+#[cfg(not(feature = "teaching"))]
+const MORE_TEMPLATES: &[(&str, &str)] = &[];
 
 fn seconds(duration: std::time::Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)

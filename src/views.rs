@@ -43,10 +43,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("linked.html", include_str!("../templates/linked.html")),
     ("message.html", include_str!("../templates/message.html")),
     ("error.html", include_str!("../templates/error.html")),
-    ("learn.html", include_str!("../templates/learn.html")),
-    ("flow.html", include_str!("../templates/flow.html")),
     ("setup.html", include_str!("../templates/setup.html")),
-    ("exercise.html", include_str!("../templates/exercise.html")),
     (
         "signed_out.html",
         include_str!("../templates/signed_out.html"),
@@ -59,14 +56,6 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "delete_account.html",
         include_str!("../templates/delete_account.html"),
-    ),
-    (
-        "partials/sequence_diagram.html",
-        include_str!("../templates/partials/sequence_diagram.html"),
-    ),
-    (
-        "partials/lifecycle_diagram.html",
-        include_str!("../templates/partials/lifecycle_diagram.html"),
     ),
     (
         "partials/provider_buttons.html",
@@ -82,13 +71,30 @@ pub struct Views {
 
 /// What every page shows around its content: who is signed in, with which
 /// provider, and the sign-out form with its CSRF token.
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Serialize)]
 pub struct Layout {
     pub signed_in: Option<SignedInView>,
     pub csrf_token: Option<String>,
     /// The demo provider is on in production (`Config::demo_in_production`):
     /// every page says so, since it signs in anyone who clicks a demo account.
     pub demo_banner: bool,
+    /// The teaching layer is built in: pages link to `/flow` and `/learn`.
+    pub teaching: bool,
+}
+
+#[allow(
+    clippy::derivable_impls,
+    reason = "derivable only when built without the teaching layer (`allow`, not `expect`: the other build has nothing to allow)"
+)]
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            signed_in: None,
+            csrf_token: None,
+            demo_banner: false,
+            teaching: cfg!(feature = "teaching"),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -174,6 +180,7 @@ impl Layout {
             }),
             csrf_token: session::csrf_token(session),
             demo_banner,
+            ..Layout::default()
         }
     }
 }
@@ -246,10 +253,11 @@ fn encode_query(pairs: &[(&str, &str)]) -> String {
 }
 
 impl Views {
-    /// Parses every template; a template error stops the start, not a request.
-    pub fn load() -> Result<Self, tera::Error> {
+    /// Parses every template, the app's and `more` (the teaching layer's,
+    /// when it is built in); a template error stops the start, not a request.
+    pub fn load(more: &[(&str, &str)]) -> Result<Self, tera::Error> {
         let mut tera = Tera::default();
-        tera.add_raw_templates(TEMPLATES.iter().copied())?;
+        tera.add_raw_templates(TEMPLATES.iter().chain(more).copied())?;
         tera.register_filter("datetime", datetime_filter);
         Ok(Views { tera })
     }
@@ -295,7 +303,7 @@ mod tests {
 
     #[test]
     fn all_templates_parse() {
-        Views::load().expect("templates parse");
+        Views::load(&[]).expect("templates parse");
     }
 
     #[test]

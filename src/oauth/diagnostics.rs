@@ -180,6 +180,7 @@ pub fn app_warnings(base_url: &url::Url, providers: &Providers) -> Vec<String> {
             "APP_BASE_URL is {base_url}: without https, cookies are not Secure and codes travel in clear. Use https:// in production."
         ));
     }
+    #[cfg(feature = "demo-provider")]
     if providers.get(crate::providers::demo::ID).is_some() && !local {
         warnings.push(
             "The demo provider is on (DEMO_PROVIDER): it signs in anyone who clicks a demo account. Turn it off in production.".to_owned(),

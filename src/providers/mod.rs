@@ -7,6 +7,7 @@
 //! that builds a [`Provider`] from configuration (see docs/ADDING_A_PROVIDER.md).
 //! Nothing in this module knows about HTTP requests or sessions.
 
+#[cfg(feature = "demo-provider")]
 pub mod demo;
 pub mod github;
 pub mod google;
@@ -320,6 +321,7 @@ impl Providers {
                 .oidc
                 .as_ref()
                 .map(|oidc| oidc::provider(oidc, config)),
+            #[cfg(feature = "demo-provider")]
             config
                 .demo
                 .as_ref()

@@ -6,13 +6,16 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::teaching::{STEPS, Step};
+#[cfg(feature = "teaching")]
+use crate::teaching::steps::{STEPS, Step};
 use crate::views::{ProviderButton, provider_buttons};
 use crate::web::Visitor;
 
 #[derive(Serialize)]
 struct HomePage {
     providers: Vec<ProviderButton>,
+    /// The seven steps, each linking to `/learn` (the teaching layer's).
+    #[cfg(feature = "teaching")]
     steps: &'static [Step],
 }
 
@@ -23,6 +26,7 @@ pub async fn show_home(
 ) -> Result<HttpResponse, AppError> {
     let page = HomePage {
         providers: provider_buttons(&state.providers, "/profile"),
+        #[cfg(feature = "teaching")]
         steps: &STEPS,
     };
     visitor.render(&state, "home.html", &page)

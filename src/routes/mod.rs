@@ -7,10 +7,8 @@
 
 mod account;
 mod assets;
-mod flow;
 mod health;
 mod home;
-mod learn;
 mod setup;
 mod sign_in;
 mod sign_out;
@@ -55,13 +53,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::post().to(account::ask_mail_permission),
         )
         .route("/mail/{id}", web::get().to(account::show_message))
-        .route("/flow", web::get().to(flow::show_flow))
         .route("/setup", web::get().to(setup::show_setup))
-        .route("/learn", web::get().to(learn::show_learn))
-        .route("/learn/exercise", web::get().to(learn::show_exercise))
-        .route("/learn/exercise", web::post().to(learn::check_exercise))
         .route("/healthz", web::get().to(health::check_health))
         .route("/livez", web::get().to(health::check_liveness))
         .route("/readyz", web::get().to(health::check_readiness))
         .route("/static/{file}", web::get().to(assets::serve_asset));
+    // The teaching layer's pages (`/flow`, `/learn`), beside the app's own.
+    #[cfg(feature = "teaching")]
+    config.configure(crate::teaching::configure);
 }

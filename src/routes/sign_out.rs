@@ -18,12 +18,11 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
 use crate::db::accounts::{self, DeletionSummary};
-use crate::db::{attempts, sessions};
+use crate::db::sessions;
 use crate::error::AppError;
 use crate::oauth::sign_out::{TokensAtProvider, end_session_url};
 use crate::observe::Later;
 use crate::session::{self, SessionUser};
-use crate::teaching::record::{EventView, FlowRecord};
 use crate::views::see_other;
 use crate::web::Visitor;
 
@@ -235,8 +234,10 @@ struct SignedOutPage {
     note: Option<SignOutNote>,
     /// The provider sent the browser back with the `state` we gave it.
     provider_session_ended: bool,
-    /// What happened to the sign-in after its seven steps, the sign-out last.
-    timeline: Vec<EventView>,
+    /// What happened to the sign-in after its seven steps, the sign-out
+    /// last, as the teaching layer recorded it.
+    #[cfg(feature = "teaching")]
+    timeline: Vec<crate::teaching::record::EventView>,
 }
 
 /// `GET /signed-out?state=…`: what the sign-out did here, to the tokens, and
@@ -261,25 +262,14 @@ pub async fn show_signed_out(
     // The note (an encrypted cookie value, taken once) names the attempt,
     // so only the browser that signed out sees its timeline.
     let attempt_id = note.as_ref().and_then(|note| note.attempt_id);
-    let timeline = match attempt_id {
-        Some(id) => state
-            .db()
-            .run(move |connection, _| attempts::steps_by_id(connection, id))
-            .await?
-            .and_then(|json| serde_json::from_str::<FlowRecord>(&json).ok())
-            .map(|record| {
-                record
-                    .after_sign_in
-                    .into_iter()
-                    .map(EventView::from)
-                    .collect()
-            })
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
+    #[cfg(feature = "teaching")]
+    let timeline = crate::teaching::timeline(&state, attempt_id).await?;
+    #[cfg(not(feature = "teaching"))]
+    let _ = attempt_id;
     let page = SignedOutPage {
         note,
         provider_session_ended,
+        #[cfg(feature = "teaching")]
         timeline,
     };
     visitor.render(&state, "signed_out.html", &page)

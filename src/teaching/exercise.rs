@@ -11,7 +11,7 @@
 use rand::seq::SliceRandom as _;
 use serde::Serialize;
 
-use super::{STEPS, Step};
+use super::steps::{STEPS, Step};
 
 /// The steps in a new random order, never already sorted.
 pub fn shuffled_steps() -> Vec<Step> {

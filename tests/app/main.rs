@@ -10,10 +10,12 @@ mod backends;
 mod bad_input;
 mod browser;
 mod consent;
+#[cfg(feature = "demo-provider")]
 mod demo_provider;
 mod fake_issuer;
 mod faults;
 mod floods;
+#[cfg(feature = "teaching")]
 mod flow;
 mod github;
 mod google;
@@ -21,6 +23,7 @@ mod helpers;
 mod hostile;
 mod id_token;
 mod instances;
+#[cfg(feature = "teaching")]
 mod learn;
 mod lifecycle;
 mod linking;

@@ -12,7 +12,7 @@ use crate::db::attempts::{self, Attempt};
 use crate::error::AppError;
 use crate::session;
 use crate::teaching::record::{EventView, FailureRecord, FlowRecord, StepRecord};
-use crate::teaching::{STEPS, Step};
+use crate::teaching::steps::{STEPS, Step};
 use crate::web::Visitor;
 
 #[derive(Serialize)]
@@ -45,7 +45,7 @@ struct StepView {
 }
 
 /// `GET /flow`
-pub async fn show_flow(
+pub(super) async fn show_flow(
     state: web::Data<AppState>,
     visitor: Visitor,
 ) -> Result<HttpResponse, AppError> {

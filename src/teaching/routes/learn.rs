@@ -12,8 +12,8 @@ use crate::teaching::attacks::{self, AttackRow};
 use crate::teaching::exercise::{self, Feedback, Refusal, Row};
 use crate::teaching::glossary::{TERMS, Term};
 use crate::teaching::lifecycle::{self, Lifecycle};
+use crate::teaching::steps::{STEPS, Step};
 use crate::teaching::topics::{TOPICS, Topic};
-use crate::teaching::{STEPS, Step};
 use crate::web::Visitor;
 
 #[derive(Serialize)]
@@ -26,7 +26,7 @@ struct LearnPage {
 }
 
 /// `GET /learn`
-pub async fn show_learn(
+pub(super) async fn show_learn(
     state: web::Data<AppState>,
     visitor: Visitor,
 ) -> Result<HttpResponse, AppError> {
@@ -65,7 +65,7 @@ impl ExercisePage {
 }
 
 /// `GET /learn/exercise`: the steps, shuffled.
-pub async fn show_exercise(
+pub(super) async fn show_exercise(
     state: web::Data<AppState>,
     visitor: Visitor,
 ) -> Result<HttpResponse, AppError> {
@@ -81,7 +81,7 @@ pub async fn show_exercise(
 /// form listed them. A number given to two steps sends the form back, the
 /// choices kept, with the reason. Answers change nothing on the server, so
 /// the form needs no CSRF token.
-pub async fn check_exercise(
+pub(super) async fn check_exercise(
     state: web::Data<AppState>,
     visitor: Visitor,
     form: web::Form<Vec<(String, String)>>,
