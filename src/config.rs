@@ -971,8 +971,27 @@ mod tests {
             config.redirect_uri("demo").as_str(),
             "http://127.0.0.1:8080/auth/demo/callback"
         );
-        let demo = config.demo.expect("demo provider on by default");
-        assert_eq!(demo.issuer().as_str(), "http://127.0.0.1:8081/");
+        #[cfg(feature = "demo-provider")]
+        {
+            let demo = config.demo.expect("demo provider on by default");
+            assert_eq!(demo.issuer().as_str(), "http://127.0.0.1:8081/");
+        }
+        #[cfg(not(feature = "demo-provider"))]
+        assert!(config.demo.is_none(), "no demo provider in this build");
+    }
+
+    /// Built without the demo provider, asking for it stops the start with
+    /// the reason; `off` is what it is anyway.
+    #[cfg(not(feature = "demo-provider"))]
+    #[test]
+    fn a_build_without_the_demo_provider_refuses_to_run_one() {
+        for value in ["on", "external"] {
+            let error = parse(&[("DEMO_PROVIDER", value)]).expect_err(value);
+            assert_eq!(error.variable, "DEMO_PROVIDER");
+            assert!(error.to_string().contains("demo-provider"), "{error}");
+        }
+        let config = parse(&[("DEMO_PROVIDER", "off")]).expect("off is valid");
+        assert!(config.demo.is_none());
     }
 
     #[test]
@@ -1012,7 +1031,9 @@ mod tests {
             ("SHUTDOWN_TIMEOUT", "0"),
             ("SHUTDOWN_TIMEOUT", "ten"),
             ("DEMO_PROVIDER", "maybe"),
+            #[cfg(feature = "demo-provider")]
             ("DEMO_PROVIDER_BIND", "8081"),
+            #[cfg(feature = "demo-provider")]
             ("DEMO_TOKEN_TTL", "soon"),
             ("SIGN_IN_STARTS_PER_MINUTE", "0"),
             ("SIGN_IN_STARTS_PER_MINUTE", "many"),
@@ -1111,6 +1132,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "demo-provider")]
     #[test]
     fn production_turns_the_demo_provider_off_unless_asked_for_by_name() {
         let production = [
@@ -1194,6 +1216,7 @@ mod tests {
         assert_eq!(proxies, ["10.0.0.1/32", "172.16.0.0/12", "::1/128"]);
     }
 
+    #[cfg(feature = "demo-provider")]
     #[test]
     fn an_external_demo_provider_needs_its_shared_secret() {
         let error = parse(&[("DEMO_PROVIDER", "external")]).expect_err("no secret");

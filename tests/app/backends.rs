@@ -283,7 +283,7 @@ mod postgres {
                     record: &record,
                     tokens: &tokens,
                     state_hash: "state",
-                    steps_json: "[]",
+                    journal: Some("[]"),
                     session_id_hash: "session",
                     replaced_session_hash: None,
                     session_limits: SessionLimits {
@@ -352,7 +352,7 @@ mod postgres {
                 &sealer,
                 &pending,
                 PendingLimits::default(),
-                "{}",
+                Some("{}"),
             )
         });
         std::thread::sleep(std::time::Duration::from_millis(300));

@@ -20,6 +20,7 @@ fn state_of(callback: &str) -> String {
     query_value(callback, "state")
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_callback_without_state_is_refused() {
     let app = spawn_app().await;
@@ -30,6 +31,7 @@ async fn a_callback_without_state_is_refused() {
     assert!(html.contains("it has no state"), "{html}");
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_callback_with_an_unknown_state_is_refused() {
     let app = spawn_app().await;
@@ -40,6 +42,7 @@ async fn a_callback_with_an_unknown_state_is_refused() {
     assert!(html.contains("not valid any more"));
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_callback_replayed_after_success_is_refused_because_its_state_was_used_up() {
     let app = spawn_app().await;
@@ -59,6 +62,7 @@ async fn a_callback_replayed_after_success_is_refused_because_its_state_was_used
     assert!(html.contains("not valid any more"), "{html}");
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_callback_delivered_to_another_browser_is_refused() {
     let app = spawn_app().await;
@@ -88,6 +92,7 @@ async fn a_callback_delivered_to_another_browser_is_refused() {
     );
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn an_expired_pending_sign_in_is_refused() {
     use diesel::prelude::*;
@@ -110,6 +115,7 @@ async fn an_expired_pending_sign_in_is_refused() {
     assert!(html.contains("expired"));
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn denied_consent_gets_a_friendly_page_with_a_way_to_try_again() {
     let app = spawn_app().await;
@@ -134,6 +140,7 @@ async fn denied_consent_gets_a_friendly_page_with_a_way_to_try_again() {
     );
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn access_denied_by_a_policy_shows_the_providers_words_and_does_not_blame_the_visitor() {
     let app = spawn_app().await;
@@ -173,6 +180,7 @@ async fn access_denied_by_a_policy_shows_the_providers_words_and_does_not_blame_
     );
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_provider_error_is_shown_escaped() {
     let app = spawn_app().await;
@@ -201,6 +209,7 @@ async fn a_provider_error_is_shown_escaped() {
     assert!(!html.contains("<script>alert"));
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_callback_without_code_is_refused() {
     let app = spawn_app().await;
@@ -217,6 +226,7 @@ async fn a_callback_without_code_is_refused() {
     assert!(html.contains("no authorization code"));
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_code_the_token_endpoint_rejects_gets_a_clear_page() {
     let app = spawn_app().await;
@@ -243,6 +253,7 @@ async fn a_code_the_token_endpoint_rejects_gets_a_clear_page() {
     );
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn an_answer_from_another_issuer_is_refused() {
     let app = spawn_app().await;
@@ -263,6 +274,7 @@ fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn return_paths_that_leave_the_site_fall_back_to_the_profile() {
     let app = spawn_app().await;
@@ -289,6 +301,7 @@ async fn an_unknown_provider_is_a_404() {
     }
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn odd_mail_pages_get_clear_errors() {
     let app = spawn_app().await;
@@ -324,6 +337,7 @@ async fn odd_mail_pages_get_clear_errors() {
     assert!(html.contains("not understood"));
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn pending_sign_ins_per_browser_are_bounded() {
     use diesel::prelude::*;
@@ -450,6 +464,7 @@ async fn a_token_response_without_an_id_token_is_not_a_sign_in() {
     assert!(html.contains("could not be verified"));
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_callback_without_iss_from_a_provider_that_advertises_it_is_refused() {
     // The demo provider's discovery says

@@ -93,6 +93,7 @@ impl FakeGitHub {
     }
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_github_sign_in_reads_who_signed_in_from_the_api_and_says_there_is_no_mail() {
     let github = FakeGitHub::start().await;
@@ -400,6 +401,7 @@ async fn a_github_app_token_is_refreshed_with_rotation_and_a_refused_one_asks_to
     assert_eq!(github.app.stored_token_rows(), 0);
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_github_account_linked_by_a_signed_in_person_then_signs_them_in() {
     let github = FakeGitHub::start().await;

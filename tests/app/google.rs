@@ -980,6 +980,7 @@ async fn a_token_response_without_gmail_readonly_is_shown_as_mail_not_allowed() 
     );
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_google_account_linked_by_a_signed_in_person_then_signs_them_in() {
     let google = FakeGoogle::start().await;

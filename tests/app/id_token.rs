@@ -141,6 +141,7 @@ async fn an_id_token_issued_almost_five_minutes_ago_or_a_little_ahead_is_accepte
     assert_eq!(outcome.status, StatusCode::SEE_OTHER, "{}", outcome.flow);
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn forged_or_broken_id_tokens_are_refused_each_by_its_own_check() {
     // (case, the words of the check that must refuse it, the forgery)

@@ -56,6 +56,7 @@ fn via(instance: &TestApp, public: &TestApp, url: &str) -> String {
     url.replacen(&public.address, &instance.address, 1)
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_started_on_one_instance_completes_on_the_other_and_sign_out_is_seen_by_both() {
     // Held whole: the database is dropped with it, at the end.
@@ -94,6 +95,7 @@ async fn a_sign_in_started_on_one_instance_completes_on_the_other_and_sign_out_i
     assert!(crate::helpers::location(&response).starts_with("/login"));
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_sign_ins_at_once_across_both_instances_each_see_only_their_own_profile_and_mail() {
     let pair = two_instances().await;
@@ -217,6 +219,7 @@ async fn with_redis_the_sign_in_start_limit_is_one_for_all_instances() {
     assert_eq!(start(&b).await, StatusCode::TOO_MANY_REQUESTS);
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_token_key_with_the_old_one_as_previous_keeps_everyone_signed_in() {
     let database = TestDatabase::new();

@@ -5,15 +5,30 @@
     clippy::unwrap_used,
     reason = "a failed expectation in a test should panic with its message"
 )]
+// Built without the demo provider (`cargo test --no-default-features`), the
+// tests that sign in at it are left out, and with them some uses of shared
+// helpers: the default build, where every test runs, still checks for
+// unused code.
+#![cfg_attr(
+    not(feature = "demo-provider"),
+    allow(
+        unused_imports,
+        dead_code,
+        reason = "helpers of the tests that need the demo provider"
+    )
+)]
 
 mod backends;
 mod bad_input;
+#[cfg(feature = "demo-provider")]
 mod browser;
+#[cfg(feature = "demo-provider")]
 mod consent;
 #[cfg(feature = "demo-provider")]
 mod demo_provider;
 mod fake_issuer;
 mod faults;
+#[cfg(feature = "demo-provider")]
 mod floods;
 #[cfg(feature = "teaching")]
 mod flow;
@@ -26,6 +41,7 @@ mod instances;
 #[cfg(feature = "teaching")]
 mod learn;
 mod lifecycle;
+#[cfg(feature = "demo-provider")]
 mod linking;
 mod microsoft;
 mod oidc;
@@ -33,8 +49,11 @@ mod outage;
 mod process;
 mod production;
 mod properties;
+#[cfg(feature = "demo-provider")]
 mod refresh;
 mod security;
+#[cfg(feature = "demo-provider")]
 mod sessions;
 mod sign_in;
+#[cfg(feature = "demo-provider")]
 mod sign_out;

@@ -915,6 +915,7 @@ async fn the_administrators_answer_is_reported_and_changes_nothing() {
     assert!(home.contains("Sign in with Microsoft"), "{home}");
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_microsoft_account_linked_by_a_signed_in_person_then_signs_them_in() {
     let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;

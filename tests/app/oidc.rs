@@ -10,6 +10,7 @@ use crate::helpers::{browser, location, spawn_app_on, spawn_app_with};
 const CLIENT_ID: &str = "generic-client";
 const CLIENT_SECRET: &str = "generic-client-secret";
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn the_generic_provider_signs_in_with_any_issuer_from_configuration_alone() {
     // The app learns the issuer only from OIDC_ISSUER; endpoints and keys come
@@ -263,6 +264,7 @@ async fn discovery_is_fetched_at_start() {
 /// Basic, which every server must accept, unless the discovery document lists
 /// `client_secret_post` without `client_secret_basic` (Discovery 1.0 §3: an
 /// absent list means `client_secret_basic`).
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn the_client_authenticates_with_http_basic_unless_the_provider_takes_only_the_form_body() {
     use crate::fake_issuer::{CLIENT_ID, CLIENT_SECRET, come_back_with_code, start_sign_in};

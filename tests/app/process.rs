@@ -356,16 +356,19 @@ async fn stops_gracefully_on(signal: &str) {
     assert!(said(&format!("{signal} received")), "{lines:#?}");
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn sigterm_lets_the_request_under_way_finish_then_exits_0() {
     stops_gracefully_on("TERM").await;
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn ctrl_c_stops_as_gracefully_as_sigterm() {
     stops_gracefully_on("INT").await;
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_request_slower_than_shutdown_timeout_is_cut_and_the_process_still_exits_0() {
     // Arrange: a sign-in start that would take a minute; SHUTDOWN_TIMEOUT=1.

@@ -8,6 +8,7 @@ use crate::helpers::{browser, spawn_app, spawn_app_with};
 
 const PRODUCTION: (&str, &str) = ("APP_BASE_URL", "https://signin.example.com");
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn production_with_the_demo_provider_on_shows_a_demo_banner_on_every_page() {
     let app = spawn_app_with(&[PRODUCTION, ("DEMO_PROVIDER", "on")]).await;
@@ -47,6 +48,7 @@ async fn development_shows_no_demo_banner_and_production_has_no_demo_provider_un
     );
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn setup_in_production_shows_no_client_ids_redirect_uris_or_endpoints() {
     let client_id = ("DEMO_CLIENT_ID", "client-id-to-hide");

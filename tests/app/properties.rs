@@ -73,6 +73,7 @@ fn return_to() -> impl Strategy<Value = String> {
     ]
 }
 
+#[cfg(feature = "demo-provider")]
 #[test]
 fn after_a_sign_in_with_any_return_to_the_browser_stays_on_the_site() {
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -10,6 +10,7 @@ use crate::helpers::{
     browser, browser_with_jar, copied_cookie, location, query_value, spawn_app, spawn_app_with,
 };
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn the_redirect_uri_comes_from_app_base_url_whatever_the_request_says() {
     // RFC 6749 §3.1.2: the redirect URI is the registered one. Built from the
@@ -117,6 +118,7 @@ async fn over_https_every_response_also_asks_for_https_from_now_on() {
     }
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_cookie_from_before_sign_in_is_not_signed_in_after_it() {
     // Session fixation (OWASP Session Management Cheat Sheet, "Renew the
@@ -143,6 +145,7 @@ async fn a_cookie_from_before_sign_in_is_not_signed_in_after_it() {
     assert_eq!(status, StatusCode::SEE_OTHER, "the old cookie is not");
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_state_issued_for_one_provider_is_refused_at_anothers_callback() {
     // Mix-up (RFC 9700 §4.4): an answer is only used at the callback of the
@@ -219,6 +222,7 @@ async fn outgoing_clients_do_not_follow_redirects() {
     );
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_csrf_token_belongs_to_one_session() {
     // The synchroniser token pattern (OWASP CSRF Prevention Cheat Sheet): a

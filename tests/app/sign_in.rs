@@ -5,6 +5,7 @@ use url::Url;
 
 use crate::helpers::{TestApp, attribute_values, browser, links, location, spawn_app};
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_protected_page_sends_a_signed_out_visitor_to_the_chooser_keeping_the_path() {
     let app = spawn_app().await;
@@ -22,6 +23,7 @@ async fn a_protected_page_sends_a_signed_out_visitor_to_the_chooser_keeping_the_
     );
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn the_home_page_asks_the_question_and_offers_each_provider_and_not_now() {
     let app = spawn_app().await;
@@ -34,6 +36,7 @@ async fn the_home_page_asks_the_question_and_offers_each_provider_and_not_now() 
     assert_eq!(status, StatusCode::OK);
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn the_authorization_request_carries_every_parameter_the_specs_require() {
     let app = spawn_app().await;
@@ -62,6 +65,7 @@ async fn the_authorization_request_carries_every_parameter_the_specs_require() {
     assert!(!scopes.contains(&"Mail.Read"), "{scopes:?}");
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn signing_in_returns_to_the_page_first_asked_for_with_profile_and_mail() {
     let app = spawn_app().await;
@@ -105,6 +109,7 @@ async fn signing_in_returns_to_the_page_first_asked_for_with_profile_and_mail() 
     );
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn mail_pages_forward_and_back_and_a_message_is_shown_sanitised() {
     let app = spawn_app().await;
@@ -145,6 +150,7 @@ async fn mail_pages_forward_and_back_and_a_message_is_shown_sanitised() {
     }
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_message_that_does_not_exist_is_a_404_page() {
     let app = spawn_app().await;
@@ -160,6 +166,7 @@ async fn sign_out(app: &TestApp, browser: &reqwest::Client) -> reqwest::Response
     app.post_with_csrf(browser, "/logout").await
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn sign_out_needs_the_csrf_token_and_then_ends_the_session() {
     let app = spawn_app().await;
@@ -214,6 +221,7 @@ async fn the_health_check_reports_the_database() {
     assert_eq!(body["database"], "ok");
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn the_session_cookie_is_http_only_and_same_site_lax_and_holds_no_token() {
     let app = spawn_app().await;
