@@ -17,7 +17,7 @@ use crate::api::ApiError;
 use crate::app::AppState;
 use crate::db::DbError;
 use crate::oauth::SignInError;
-use crate::oauth::flow::SignInFailure;
+use crate::oauth::outcome::SignInFailure;
 use crate::providers::Provider;
 use crate::tokens::{SignInAgain, TokensError};
 use crate::views::{ErrorPage, Layout, RetryLink};

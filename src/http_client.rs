@@ -1,7 +1,7 @@
 //! How every outgoing HTTP client is built, and how every answer from outside
 //! is read. `startup` builds one client per actix worker, shared by that
 //! worker's sign-in flow and API clients, so connections are pooled and reused
-//! on the thread that uses them (`startup::AppState::for_worker` says why).
+//! on the thread that uses them (`app::AppState::for_worker` says why).
 //!
 //! It never follows redirects: a token endpoint that redirects could otherwise
 //! send our code, verifier or client secret somewhere else (RFC 6749 §10.3 and

@@ -23,7 +23,7 @@ const FIRST_API_CALL_PENDING: &str = "first_api_call_pending";
 /// The signed-in person, as the cookie remembers them between requests.
 ///
 /// The cookie is not the proof of a sign-in: `session_id` must name a live
-/// row of `db::sessions` (checked by `routes::Visitor` on every request), so a
+/// row of `db::sessions` (checked by `web::Visitor` on every request), so a
 /// copy of the cookie stops working when that row is deleted or expires.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct SessionUser {
@@ -64,7 +64,7 @@ pub fn existing_browser_key(session: &Session) -> Option<String> {
 }
 
 /// Who the cookie says is signed in, not yet checked against the server's
-/// sessions (`routes::Visitor` does that).
+/// sessions (`web::Visitor` does that).
 pub fn cookie_user(session: &Session) -> Option<SessionUser> {
     session.get::<SessionUser>(USER).ok().flatten()
 }

@@ -10,7 +10,7 @@
 //! SESSION_STORE=redis) and forgets the counts.
 //!
 //! What it must not do: hold a provider token, or decide whether a session is
-//! valid (`routes::Visitor` asks `db::sessions`).
+//! valid (`web::Visitor` asks `db::sessions`).
 
 use std::time::Duration;
 

@@ -30,9 +30,9 @@ use secrecy::SecretString;
 use crate::api::profile_cache::ProfileCache;
 use crate::db::accounts::{self, Account, ProviderTokens, StoredTokens};
 use crate::db::{Database, DbConnection, DbError, TokenSealer, attempts, tokens, unix_now};
-use crate::oauth::oidc::DiscoveryCache;
+use crate::oauth::discovery::DiscoveryCache;
 use crate::oauth::refresh::{self, RefreshError};
-use crate::oauth::sign_out::{self, TokensAtProvider};
+use crate::oauth::revocation::{self, TokensAtProvider};
 use crate::oauth::token::TokenTrace;
 use crate::observe::{Later, Note, Notes, Observer};
 use crate::providers::Provider;
@@ -236,7 +236,7 @@ impl TokenKeeper<'_> {
         let mut notes = Notes::new(self.observer.as_ref());
         let at_provider = match provider {
             Some(provider) => {
-                sign_out::revoke(
+                revocation::revoke(
                     provider,
                     self.discovery,
                     self.http,
@@ -370,7 +370,7 @@ impl TokenKeeper<'_> {
     ) -> Result<StoredTokens, TokensError> {
         let generation = stored.generation;
         let mut trace = TokenTrace::default();
-        let result = refresh::refresh(
+        let result = refresh::renew(
             provider,
             self.discovery,
             self.http,

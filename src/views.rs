@@ -143,7 +143,7 @@ impl Layout {
     pub fn for_request(request: &HttpRequest, site: Option<(&Providers, bool)>) -> Self {
         let session = request.get_session();
         // Only a user whose session was checked in this request (by
-        // `routes::Visitor`); a page that never checked shows no one signed in.
+        // `web::Visitor`); a page that never checked shows no one signed in.
         let checked = request.extensions().get::<CheckedUser>().cloned();
         match (site, checked) {
             (Some((providers, demo_banner)), Some(CheckedUser(user))) => {

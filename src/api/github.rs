@@ -10,7 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{ApiError, ErrorAnswer, Profile, get_json};
-use crate::oauth::oidc::VerifiedIdentity;
+use crate::oauth::identity::VerifiedIdentity;
 use crate::providers::join_path;
 
 #[derive(Deserialize)]

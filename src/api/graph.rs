@@ -18,7 +18,7 @@ use super::{
     get_json_within, get_with_token,
 };
 use crate::http_client::{MAX_MAIL_MESSAGE_BYTES, ReadError, read_capped};
-use crate::oauth::oidc::VerifiedIdentity;
+use crate::oauth::identity::VerifiedIdentity;
 use crate::providers::join_path;
 
 /// The delegated permissions each call needs, as the consent page names them.

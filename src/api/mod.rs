@@ -24,7 +24,7 @@ use url::Url;
 pub use html::SafeHtml;
 
 use crate::http_client::{MAX_ERROR_BODY_BYTES, MAX_JSON_BYTES, ReadError, read_capped};
-use crate::oauth::oidc::VerifiedIdentity;
+use crate::oauth::identity::VerifiedIdentity;
 use crate::providers::{MailApi, ProfileApi, Provider};
 
 /// The signed-in person's profile, as the provider's API describes them.

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{ApiError, ErrorAnswer, Profile, get_json};
-use crate::oauth::oidc::VerifiedIdentity;
+use crate::oauth::identity::VerifiedIdentity;
 
 /// Standard claims (Core §5.1) we show. Unknown members are ignored.
 #[derive(Deserialize)]

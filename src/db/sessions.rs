@@ -10,7 +10,7 @@
 //!
 //! What it must not do: store the session id itself (a copy of this table must
 //! open no session), or decide anything about HTTP or cookies (`session` and
-//! `routes::Visitor` do that with what this returns).
+//! `web::Visitor` do that with what this returns).
 
 use diesel::prelude::*;
 

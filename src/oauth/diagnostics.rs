@@ -7,8 +7,9 @@
 
 use serde::Serialize;
 
+use super::discovery::DiscoveryFacts;
 use super::flow::SignInFlow;
-use super::oidc::{DiscoveryFacts, MAX_CLOCK_SKEW};
+use super::id_token::MAX_CLOCK_SKEW;
 use crate::providers::{Protocol, Provider, Providers};
 
 /// Scopes whose consequences a developer should know before going live, by
@@ -87,6 +88,25 @@ impl From<&ProviderCheck> for ProviderSummary {
 }
 
 impl SignInFlow {
+    /// Checks every provider once, at start (`diagnostics`): discovery
+    /// documents and keys are fetched, so the first sign-in does not wait for
+    /// them, and a misconfiguration shows in the log at once. A failure is
+    /// logged, not fatal: the provider may be back by the time someone signs in.
+    pub async fn warm_up(&self, providers: &Providers) {
+        for check in self.diagnose(providers).await {
+            match &check.discovery_error {
+                None => tracing::info!(provider = check.id, "provider checked; details at /setup"),
+                Some(error) => tracing::warn!(
+                    provider = check.id,
+                    "discovery failed at start (will retry at the first sign-in): {error}"
+                ),
+            }
+            for warning in &check.warnings {
+                tracing::warn!(provider = check.id, "{warning}");
+            }
+        }
+    }
+
     /// Checks every configured provider (discovery comes from the cache when
     /// it is fresh, so this is cheap after start-up).
     pub async fn diagnose(&self, providers: &Providers) -> Vec<ProviderCheck> {

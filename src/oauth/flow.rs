@@ -1,21 +1,22 @@
-//! The authorization-code flow, steps 3 to 6, with the checks in the order the
-//! specs give them.
+//! The authorization-code flow, steps 3 to 6, in the order they run, with
+//! each check where the specs put it. Read it top to bottom:
 //!
-//! `start` remembers a pending sign-in and returns the authorization URL (step 3).
-//! `finish` takes the provider's answer (step 4), checks `state` before anything
-//! else, exchanges the code (steps 5 and 6), validates the ID token and records the
-//! sign-in. Which provider runs is data: nothing here names one.
+//! - step 3, [`SignInFlow::start`]: `state`, `nonce` and the PKCE verifier,
+//!   the pending sign-in bound to this browser, the authorization URL
+//!   (`oidc::authorization_url`, or `plain` for OAuth 2.0 without OpenID
+//!   Connect);
+//! - step 4, [`SignInFlow::finish`]: `state` first (single use, this browser,
+//!   this provider), then what the request was for;
+//! - steps 5 and 6, `exchange`: expiry, the callback's `iss` (RFC 9207), the
+//!   provider's error, then the token request (`oidc::exchange_code`, whose
+//!   ID token `id_token` validates) and who signed in;
+//! - then `complete` stores the sign-in and its new session, in one
+//!   transaction.
 //!
-//! The same flow asks a signed-in person for more scopes (incremental
-//! consent: the mail permission, [`Intent::add_mail`]). Its pending sign-in
-//! records that purpose and the user and identity it belongs to; its answer
-//! must come back to that user, for that identity, and adds the scopes
-//! without signing anyone in ([`Finished::MailPermission`]).
-//!
-//! It also links another account at a provider to the signed-in user
-//! ([`Intent::link`]): the answer must come back to the user who asked, and
-//! attaches the identity it names (issuer and `sub`, never the email) to
-//! them, unless it belongs to someone else ([`Finished::Linked`]).
+//! The same steps serve a signed-in person's requests for the mail
+//! permission and for linking another account: `finish` hands those answers
+//! to `step_up`. Which provider runs is data: nothing here names one. Each
+//! step is reported to the observer (`observe`), which may record it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,144 +26,21 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::callback::CallbackParams;
-use super::oidc::{self, CodeGrant, DiscoveryCache, Issuer, TokenExchange};
+use super::discovery::DiscoveryCache;
+use super::oidc::{self, CodeGrant};
+use super::outcome::{Finished, Intent, SignInFailure, SignedIn, requested};
 use super::return_to::{DEFAULT_RETURN_TO, return_path_or_default, safe_return_path};
-use super::token::TokenTrace;
+use super::token::{TokenExchange, TokenTrace};
 use super::{SignInError, admin_consent, issuer, plain};
-use crate::api::{ApiClient, ApiError};
+use crate::api::ApiClient;
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
-use crate::db::accounts::{self, SignInRecord, SignedInIds};
+use crate::db::accounts::{SignInRecord, SignedInIds};
 use crate::db::attempts;
 use crate::db::pending_sign_ins::{NewPendingSignIn, PendingLimits, PendingSignIn, Purpose};
 use crate::db::sessions::SessionLimits;
 use crate::db::{Database, sign_ins, unix_now};
 use crate::observe::{Log, Observer, Step};
-use crate::providers::{Protocol, Provider, Providers};
-
-/// A finished sign-in.
-#[derive(Debug)]
-pub struct SignedIn {
-    pub ids: SignedInIds,
-    /// The name to greet the visitor with.
-    pub display_name: String,
-    /// Where to send the visitor now: re-checked, same-site path.
-    pub return_to: String,
-    /// The new server-side session, recorded with the sign-in (`db::sessions`);
-    /// the caller puts it in the session cookie.
-    pub session_id: SecretString,
-}
-
-/// What an authorization request is for, as `start` is asked for it.
-#[derive(Debug, Clone, Copy)]
-pub struct Intent {
-    pub purpose: Purpose,
-    /// Ask the provider to show its consent page even if the person
-    /// consented before (after an API said a permission is missing).
-    pub ask_consent_again: bool,
-}
-
-impl Intent {
-    /// An ordinary sign-in.
-    pub fn sign_in(ask_consent_again: bool) -> Intent {
-        Intent {
-            purpose: Purpose::SignIn,
-            ask_consent_again,
-        }
-    }
-
-    /// The mail permission for the signed-in `ids` (incremental consent).
-    pub fn add_mail(ids: SignedInIds) -> Intent {
-        Intent {
-            purpose: Purpose::AddMail {
-                user_id: ids.user_id,
-                identity_id: ids.identity_id,
-            },
-            ask_consent_again: false,
-        }
-    }
-
-    /// Linking another account at a provider to the signed-in user.
-    pub fn link(user_id: i64) -> Intent {
-        Intent {
-            purpose: Purpose::Link { user_id },
-            ask_consent_again: false,
-        }
-    }
-}
-
-/// How a callback ended well.
-#[derive(Debug)]
-pub enum Finished {
-    /// Someone signed in.
-    SignedIn(SignedIn),
-    /// The signed-in person answered a request for the mail permission:
-    /// their session stays as it was.
-    MailPermission(MailPermission),
-    /// The signed-in person linked another account: their session stays on
-    /// the identity it was on.
-    Linked(Linked),
-}
-
-/// The answer to a request to link an account.
-#[derive(Debug)]
-pub struct Linked {
-    pub identity_id: i64,
-    /// The identity was linked to this user before: only its tokens (and
-    /// name and email) were refreshed.
-    pub already: bool,
-    /// The account's name at the provider.
-    pub display_name: String,
-    pub return_to: String,
-}
-
-/// The answer to a request for the mail permission.
-#[derive(Debug)]
-pub struct MailPermission {
-    pub identity_id: i64,
-    /// Where to go now: re-checked, same-site path.
-    pub return_to: String,
-    /// The mail scopes that were asked for and not granted: empty when mail
-    /// was allowed. The person may have declined (`access_denied`) or, at
-    /// Google, unticked the mail box on the consent page.
-    pub missing: Vec<String>,
-}
-
-/// A failed sign-in, with where the visitor wanted to go (if we got that far),
-/// so the error page can offer to try again to the same place.
-#[derive(Debug)]
-pub struct SignInFailure {
-    pub error: SignInError,
-    pub return_to: Option<String>,
-    /// Where an administrator can approve the app, when the provider's
-    /// error says one must (`admin_consent`). Boxed: errors stay small.
-    pub admin_consent_url: Option<Box<Url>>,
-    /// The request was for more scopes by someone signed in (not a
-    /// sign-in): the page offers to go back to `return_to` and ask again,
-    /// not to sign in.
-    pub for_signed_in_user: bool,
-}
-
-impl From<SignInError> for SignInFailure {
-    fn from(error: SignInError) -> Self {
-        SignInFailure {
-            error,
-            return_to: None,
-            admin_consent_url: None,
-            for_signed_in_user: false,
-        }
-    }
-}
-
-impl SignInFailure {
-    fn new(error: SignInError, return_to: Option<String>) -> Self {
-        SignInFailure {
-            error,
-            return_to,
-            admin_consent_url: None,
-            for_signed_in_user: false,
-        }
-    }
-}
+use crate::providers::{Protocol, Provider};
 
 /// The flow's dependencies, built once at start-up (and per worker, for `http`).
 #[derive(Debug)]
@@ -182,7 +60,7 @@ pub struct SignInFlow {
 
 impl SignInFlow {
     /// The same flow, sending its requests with `http` (one client per worker:
-    /// `startup::AppState::for_worker`).
+    /// `app::AppState::for_worker`).
     pub fn with_http(&self, http: reqwest::Client) -> SignInFlow {
         SignInFlow {
             db: self.db.clone(),
@@ -444,7 +322,7 @@ impl SignInFlow {
     /// Steps 4 to 6 that every answer goes through, whatever it is for, once
     /// `state` matched this browser: expiry, `iss`, the provider's error, the
     /// code exchange, and who the tokens belong to.
-    async fn exchange(
+    pub(super) async fn exchange(
         &self,
         provider: &Provider,
         pending: &PendingSignIn,
@@ -558,7 +436,7 @@ impl SignInFlow {
                     outcome: identity.as_ref().map(|_| ()).map_err(ToString::to_string),
                     started,
                 });
-                let identity = identity.map_err(identity_lookup_error)?;
+                let identity = identity.map_err(plain::identity_lookup_error)?;
                 TokenExchange {
                     issuer: plain::issuer(endpoints),
                     identity,
@@ -573,204 +451,6 @@ impl SignInFlow {
             });
         }
         Ok(exchange)
-    }
-
-    /// Steps 4 to 6 of a request for the mail permission (incremental
-    /// consent), once `state` matched this browser. The answer must come back
-    /// to the user who asked (`current` is who is signed in here now), and
-    /// name the identity that asked; then its tokens replace that identity's.
-    /// The session is left as it is: nobody is signed in or out.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the pending row, who asked, who is here and the answer are each needed once"
-    )]
-    async fn add_mail(
-        &self,
-        provider: &Provider,
-        pending: PendingSignIn,
-        asker: SignedInIds,
-        current: Option<SignedInIds>,
-        params: CallbackParams,
-        log: &mut Log,
-        state_hash: &str,
-    ) -> Result<MailPermission, SignInFailure> {
-        let return_to = safe_return_path(&pending.return_to, &self.base_url);
-        let fail = |error: SignInError| SignInFailure {
-            for_signed_in_user: true,
-            ..SignInFailure::new(error, return_to.clone())
-        };
-        // Same browser is not enough: the answer belongs to the user who
-        // asked, so someone who signed in here since cannot receive another
-        // person's grant (nor the asker a grant given in someone else's
-        // session). Checked before the code is used. The user, not the
-        // identity: the permission may be asked for a linked account other
-        // than the one this session signed in with (its owner is checked
-        // below, with the account that answered).
-        if current.map(|current| current.user_id) != Some(asker.user_id) {
-            return Err(fail(SignInError::ConsentForAnotherUser));
-        }
-        let provider = &requested(provider, pending.purpose);
-        let asked = provider.mail_scopes.clone();
-        let exchange = match self.exchange(provider, &pending, params, log).await {
-            Ok(exchange) => Some(exchange),
-            // The person said no to the mail permission (RFC 6749 §4.1.2.1
-            // `access_denied`): not a failure of the sign-in, which stays as
-            // it was. A refusal that someone else must fix (an administrator,
-            // a policy: `plain_words`) is still shown as the error it is.
-            Err(error @ SignInError::AccessDenied { .. }) if declined_by_the_person(&error) => None,
-            Err(error) => return Err(fail(error)),
-        };
-        let (tokens, missing) = match exchange {
-            None => (None, asked.clone()),
-            Some(exchange) => {
-                // The identity that asked, and no other: a person who picks
-                // another account at the provider must not have its tokens
-                // stored under this one, nor be switched to it silently.
-                let identity = exchange.identity.bounded().map_err(&fail)?;
-                let stored = self
-                    .db
-                    .run(move |connection, _| accounts::identity_key(connection, asker.identity_id))
-                    .await
-                    .map_err(|error| fail(SignInError::Storage(error)))?;
-                let same_identity = stored.is_some_and(|stored| {
-                    stored.user_id == asker.user_id
-                        && stored.subject == identity.subject
-                        && (stored.issuer == exchange.issuer
-                            // Rows from before issuers were stored
-                            // (migration 2026-11-30-000002).
-                            || stored.issuer == format!("legacy:{}", provider.id))
-                });
-                if !same_identity {
-                    return Err(fail(SignInError::ConsentFromAnotherAccount));
-                }
-                // RFC 6749 §5.1: `scope` lists what was granted when it
-                // differs from what was asked (Google's granular consent lets
-                // people untick the mail).
-                let missing = provider.missing_mail_scopes(&exchange.tokens.scopes);
-                (Some(exchange.tokens), missing)
-            }
-        };
-        log.record(Step::ScopesGranted {
-            asked: &asked,
-            missing: &missing,
-        });
-        let journal = log.to_text();
-        let state_hash = state_hash.to_owned();
-        let outcome = if missing.is_empty() {
-            attempts::MAIL_ALLOWED
-        } else {
-            attempts::MAIL_NOT_ALLOWED
-        };
-        self.db
-            .write(move |connection, sealer| {
-                // One transaction: the new tokens and the attempt's outcome.
-                sign_ins::add_scopes(
-                    connection,
-                    sealer,
-                    &sign_ins::ScopesAdded {
-                        user_id: asker.user_id,
-                        identity_id: asker.identity_id,
-                        tokens: tokens.as_ref(),
-                        state_hash: &state_hash,
-                        journal: journal.as_deref(),
-                        outcome,
-                    },
-                )
-            })
-            .await
-            .map_err(|error| fail(SignInError::Storage(error)))?;
-        Ok(MailPermission {
-            identity_id: asker.identity_id,
-            return_to: return_to.unwrap_or_else(|| DEFAULT_RETURN_TO.to_owned()),
-            missing,
-        })
-    }
-
-    /// Steps 4 to 6 of a request to link an account, once `state` matched
-    /// this browser. The answer must come back to the user who asked
-    /// (`current` is who is signed in here now); then the identity it names
-    /// is attached to that user with its tokens, unless it belongs to
-    /// another user. The session is left as it is.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the pending row, who asked, who is here and the answer are each needed once"
-    )]
-    async fn link(
-        &self,
-        provider: &Provider,
-        pending: PendingSignIn,
-        asker: i64,
-        current: Option<i64>,
-        params: CallbackParams,
-        log: &mut Log,
-        state_hash: &str,
-    ) -> Result<Linked, SignInFailure> {
-        let return_to = safe_return_path(&pending.return_to, &self.base_url);
-        let fail = |error: SignInError| SignInFailure {
-            for_signed_in_user: true,
-            ..SignInFailure::new(error, return_to.clone())
-        };
-        // Same browser is not enough: the account is attached to the user
-        // who asked, so someone who signed in here since must not receive
-        // it (nor the asker an account chosen in another person's session).
-        // Checked before the code is used.
-        if current != Some(asker) {
-            return Err(fail(SignInError::LinkForAnotherUser));
-        }
-        let exchange = self
-            .exchange(provider, &pending, params, log)
-            .await
-            .map_err(&fail)?;
-        // Found by issuer and `sub` only (OIDC Core §5.7): an email that
-        // matches another user's proves nothing (it may be unverified or
-        // reassigned, "nOAuth"), so it never decides whose account this is.
-        let identity = exchange.identity.bounded().map_err(&fail)?;
-        let linking = SignInRecord {
-            provider: provider.id.to_owned(),
-            issuer: exchange.issuer,
-            display_name: identity.display_name(),
-            subject: identity.subject,
-            email: identity.email,
-        };
-        let display_name = linking.display_name.clone();
-        log.record(Step::SignInScopes {
-            provider,
-            granted: &exchange.tokens.scopes,
-        });
-        let tokens = exchange.tokens;
-        let journal = log.to_text();
-        let state_hash = state_hash.to_owned();
-        let attached = self
-            .db
-            .write(move |connection, sealer| {
-                // One transaction: the identity, its tokens and the attempt.
-                sign_ins::link(
-                    connection,
-                    sealer,
-                    &sign_ins::Linking {
-                        user_id: asker,
-                        record: &linking,
-                        tokens: &tokens,
-                        state_hash: &state_hash,
-                        journal: journal.as_deref(),
-                    },
-                )
-            })
-            .await
-            .map_err(|error| fail(SignInError::Storage(error)))?;
-        let (identity_id, already) = match attached {
-            accounts::Attached::Linked { identity_id } => (identity_id, false),
-            accounts::Attached::AlreadyLinked { identity_id } => (identity_id, true),
-            accounts::Attached::LinkedToAnotherUser => {
-                return Err(fail(SignInError::IdentityLinkedToAnotherUser));
-            }
-        };
-        Ok(Linked {
-            identity_id,
-            already,
-            display_name,
-            return_to: return_to.unwrap_or_else(|| DEFAULT_RETURN_TO.to_owned()),
-        })
     }
 
     /// Reports the failure, and stores the attempt's record with it. A
@@ -796,68 +476,5 @@ impl SignInFlow {
         if let Err(error) = stored {
             tracing::warn!("could not record the failed sign-in: {error}");
         }
-    }
-
-    /// Checks every provider once, at start (`diagnostics`): discovery
-    /// documents and keys are fetched, so the first sign-in does not wait for
-    /// them, and a misconfiguration shows in the log at once. A failure is
-    /// logged, not fatal: the provider may be back by the time someone signs in.
-    pub async fn warm_up(&self, providers: &Providers) {
-        for check in self.diagnose(providers).await {
-            match &check.discovery_error {
-                None => tracing::info!(provider = check.id, "provider checked; details at /setup"),
-                Some(error) => tracing::warn!(
-                    provider = check.id,
-                    "discovery failed at start (will retry at the first sign-in): {error}"
-                ),
-            }
-            for warning in &check.warnings {
-                tracing::warn!(provider = check.id, "{warning}");
-            }
-        }
-    }
-
-    /// The userinfo endpoint of an OpenID Connect provider (OIDC Core §5.3),
-    /// from its cached discovery document.
-    pub async fn userinfo_endpoint(&self, provider: &Provider) -> Result<Option<Url>, SignInError> {
-        if Issuer::of(provider).is_none() {
-            return Ok(None);
-        }
-        let discovered = self.discovery.metadata(provider, &self.http, false).await?;
-        Ok(discovered
-            .metadata
-            .userinfo_endpoint()
-            .map(|endpoint| endpoint.url().clone()))
-    }
-}
-
-/// The provider as this request asks it: with the mail scopes for a request
-/// for the mail permission.
-fn requested(provider: &Provider, purpose: Option<Purpose>) -> Provider {
-    match purpose {
-        Some(Purpose::AddMail { .. }) => provider.asking_for_mail(),
-        Some(Purpose::SignIn | Purpose::Link { .. }) | None => provider.clone(),
-    }
-}
-
-/// An `access_denied` the person chose (declined), as opposed to one that
-/// names a policy or an administrator (`plain_words`).
-fn declined_by_the_person(error: &SignInError) -> bool {
-    use super::plain_words::FixedBy;
-    error
-        .explanation()
-        .is_none_or(|explanation| explanation.fixed_by == FixedBy::Visitor)
-}
-
-/// The API failed to say who signed in: the sign-in cannot finish.
-fn identity_lookup_error(error: ApiError) -> SignInError {
-    match error {
-        ApiError::Timeout => SignInError::ProviderTimeout,
-        ApiError::TooLarge { .. } => SignInError::AnswerTooLarge {
-            what: "answer to who signed in",
-        },
-        other => SignInError::ProviderUnavailable {
-            detail: format!("reading who signed in from the API: {other}"),
-        },
     }
 }

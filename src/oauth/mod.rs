@@ -17,15 +17,20 @@
 pub mod admin_consent;
 pub mod callback;
 pub mod diagnostics;
+pub mod discovery;
 pub mod error;
 pub mod flow;
+pub mod id_token;
+pub mod identity;
 pub mod issuer;
 pub mod oidc;
+pub mod outcome;
 pub mod plain;
 pub mod plain_words;
 pub mod refresh;
 pub mod return_to;
-pub mod sign_out;
+pub mod revocation;
+pub mod step_up;
 pub mod token;
 
 pub use error::SignInError;

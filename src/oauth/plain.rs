@@ -9,13 +9,14 @@ use oauth2::http::StatusCode;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
     EndpointSet, HttpClientError, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, RefreshToken, Scope, TokenUrl,
+    RedirectUrl, Scope, TokenUrl,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
 use super::SignInError;
 use super::token::{Observed, TokenTrace, provider_tokens, send_observed};
+use crate::api::ApiError;
 use crate::db::accounts::ProviderTokens;
 use crate::providers::{ClientAuth, Provider};
 
@@ -38,7 +39,7 @@ pub fn issuer(endpoints: Endpoints<'_>) -> String {
 type PlainClient =
     BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
-fn client(provider: &Provider, endpoints: Endpoints<'_>) -> PlainClient {
+pub(super) fn client(provider: &Provider, endpoints: Endpoints<'_>) -> PlainClient {
     BasicClient::new(ClientId::new(provider.client_id.clone()))
         .set_client_secret(ClientSecret::new(
             provider.client_secret.expose_secret().to_owned(),
@@ -103,30 +104,8 @@ pub async fn exchange_code(
     Ok(provider_tokens(provider, &response))
 }
 
-/// A refresh (RFC 6749 §6) at a plain OAuth 2.0 provider. GitHub issues
-/// refresh tokens only to GitHub Apps with expiring user tokens, never to
-/// OAuth apps; both tokens rotate at each refresh.
-pub async fn refresh(
-    provider: &Provider,
-    endpoints: Endpoints<'_>,
-    http: &reqwest::Client,
-    refresh_token: &SecretString,
-    trace: &mut TokenTrace,
-) -> Result<ProviderTokens, SignInError> {
-    trace.token_endpoint = Some(endpoints.token.clone());
-    trace.client_auth = client_auth_name(provider);
-    let observed = Observed::default();
-    let send = |request: HttpRequest| errors_reported_with_200_are_errors(http, request, &observed);
-    let response = client(provider, endpoints)
-        .exchange_refresh_token(&RefreshToken::new(refresh_token.expose_secret().to_owned()))
-        .request_async(&send)
-        .await;
-    let response = observed.finish(response, trace)?;
-    Ok(provider_tokens(provider, &response))
-}
-
 /// How the client authenticates at the token endpoint, for `/flow`.
-fn client_auth_name(provider: &Provider) -> &'static str {
+pub(super) fn client_auth_name(provider: &Provider) -> &'static str {
     match provider.client_auth {
         ClientAuth::Basic => "HTTP Basic (client_secret_basic)",
         ClientAuth::RequestBody => "form body (client_secret_post)",
@@ -137,7 +116,7 @@ fn client_auth_name(provider: &Provider) -> &'static str {
 /// `error` member (quirk 26 in tests/fixtures/SOURCES.md), where RFC 6749 §5.2
 /// says 400; such an answer is relabelled 400 so that it is read as the error
 /// response it is, `error_description` and all.
-async fn errors_reported_with_200_are_errors(
+pub(super) async fn errors_reported_with_200_are_errors(
     http: &reqwest::Client,
     request: HttpRequest,
     observed: &Observed,
@@ -155,6 +134,20 @@ fn is_error_body(body: &[u8]) -> bool {
         value.get("error").is_some_and(serde_json::Value::is_string)
             && value.get("access_token").is_none()
     })
+}
+
+/// The API failed to say who signed in (`ApiClient::identity`, the step
+/// that stands for an ID token here): the sign-in cannot finish.
+pub fn identity_lookup_error(error: ApiError) -> SignInError {
+    match error {
+        ApiError::Timeout => SignInError::ProviderTimeout,
+        ApiError::TooLarge { .. } => SignInError::AnswerTooLarge {
+            what: "answer to who signed in",
+        },
+        other => SignInError::ProviderUnavailable {
+            detail: format!("reading who signed in from the API: {other}"),
+        },
+    }
 }
 
 #[cfg(test)]

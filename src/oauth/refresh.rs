@@ -1,8 +1,8 @@
 //! Refreshing an access token (RFC 6749 §6) at any provider, and what a
 //! failed refresh means.
 //!
-//! The request itself is the protocol's (`oidc::refresh`, `plain::refresh`);
-//! this file adds the two rules every refresh shares: a new ID token must be
+//! The request is the refresh grant, sent with the protocol's client
+//! (`oidc_grant`, `plain_grant`); this file also adds the two rules every refresh shares: a new ID token must be
 //! about the same person, for the same client, from the same issuer as the one
 //! from sign-in (OIDC Core §12.2), and an error is either final (the refresh
 //! token is dead: sign in again) or passing (the provider could not answer:
@@ -15,11 +15,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret as _, SecretString};
 
-use super::oidc::DiscoveryCache;
-use super::token::TokenTrace;
+use openidconnect::{RefreshToken, TokenResponse as _};
+
+use super::discovery::{DiscoveryCache, Issuer};
+use super::id_token::{OidcTokenResponse, validate_id_token};
+use super::plain::Endpoints;
+use super::token::{Observed, TokenTrace, provider_tokens, send_observed};
 use super::{SignInError, oidc, plain};
 use crate::db::accounts::ProviderTokens;
-use crate::providers::{Protocol, Provider};
+use crate::providers::{IssuerCheck, Protocol, Provider};
 
 /// Why a refresh gave no new tokens.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +87,7 @@ impl From<SignInError> for RefreshError {
 /// Asks the provider for new tokens with `current`'s refresh token. The
 /// answer's refresh token (if any) replaces the old one when stored; an ID
 /// token in it must match `current`'s.
-pub async fn refresh(
+pub async fn renew(
     provider: &Provider,
     discovery: &DiscoveryCache,
     http: &reqwest::Client,
@@ -99,7 +103,7 @@ pub async fn refresh(
     let provider = &provider.granted(&current.scopes);
     let fresh = match &provider.protocol {
         Protocol::OpenIdConnect { .. } => {
-            oidc::refresh(provider, discovery, http, refresh_token, trace).await?
+            oidc_grant(provider, discovery, http, refresh_token, trace).await?
         }
         Protocol::OAuth2 {
             authorization_endpoint: authorization,
@@ -109,13 +113,82 @@ pub async fn refresh(
                 authorization,
                 token,
             };
-            plain::refresh(provider, endpoints, http, refresh_token, trace).await?
+            plain_grant(provider, endpoints, http, refresh_token, trace).await?
         }
     };
     if let (Some(before), Some(after)) = (&current.id_token, &fresh.id_token) {
         same_sign_in(before, after)?;
     }
     Ok(fresh)
+}
+
+/// A refresh at an OpenID Connect provider (RFC 6749 §6): the refresh token
+/// at the token endpoint, with the same client authentication as the code
+/// exchange. An ID token in the answer is validated as at sign-in (signature,
+/// `aud`, `exp`, `iat`, issuer), except for the nonce (OIDC Core §12.2), and
+/// kept in the tokens; the caller compares who it is about.
+async fn oidc_grant(
+    provider: &Provider,
+    cache: &DiscoveryCache,
+    http: &reqwest::Client,
+    refresh_token: &SecretString,
+    trace: &mut TokenTrace,
+) -> Result<ProviderTokens, SignInError> {
+    let discovered = cache.metadata(provider, http, false).await?;
+    let check = Issuer::of(provider).map_or(IssuerCheck::Exact, |issuer| issuer.check);
+    let metadata = &discovered.metadata;
+    let client = oidc::client(provider, metadata);
+    trace.token_endpoint = metadata.token_endpoint().map(|url| url.url().clone());
+    trace.client_auth = oidc::client_auth_name(&client);
+    let observed = Observed::default();
+    let send = |request| send_observed(http, request, &observed);
+    let response = client
+        .exchange_refresh_token(&RefreshToken::new(refresh_token.expose_secret().to_owned()))
+        .map_err(|error| SignInError::ProviderUnavailable {
+            detail: format!("the provider has no token endpoint: {error}"),
+        })?
+        .request_async(&send)
+        .await;
+    let response: OidcTokenResponse = observed.finish(response, trace)?;
+    if response.id_token().is_some() {
+        validate_id_token(
+            provider,
+            client.id_token_verifier(),
+            check,
+            metadata.issuer().as_str(),
+            &response,
+            None,
+        )?;
+    }
+    let mut tokens = provider_tokens(provider, &response);
+    tokens.id_token = response
+        .id_token()
+        .map(|id_token| SecretString::from(id_token.to_string()));
+    Ok(tokens)
+}
+
+/// A refresh (RFC 6749 §6) at a plain OAuth 2.0 provider. GitHub issues
+/// refresh tokens only to GitHub Apps with expiring user tokens, never to
+/// OAuth apps; both tokens rotate at each refresh.
+async fn plain_grant(
+    provider: &Provider,
+    endpoints: Endpoints<'_>,
+    http: &reqwest::Client,
+    refresh_token: &SecretString,
+    trace: &mut TokenTrace,
+) -> Result<ProviderTokens, SignInError> {
+    trace.token_endpoint = Some(endpoints.token.clone());
+    trace.client_auth = plain::client_auth_name(provider);
+    let observed = Observed::default();
+    let send = |request: oauth2::HttpRequest| {
+        plain::errors_reported_with_200_are_errors(http, request, &observed)
+    };
+    let response = plain::client(provider, endpoints)
+        .exchange_refresh_token(&RefreshToken::new(refresh_token.expose_secret().to_owned()))
+        .request_async(&send)
+        .await;
+    let response = observed.finish(response, trace)?;
+    Ok(provider_tokens(provider, &response))
 }
 
 /// The claims OIDC Core §12.2 says must not change at a refresh.
@@ -146,7 +219,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<
 
 /// The payload of a JWT whose signature was already checked: the sign-in's
 /// ID token was validated when it arrived (and sealed at rest since), the
-/// refreshed one by `oidc::refresh` just now.
+/// refreshed one by `oidc_grant` just now.
 fn who_for(id_token: &SecretString) -> Option<WhoFor> {
     let payload = id_token.expose_secret().split('.').nth(1)?;
     let json = URL_SAFE_NO_PAD.decode(payload).ok()?;

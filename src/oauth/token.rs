@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::SignInError;
+use super::identity::VerifiedIdentity;
 use crate::db::accounts::ProviderTokens;
 use crate::http_client::{MAX_JSON_BYTES, ReadError, read_capped};
 use crate::providers::Provider;
@@ -245,6 +246,18 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+/// What the token endpoint gave us, after validation: who signed in, by
+/// which issuer, with which tokens.
+#[derive(Debug)]
+pub struct TokenExchange {
+    /// Who vouches for `identity.subject`: with it, the key that finds the
+    /// person again (OIDC Core §5.7; `db::accounts`). The ID token's issuer,
+    /// or for plain OAuth 2.0 the authorization server's origin.
+    pub issuer: String,
+    pub identity: VerifiedIdentity,
+    pub tokens: ProviderTokens,
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use crate::api::{ApiClient, ApiError, MailPage, Message, Profile};
 use crate::app::AppState;
 use crate::db::accounts::{self, IdentitySummary, SignedInIds};
 use crate::error::AppError;
-use crate::oauth::flow::Intent;
+use crate::oauth::outcome::Intent;
 use crate::observe::Later;
 use crate::providers::{ProfileApi, Provider};
 use crate::session::{self, SessionUser};
@@ -332,16 +332,15 @@ async fn read_profile(
     let provider = access.provider;
     let userinfo = match provider.profile_api {
         // From the cached discovery document: no request on the hot path.
-        ProfileApi::OpenIdUserInfo => {
-            state
-                .flow
-                .userinfo_endpoint(provider)
-                .await
-                .map_err(|error| AppError::ApiUnavailable {
-                    detail: format!("discovery: {error:?}"),
-                    timeout: false,
-                })?
-        }
+        ProfileApi::OpenIdUserInfo => state
+            .flow
+            .discovery
+            .userinfo_endpoint(provider, &state.http)
+            .await
+            .map_err(|error| AppError::ApiUnavailable {
+                detail: format!("discovery: {error:?}"),
+                timeout: false,
+            })?,
         _ => None,
     };
     loop {

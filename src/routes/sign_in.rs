@@ -11,7 +11,7 @@ use crate::db::accounts::SignedInIds;
 use crate::error::AppError;
 use crate::oauth::admin_consent;
 use crate::oauth::callback::CallbackParams;
-use crate::oauth::flow::{Finished, Intent};
+use crate::oauth::outcome::{Finished, Intent};
 use crate::oauth::return_to::return_path_or_default;
 use crate::session::{self, SessionUser};
 use crate::tokens::SignInAgain;

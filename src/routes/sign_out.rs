@@ -20,7 +20,7 @@ use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
 use crate::db::accounts::{self, DeletionSummary};
 use crate::db::sessions;
 use crate::error::AppError;
-use crate::oauth::sign_out::{TokensAtProvider, end_session_url};
+use crate::oauth::revocation::{TokensAtProvider, end_session_url};
 use crate::observe::Later;
 use crate::session::{self, SessionUser};
 use crate::views::see_other;

@@ -234,19 +234,19 @@ pub const TRANSITIONS: [Transition; 17] = [
         from: "Session",
         to: "SignedOut",
         when: "Sign out at the provider too: the session ends, the tokens are revoked where the provider allows it (RFC 7009) and deleted, and the browser goes to the provider's end-session endpoint where it has one (RP-Initiated Logout 1.0).",
-        code: "routes::sign_out::sign_out_at_provider, tokens::TokenKeeper::revoke_and_forget, oauth::sign_out",
+        code: "routes::sign_out::sign_out_at_provider, tokens::TokenKeeper::revoke_and_forget, oauth::revocation",
     },
     Transition {
         from: "Session",
         to: "SignedOut",
         when: "Idle timeout: no request for SESSION_IDLE_TIMEOUT seconds. The next request finds the session too old and ends it.",
-        code: "routes::Visitor, db::sessions (StoredSession::is_live)",
+        code: "web::Visitor, db::sessions (StoredSession::is_live)",
     },
     Transition {
         from: "Session",
         to: "SignedOut",
         when: "Maximum age: SESSION_MAX_AGE seconds (8 hours by default) after the sign-in, however active the person is.",
-        code: "routes::Visitor, db::sessions (StoredSession::is_live)",
+        code: "web::Visitor, db::sessions (StoredSession::is_live)",
     },
     Transition {
         from: "Session",
@@ -280,7 +280,7 @@ pub const SIGN_OUTS: [SignOut; 3] = [
         request: "POST /logout/provider",
         ends: "This session; the tokens at the provider, where it lets apps revoke them (RFC 7009: the refresh token first, then the access token; GitHub: deletion of the whole grant); the stored tokens; and then, where the provider has an end_session_endpoint, the person's session at the provider (RP-initiated logout).",
         leaves: "An access token that is a self-contained JWT may keep working at the API until it expires, because the API checks it on its own, unless the API supports continuous access evaluation. Microsoft offers apps no revocation. Google and GitHub have no end-session endpoint, so the person stays signed in to google.com or github.com.",
-        code: "routes::sign_out::sign_out_at_provider, oauth::sign_out",
+        code: "routes::sign_out::sign_out_at_provider, oauth::revocation",
     },
 ];
 

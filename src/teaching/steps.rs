@@ -14,7 +14,8 @@ pub struct Step {
     pub explanation: &'static str,
     /// Why it comes where it does: shown when the exercise puts it elsewhere.
     pub why_here: &'static str,
-    /// The file that performs it, to read next.
+    /// The file that performs it, to read next. Steps 3 to 6 are in two
+    /// files, read top to bottom: `src/oauth/flow.rs` and `src/oauth/oidc.rs`.
     pub source: &'static str,
 }
 
@@ -25,7 +26,7 @@ pub const STEPS: [Step; 7] = [
         name: "Register your application to get a client_id and client_secret",
         explanation: "Before any visitor arrives, the developer registers the app in the provider's console: its name, and the exact redirect URI the provider may send visitors back to. The provider answers with a client ID, which is public, and a client secret. This app runs on a server that keeps the secret away from every browser, which makes it a confidential client; a single-page or native app cannot keep a secret and registers as a public client, without one (RFC 6749 §2).",
         why_here: "Everything else needs it: without a client ID the provider does not know who is asking, and without a registered redirect URI it will not send the visitor back.",
-        source: "src/config.rs",
+        source: "src/providers/ (one file per provider; its variables: src/config.rs)",
     },
     Step {
         number: 2,
@@ -60,7 +61,7 @@ pub const STEPS: [Step; 7] = [
         name: "Receive the access token",
         explanation: "The token endpoint answers with an access token, a refresh token if the provider chooses to issue one, and, with OpenID Connect, an ID token saying who signed in. The app checks the ID token's signature, issuer, audience, lifetime and nonce, stores the tokens sealed, and starts a fresh session (RFC 6749 §5.1, OpenID Connect Core §3.1.3.7).",
         why_here: "It is the token endpoint's answer to step 5, and the API of step 7 accepts only this token.",
-        source: "src/oauth/oidc.rs",
+        source: "src/oauth/flow.rs (the ID token: src/oauth/id_token.rs)",
     },
     Step {
         number: 7,
@@ -70,3 +71,35 @@ pub const STEPS: [Step; 7] = [
         source: "src/api/mod.rs",
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::STEPS;
+
+    /// What `/learn` promises a reader: steps 3 to 6 read in two files of at
+    /// most 700 lines together, their tests aside.
+    #[test]
+    fn steps_three_to_six_read_in_two_files_of_at_most_700_lines() {
+        let code_lines = |text: &str| {
+            text.split("#[cfg(test)]")
+                .next()
+                .unwrap_or(text)
+                .lines()
+                .count()
+        };
+        let files = [
+            ("src/oauth/flow.rs", include_str!("../oauth/flow.rs")),
+            ("src/oauth/oidc.rs", include_str!("../oauth/oidc.rs")),
+        ];
+        let total: usize = files.iter().map(|(_, text)| code_lines(text)).sum();
+        assert!(total <= 700, "steps 3 to 6 take {total} lines");
+        for step in &STEPS[2..6] {
+            assert!(
+                files.iter().any(|(name, _)| step.source.starts_with(name)),
+                "step {} names {}",
+                step.number,
+                step.source
+            );
+        }
+    }
+}

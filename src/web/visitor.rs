@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::crypto::sha256_url_safe;
 use crate::db::{sessions, unix_now};
 use crate::error::AppError;
-use crate::oauth::flow::Intent;
+use crate::oauth::outcome::Intent;
 use crate::providers::Provider;
 use crate::session::{self, SessionUser};
 use crate::views::{CheckedUser, Layout};

@@ -2,7 +2,7 @@
 //! `/learn` with its ordering exercise, registered by [`configure`] beside the
 //! app's own routes, and the templates they render ([`TEMPLATES`]).
 
-mod flow;
+mod flow_page;
 mod learn;
 
 use actix_web::web;
@@ -15,7 +15,7 @@ use crate::error::AppError;
 /// Registers the teaching pages.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .route("/flow", web::get().to(flow::show_flow))
+        .route("/flow", web::get().to(flow_page::show_flow))
         .route("/learn", web::get().to(learn::show_learn))
         .route("/learn/exercise", web::get().to(learn::show_exercise))
         .route("/learn/exercise", web::post().to(learn::check_exercise));

@@ -25,8 +25,8 @@ use url::Url;
 
 use std::time::Instant;
 
+use super::discovery::DiscoveryCache;
 use super::issuer::safe_endpoint;
-use super::oidc::DiscoveryCache;
 use crate::db::accounts::ProviderTokens;
 use crate::http_client::{MAX_ERROR_BODY_BYTES, read_capped};
 use crate::observe::{Later, Notes};
