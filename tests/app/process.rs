@@ -22,6 +22,7 @@ use crate::fake_issuer::FakeIssuer;
 use crate::helpers::location;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_signin-reference");
+#[cfg(feature = "demo-provider")]
 const DEMO_BINARY: &str = env!("CARGO_BIN_EXE_demo-provider");
 
 /// A child process that is killed if the test ends before it does.
@@ -140,6 +141,7 @@ fn an_unknown_argument_prints_the_usage_on_stderr_and_exits_2() {
     assert!(stderr.contains("Usage: signin-reference"), "{stderr}");
 }
 
+#[cfg(feature = "demo-provider")]
 #[test]
 fn the_demo_provider_binary_answers_help_and_version_too() {
     let (status, stdout, _) = run_binary_to_end(DEMO_BINARY, &["--help"]);
