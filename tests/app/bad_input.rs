@@ -8,6 +8,7 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::fake_issuer::FakeIssuer;
 use crate::helpers::{browser, query_value, spawn_app, spawn_app_with};
+use crate::provider;
 
 /// `&iss=…` as the demo provider's callback carries it (RFC 9207): the demo
 /// provider advertises `authorization_response_iss_parameter_supported`, so a
@@ -20,35 +21,38 @@ fn state_of(callback: &str) -> String {
     query_value(callback, "state")
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_callback_without_state_is_refused() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let (status, html) = app
-        .get_html(&browser(), "/auth/demo/callback?code=abc")
+        .get_html(
+            &browser(),
+            &format!("/auth/{}/callback?code=abc", provider.id),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("it has no state"), "{html}");
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_callback_with_an_unknown_state_is_refused() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let (status, html) = app
-        .get_html(&browser(), "/auth/demo/callback?code=abc&state=made-up")
+        .get_html(
+            &browser(),
+            &format!("/auth/{}/callback?code=abc&state=made-up", provider.id),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("not valid any more"));
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_callback_replayed_after_success_is_refused_because_its_state_was_used_up() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let browser = browser();
-    let callback = app
-        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+    let callback = provider
+        .authorize(&app, &browser, "/profile", "alice")
         .await;
     let first = browser.get(&callback).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
@@ -62,21 +66,20 @@ async fn a_callback_replayed_after_success_is_refused_because_its_state_was_used
     assert!(html.contains("not valid any more"), "{html}");
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_callback_delivered_to_another_browser_is_refused() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     // The victim has a browser key of their own (they started a sign-in
     // too): the key must be *the* key the sign-in was started with, not any.
     let victim = browser();
     let started = victim
-        .get(app.url("/auth/demo/login"))
+        .get(app.url(&format!("/auth/{}/login", provider.id)))
         .send()
         .await
         .unwrap();
     assert_eq!(started.status(), StatusCode::SEE_OTHER);
-    let callback = app
-        .authorize_at_demo(&browser(), "/profile", "alice", "allow")
+    let callback = provider
+        .authorize(&app, &browser(), "/profile", "alice")
         .await;
 
     let response = victim.get(&callback).send().await.unwrap();
@@ -92,16 +95,15 @@ async fn a_callback_delivered_to_another_browser_is_refused() {
     );
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn an_expired_pending_sign_in_is_refused() {
     use diesel::prelude::*;
     use signin_reference::db::schema::pending_sign_ins;
 
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let browser = browser();
-    let callback = app
-        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+    let callback = provider
+        .authorize(&app, &browser, "/profile", "alice")
         .await;
     let mut connection = app.database();
     diesel::update(pending_sign_ins::table)
@@ -115,14 +117,11 @@ async fn an_expired_pending_sign_in_is_refused() {
     assert!(html.contains("expired"));
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn denied_consent_gets_a_friendly_page_with_a_way_to_try_again() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let browser = browser();
-    let callback = app
-        .authorize_at_demo(&browser, "/mail", "alice", "deny")
-        .await;
+    let callback = provider.decline(&app, &browser, "/mail").await;
     assert!(callback.contains("error=access_denied"));
 
     let response = browser.get(&callback).send().await.unwrap();
@@ -140,14 +139,12 @@ async fn denied_consent_gets_a_friendly_page_with_a_way_to_try_again() {
     );
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn access_denied_by_a_policy_shows_the_providers_words_and_does_not_blame_the_visitor() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
+    let id = provider.id;
     let browser = browser();
-    let callback = app
-        .authorize_at_demo(&browser, "/mail", "alice", "allow")
-        .await;
+    let callback = provider.authorize(&app, &browser, "/mail", "alice").await;
     let state = state_of(&callback);
     let iss = iss_of(&callback);
     // Microsoft's answer when a Conditional Access policy blocks the sign-in
@@ -159,7 +156,7 @@ async fn access_denied_by_a_policy_shows_the_providers_words_and_does_not_blame_
         .get_html(
             &browser,
             &format!(
-                "/auth/demo/callback?state={state}{iss}&error=access_denied&error_description={}",
+                "/auth/{id}/callback?state={state}{iss}&error=access_denied&error_description={}",
                 urlencode(description)
             ),
         )
@@ -180,13 +177,13 @@ async fn access_denied_by_a_policy_shows_the_providers_words_and_does_not_blame_
     );
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_provider_error_is_shown_escaped() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
+    let id = provider.id;
     let browser = browser();
-    let callback = app
-        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+    let callback = provider
+        .authorize(&app, &browser, "/profile", "alice")
         .await;
     let state = state_of(&callback);
     let iss = iss_of(&callback);
@@ -194,8 +191,7 @@ async fn a_provider_error_is_shown_escaped() {
     let (status, html) = app
         .get_html(
             &browser,
-            &format!(
-                "/auth/demo/callback?state={state}{iss}&error=invalid_scope&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+            &format!("/auth/{id}/callback?state={state}{iss}&error=invalid_scope&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
             ),
         )
         .await;
@@ -209,30 +205,30 @@ async fn a_provider_error_is_shown_escaped() {
     assert!(!html.contains("<script>alert"));
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_callback_without_code_is_refused() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
+    let id = provider.id;
     let browser = browser();
-    let callback = app
-        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+    let callback = provider
+        .authorize(&app, &browser, "/profile", "alice")
         .await;
     let state = state_of(&callback);
     let iss = iss_of(&callback);
     let (status, html) = app
-        .get_html(&browser, &format!("/auth/demo/callback?state={state}{iss}"))
+        .get_html(&browser, &format!("/auth/{id}/callback?state={state}{iss}"))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("no authorization code"));
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_code_the_token_endpoint_rejects_gets_a_clear_page() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
+    let id = provider.id;
     let browser = browser();
-    let callback = app
-        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+    let callback = provider
+        .authorize(&app, &browser, "/profile", "alice")
         .await;
     let state = state_of(&callback);
     let iss = iss_of(&callback);
@@ -240,7 +236,7 @@ async fn a_code_the_token_endpoint_rejects_gets_a_clear_page() {
     let (status, html) = app
         .get_html(
             &browser,
-            &format!("/auth/demo/callback?state={state}{iss}&code=not-a-real-code"),
+            &format!("/auth/{id}/callback?state={state}{iss}&code=not-a-real-code"),
         )
         .await;
 
@@ -253,16 +249,15 @@ async fn a_code_the_token_endpoint_rejects_gets_a_clear_page() {
     );
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn an_answer_from_another_issuer_is_refused() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let browser = browser();
-    let callback = app
-        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+    let callback = provider
+        .authorize(&app, &browser, "/profile", "alice")
         .await;
     let forged = callback.replace(
-        &format!("iss={}", urlencode(&app.demo_address)),
+        &format!("iss={}", urlencode(&provider.issuer)),
         "iss=https%3A%2F%2Fevil.example",
     );
     assert_ne!(forged, callback, "the demo provider sends iss (RFC 9207)");
@@ -274,10 +269,9 @@ fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn return_paths_that_leave_the_site_fall_back_to_the_profile() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     for hostile in [
         "https://evil.example",
         "//evil.example",
@@ -286,7 +280,7 @@ async fn return_paths_that_leave_the_site_fall_back_to_the_profile() {
         "/%2e//evil.example",
         "/\r\n//evil.example",
     ] {
-        let landing = app.sign_in(&browser(), hostile, "alice").await;
+        let landing = provider.sign_in(&app, &browser(), hostile, "alice").await;
         assert_eq!(landing, "/profile", "{hostile:?}");
     }
 }
@@ -337,17 +331,16 @@ async fn odd_mail_pages_get_clear_errors() {
     assert!(html.contains("not understood"));
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn pending_sign_ins_per_browser_are_bounded() {
     use diesel::prelude::*;
     use signin_reference::db::schema::pending_sign_ins;
 
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let browser = browser();
     for _ in 0..8 {
         let response = browser
-            .get(app.url("/auth/demo/login"))
+            .get(app.url(&format!("/auth/{}/login", provider.id)))
             .send()
             .await
             .unwrap();
@@ -464,17 +457,17 @@ async fn a_token_response_without_an_id_token_is_not_a_sign_in() {
     assert!(html.contains("could not be verified"));
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_callback_without_iss_from_a_provider_that_advertises_it_is_refused() {
     // The demo provider's discovery says
     // `authorization_response_iss_parameter_supported: true`, so every answer
     // it sends names it (RFC 9207 §2.4); one without `iss` may come from
     // another provider (mix-up) and is not used, even with a good code.
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
+    let id = provider.id;
     let browser = browser();
-    let callback = app
-        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+    let callback = provider
+        .authorize(&app, &browser, "/profile", "alice")
         .await;
     let code = query_value(&callback, "code");
     let state = state_of(&callback);
@@ -482,7 +475,7 @@ async fn a_callback_without_iss_from_a_provider_that_advertises_it_is_refused() 
     let (status, html) = app
         .get_html(
             &browser,
-            &format!("/auth/demo/callback?state={state}&code={code}"),
+            &format!("/auth/{id}/callback?state={state}&code={code}"),
         )
         .await;
 

@@ -49,6 +49,7 @@ mod outage;
 mod process;
 mod production;
 mod properties;
+mod provider;
 #[cfg(feature = "demo-provider")]
 mod refresh;
 mod security;
