@@ -106,7 +106,7 @@ impl Provider {
         return_to: &str,
         user: &str,
     ) -> String {
-        use wiremock::matchers::{body_string_contains, method, path};
+        use wiremock::matchers::{body_string_contains, header, method, path};
         use wiremock::{Mock, ResponseTemplate};
 
         let authorize = format!("{}/authorize", self.issuer);
@@ -116,13 +116,26 @@ impl Provider {
             "iss": self.issuer, "sub": user, "aud": CLIENT_ID,
             "nonce": started.nonce, "name": user,
         }));
+        let access_token = format!("access-{code}");
+        let mut answer = token_response(Some(&id_token));
+        answer["access_token"] = serde_json::json!(access_token);
         // Single use, like a real code (RFC 6749 §4.1.2).
         Mock::given(method("POST"))
             .and(path("/token"))
             .and(body_string_contains(format!("code={code}&")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(token_response(Some(&id_token))))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
             .up_to_n_times(1)
             .with_priority(1)
+            .mount(&self.fake.server)
+            .await;
+        // The profile page (step 7) asks userinfo (OIDC Core §5.3) with it.
+        Mock::given(method("GET"))
+            .and(path("/userinfo"))
+            .and(header("authorization", format!("Bearer {access_token}")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"sub": user, "name": user})),
+            )
             .mount(&self.fake.server)
             .await;
         self.callback(app, &[("code", &code), ("state", &started.state)])

@@ -9,16 +9,16 @@ use crate::fake_issuer::FakeIssuer;
 use crate::helpers::{
     browser, browser_with_jar, copied_cookie, location, query_value, spawn_app, spawn_app_with,
 };
+use crate::provider;
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn the_redirect_uri_comes_from_app_base_url_whatever_the_request_says() {
     // RFC 6749 §3.1.2: the redirect URI is the registered one. Built from the
     // request's Host (or a proxy's X-Forwarded-Host), anyone could make the
     // provider send the code to their own host.
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let response = browser()
-        .get(app.url("/auth/demo/login"))
+        .get(app.url(&format!("/auth/{}/login", provider.id)))
         .header("host", "evil.example")
         .header("x-forwarded-host", "evil.example")
         .header("x-forwarded-proto", "https")
@@ -28,7 +28,10 @@ async fn the_redirect_uri_comes_from_app_base_url_whatever_the_request_says() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let redirect_uri = query_value(&location(&response), "redirect_uri");
-    assert_eq!(redirect_uri, app.url("/auth/demo/callback"));
+    assert_eq!(
+        redirect_uri,
+        app.url(&format!("/auth/{}/callback", provider.id))
+    );
 }
 
 /// The headers every response must carry, as (name, exact value).
@@ -118,7 +121,6 @@ async fn over_https_every_response_also_asks_for_https_from_now_on() {
     }
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_cookie_from_before_sign_in_is_not_signed_in_after_it() {
     // Session fixation (OWASP Session Management Cheat Sheet, "Renew the
@@ -127,17 +129,17 @@ async fn a_cookie_from_before_sign_in_is_not_signed_in_after_it() {
     // The session id is drawn at sign-in; this fails if it ever came from
     // anything the cookie held before (the browser key, say), or, with a
     // server-side session store, if the sign-in did not renew the session.
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let (browser, jar) = browser_with_jar();
     let started = browser
-        .get(app.url("/auth/demo/login"))
+        .get(app.url(&format!("/auth/{}/login", provider.id)))
         .send()
         .await
         .unwrap();
     assert_eq!(started.status(), StatusCode::SEE_OTHER);
     let before = copied_cookie(&jar, &app);
 
-    app.sign_in(&browser, "/profile", "alice").await;
+    provider.sign_in(&app, &browser, "/profile", "alice").await;
 
     let (status, html) = app.get_html(&browser, "/profile").await;
     assert_eq!(status, StatusCode::OK, "the visitor is signed in: {html}");
@@ -222,17 +224,16 @@ async fn outgoing_clients_do_not_follow_redirects() {
     );
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_csrf_token_belongs_to_one_session() {
     // The synchroniser token pattern (OWASP CSRF Prevention Cheat Sheet): a
     // random token per session. A token shared by every session, or one
     // accepted from another session, would protect nothing: an attacker signs
     // in, reads their own token, and plants it in a form for the victim.
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let (attacker, victim) = (browser(), browser());
-    app.sign_in(&attacker, "/profile", "alice").await;
-    app.sign_in(&victim, "/profile", "bob").await;
+    provider.sign_in(&app, &attacker, "/profile", "alice").await;
+    provider.sign_in(&app, &victim, "/profile", "bob").await;
     let token_of = |html: &str| crate::helpers::input_value(html, "csrf_token");
     let attackers = token_of(&app.get_html(&attacker, "/profile").await.1);
     let victims = token_of(&app.get_html(&victim, "/profile").await.1);

@@ -4,11 +4,11 @@ use reqwest::StatusCode;
 use url::Url;
 
 use crate::helpers::{TestApp, attribute_values, browser, links, location, spawn_app};
+use crate::provider;
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_protected_page_sends_a_signed_out_visitor_to_the_chooser_keeping_the_path() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let browser = browser();
 
     let response = browser.get(app.url("/mail/AAMk%3D")).send().await.unwrap();
@@ -18,7 +18,10 @@ async fn a_protected_page_sends_a_signed_out_visitor_to_the_chooser_keeping_the_
     let (status, html) = app.get_html(&browser, &location(&response)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
-        links(&html).contains(&"/auth/demo/login?return_to=%2Fmail%2FAAMk%253D".to_owned()),
+        links(&html).contains(&format!(
+            "/auth/{}/login?return_to=%2Fmail%2FAAMk%253D",
+            provider.id
+        )),
         "{html}"
     );
 }
@@ -166,12 +169,11 @@ async fn sign_out(app: &TestApp, browser: &reqwest::Client) -> reqwest::Response
     app.post_with_csrf(browser, "/logout").await
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn sign_out_needs_the_csrf_token_and_then_ends_the_session() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let browser = browser();
-    app.sign_in(&browser, "/profile", "alice").await;
+    provider.sign_in(&app, &browser, "/profile", "alice").await;
 
     let forged = browser
         .post(app.url("/logout"))
@@ -221,12 +223,11 @@ async fn the_health_check_reports_the_database() {
     assert_eq!(body["database"], "ok");
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn the_session_cookie_is_http_only_and_same_site_lax_and_holds_no_token() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let response = browser()
-        .get(app.url("/auth/demo/login"))
+        .get(app.url(&format!("/auth/{}/login", provider.id)))
         .send()
         .await
         .unwrap();
