@@ -110,9 +110,29 @@ pub enum AppError {
         "Our session store is not answering right now, so this could not be done. Nothing was lost: please try again in a minute."
     )]
     SessionStoreUnavailable { detail: String },
-    /// 500: our own failure. Details go to the log with the request id.
+    /// 500: our own failure. What we were doing and the cause, with its
+    /// whole chain (`source`), go to the log with the request id; the page
+    /// says only that it happened.
     #[error("Something went wrong on our side. It has been logged.")]
-    Internal(String),
+    Internal {
+        /// What failed, in a few words ("rendering template profile.html").
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl AppError {
+    /// Our own failure while doing `context`, keeping `source` and its chain.
+    pub fn internal(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        AppError::Internal {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
 }
 
 fn seconds(count: u64) -> String {
@@ -138,7 +158,7 @@ impl From<DbError> for AppError {
                 detail: format!("{error}: {error:?}"),
             }
         } else {
-            AppError::Internal(format!("{error}: {error:?}"))
+            AppError::internal("a database query", error)
         }
     }
 }
@@ -277,7 +297,7 @@ impl ResponseError for AppError {
             | AppError::SessionStoreUnavailable { .. } => 503,
             AppError::ApiUnavailable { timeout: true, .. } => 504,
             AppError::ApiUnavailable { .. } | AppError::ApiAnswerTooLarge { .. } => 502,
-            AppError::Internal(_) => 500,
+            AppError::Internal { .. } => 500,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
@@ -469,4 +489,23 @@ pub async fn session_store_failures(
     // page is its response.
     let page = page.set_body(html).map_into_boxed_body();
     Err(actix_web::error::InternalError::from_response(failure, page).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::AppError;
+
+    /// Our own failures keep their cause for the log: the chain, not a
+    /// string made of its first line; the page says none of it.
+    #[test]
+    fn an_internal_error_keeps_its_cause_chain_out_of_the_page() {
+        let cause = std::io::Error::other("disk full at /var/lib/app");
+        let error = AppError::internal("writing the session", cause);
+        let source = error.source().expect("the cause is kept");
+        assert_eq!(source.to_string(), "disk full at /var/lib/app");
+        assert!(format!("{error:?}").contains("writing the session"));
+        assert!(!error.to_string().contains("disk full"), "not on the page");
+    }
 }

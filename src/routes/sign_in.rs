@@ -152,7 +152,7 @@ pub async fn finish_sign_in(
             if answer.missing.is_empty() {
                 // For /flow: the first mail read is this attempt's step 7.
                 session::expect_first_api_call(&visitor.session)
-                    .map_err(|error| AppError::Internal(format!("session: {error}")))?;
+                    .map_err(|error| AppError::internal("writing the session", error))?;
             }
             // Declined or unticked: /mail says so and offers to ask again.
             return Ok(see_other(&if answer.missing.is_empty() {
@@ -195,7 +195,7 @@ pub async fn finish_sign_in(
             signed_in_at: crate::db::unix_now(),
         },
     )
-    .map_err(|error| AppError::Internal(format!("session: {error}")))?;
+    .map_err(|error| AppError::internal("writing the session", error))?;
     tracing::info!(
         provider = provider.id,
         user_id = signed_in.ids.user_id,

@@ -130,7 +130,7 @@ async fn sign_out_at_provider_of(
             let back = state
                 .base_url
                 .join("/signed-out")
-                .map_err(|error| AppError::Internal(format!("{error}")))?;
+                .map_err(|error| AppError::internal("the end-session return address", error))?;
             end_session_url(
                 provider,
                 &state.flow.discovery,
@@ -208,7 +208,7 @@ fn finish_sign_out(
     end_session: Option<url::Url>,
 ) -> Result<HttpResponse, AppError> {
     session::end_with_note(&visitor.session, note)
-        .map_err(|error| AppError::Internal(format!("session: {error}")))?;
+        .map_err(|error| AppError::internal("writing the session", error))?;
     // The page that follows shows nobody signed in.
     visitor.user = None;
     match end_session {

@@ -143,7 +143,7 @@ impl Visitor {
         let html = state
             .views
             .render_page(template, &layout, page)
-            .map_err(|error| AppError::Internal(format!("template {template}: {error:?}")))?;
+            .map_err(|error| AppError::internal(format!("rendering template {template}"), error))?;
         Ok(HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .body(html))
@@ -167,7 +167,7 @@ pub async fn authorization_request(
         state.sign_in_starts.check(client).await?;
     }
     let browser_key = session::browser_key(&visitor.session)
-        .map_err(|error| AppError::Internal(format!("session: {error}")))?;
+        .map_err(|error| AppError::internal("writing the session", error))?;
     Ok(state
         .flow
         .start(provider, &browser_key, return_to, intent)
