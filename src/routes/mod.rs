@@ -9,6 +9,7 @@ mod account;
 mod assets;
 mod health;
 mod home;
+mod mail;
 mod setup;
 mod sign_in;
 mod sign_out;
@@ -47,12 +48,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::post().to(account::unlink_identity),
         )
         .route("/profile", web::get().to(account::show_profile))
-        .route("/mail", web::get().to(account::show_mail))
+        .route("/mail", web::get().to(mail::show_mail))
         .route(
             "/mail/permission",
-            web::post().to(account::ask_mail_permission),
+            web::post().to(mail::ask_mail_permission),
         )
-        .route("/mail/{id}", web::get().to(account::show_message))
+        .route("/mail/{id}", web::get().to(mail::show_message))
         .route("/setup", web::get().to(setup::show_setup))
         .route("/healthz", web::get().to(health::check_health))
         .route("/livez", web::get().to(health::check_liveness))

@@ -173,3 +173,38 @@ pub async fn authorization_request(
         .start(provider, &browser_key, return_to, intent)
         .await?)
 }
+
+/// A form that changes something: its CSRF token (`Visitor::
+/// require_user_with_csrf`) and, for the mail permission, the linked mailbox
+/// chosen on `/mail`, if any.
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf_token: String,
+    pub account: Option<i64>,
+}
+
+/// The page that sends the browser on to the provider after a form's POST
+/// (`<meta http-equiv="refresh">` and a link), not a 303: our
+/// Content-Security-Policy says `form-action 'self'`, which browsers apply
+/// to the redirects after a form's POST, so a 303 to the provider would be
+/// blocked. `heading` says what the provider is asked for.
+pub fn asking_provider(
+    state: &AppState,
+    visitor: &Visitor,
+    provider: &Provider,
+    heading: String,
+    authorization_url: &url::Url,
+) -> Result<HttpResponse, AppError> {
+    #[derive(Serialize)]
+    struct AskingProviderPage<'a> {
+        heading: String,
+        provider_name: &'a str,
+        authorization_url: &'a str,
+    }
+    let page = AskingProviderPage {
+        heading,
+        provider_name: &provider.display_name,
+        authorization_url: authorization_url.as_str(),
+    };
+    visitor.render(state, "asking_provider.html", &page)
+}
