@@ -26,7 +26,7 @@ pub const STEPS: [Step; 7] = [
         name: "Register your application to get a client_id and client_secret",
         explanation: "Before any visitor arrives, the developer registers the app in the provider's console: its name, and the exact redirect URI the provider may send visitors back to. The provider answers with a client ID, which is public, and a client secret. This app runs on a server that keeps the secret away from every browser, which makes it a confidential client; a single-page or native app cannot keep a secret and registers as a public client, without one (RFC 6749 §2).",
         why_here: "Everything else needs it: without a client ID the provider does not know who is asking, and without a registered redirect URI it will not send the visitor back.",
-        source: "src/providers/ (one file per provider; its variables: src/config.rs)",
+        source: "src/providers/ (one file per provider; its variables: src/config/providers.rs)",
     },
     Step {
         number: 2,

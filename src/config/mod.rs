@@ -1,4 +1,7 @@
 //! Typed configuration, parsed once at start-up from environment variables.
+//! One file per concern: `storage` (database, Redis), `keys` (the session
+//! and token keys), `providers` (each provider's credentials and URLs); this
+//! one reads the rest and puts [`Config`] together.
 //!
 //! Every field's doc names the variable it comes from. An invalid value stops the
 //! start with a [`ConfigError`] that names the variable and says how to fix it;
@@ -18,13 +21,22 @@
 //! and the demo provider is off unless DEMO_PROVIDER says otherwise.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use secrecy::{ExposeSecret as _, SecretBox, SecretString};
 use url::Url;
+
+mod keys;
+mod providers;
+mod storage;
+
+pub use keys::{SessionKey, TokenKey};
+pub use providers::{
+    ClientCredentials, DemoConfig, GitHubConfig, GoogleConfig, MicrosoftConfig, OidcConfig,
+};
+pub use storage::{
+    DEFAULT_DB_POOL_SIZE, DEFAULT_REDIS_KEY_PREFIX, DatabaseBackend, RedisConfig, SessionStoreKind,
+};
 
 /// Where generated development keys are kept.
 const DEV_KEY_DIR: &str = "data";
@@ -89,124 +101,6 @@ pub struct Config {
     pub github: Option<GitHubConfig>,
     /// Any OpenID Connect issuer, when OIDC_ISSUER, OIDC_CLIENT_ID and _SECRET are set.
     pub oidc: Option<OidcConfig>,
-}
-
-/// Step 1 of the flow: what registering the app at a provider gives us
-/// (RFC 6749 §2.2 client identifier, §2.3.1 client password).
-#[derive(Debug, Clone)]
-pub struct ClientCredentials {
-    /// {PREFIX}_CLIENT_ID
-    pub client_id: String,
-    /// {PREFIX}_CLIENT_SECRET
-    pub client_secret: SecretString,
-}
-
-/// Microsoft identity platform v2.0 and Microsoft Graph.
-#[derive(Debug, Clone)]
-pub struct MicrosoftConfig {
-    /// MICROSOFT_CLIENT_ID, MICROSOFT_CLIENT_SECRET
-    pub credentials: ClientCredentials,
-    /// MICROSOFT_TENANT: `common` (default), `organizations`, `consumers`, a
-    /// tenant id or a verified domain.
-    pub tenant: String,
-    /// MICROSOFT_AUTHORITY: the sign-in host (default
-    /// `https://login.microsoftonline.com`; other national clouds have their own).
-    pub authority: Url,
-    /// MICROSOFT_GRAPH_URL: the Graph host (default `https://graph.microsoft.com`).
-    pub graph_url: Url,
-}
-
-/// Google's OpenID Connect provider and the Gmail API.
-#[derive(Debug, Clone)]
-pub struct GoogleConfig {
-    /// GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET
-    pub credentials: ClientCredentials,
-    /// GOOGLE_ISSUER: default `https://accounts.google.com` (tests point it at a fake).
-    pub issuer: String,
-    /// GMAIL_API_URL: default `https://gmail.googleapis.com`.
-    pub gmail_url: Url,
-}
-
-/// GitHub's OAuth 2.0 (no OpenID Connect) and REST API.
-#[derive(Debug, Clone)]
-pub struct GitHubConfig {
-    /// GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET
-    pub credentials: ClientCredentials,
-    /// GITHUB_URL: where `/login/oauth/...` lives (default `https://github.com`).
-    pub url: Url,
-    /// GITHUB_API_URL: the REST API (default `https://api.github.com`).
-    pub api_url: Url,
-}
-
-/// Any OpenID Connect issuer (Keycloak, Auth0, Okta, Authentik, ...).
-#[derive(Debug, Clone)]
-pub struct OidcConfig {
-    /// OIDC_CLIENT_ID, OIDC_CLIENT_SECRET
-    pub credentials: ClientCredentials,
-    /// OIDC_ISSUER: must equal the `issuer` of its discovery document, character
-    /// for character (so it is kept as written, trailing slash or not).
-    pub issuer: String,
-    /// OIDC_DISPLAY_NAME: the button's name (default "OpenID Connect").
-    pub display_name: String,
-    /// OIDC_SCOPES: space-separated, must include `openid` (default "openid profile email").
-    pub scopes: Vec<String>,
-}
-
-/// Settings of the built-in demo provider and of our registration with it.
-#[derive(Debug, Clone)]
-pub struct DemoConfig {
-    /// DEMO_PROVIDER: `on` runs it in this process (`true`); `external` means
-    /// it runs as its own process, started with the `demo-provider` binary.
-    pub run_here: bool,
-    /// DEMO_PROVIDER_BIND: where the demo provider listens (default `127.0.0.1:8081`).
-    /// Its issuer URL is `http://` + this address.
-    pub bind: SocketAddr,
-    /// DEMO_TOKEN_TTL: lifetime of its access tokens in seconds (default 3600).
-    pub token_ttl: Duration,
-    /// DEMO_CLIENT_ID: our client id at the demo provider (default `signin-reference`).
-    pub client_id: String,
-    /// DEMO_CLIENT_SECRET: our client secret at the demo provider. When unset, a
-    /// random one is generated at each start: both sides run in this process.
-    pub client_secret: SecretString,
-}
-
-impl DemoConfig {
-    /// The demo provider's issuer, derived from where it listens.
-    pub fn issuer(&self) -> Url {
-        url_for_socket(self.bind)
-    }
-}
-
-/// 64 bytes for actix-session's private cookies (signing + encryption).
-#[derive(Clone)]
-pub struct SessionKey(pub std::sync::Arc<SecretBox<Vec<u8>>>);
-
-/// 32 bytes for XChaCha20-Poly1305 sealing of tokens at rest.
-#[derive(Clone)]
-pub struct TokenKey(pub std::sync::Arc<SecretBox<[u8; 32]>>);
-
-impl std::fmt::Debug for SessionKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SessionKey(<redacted>)")
-    }
-}
-
-impl std::fmt::Debug for TokenKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TokenKey(<redacted>)")
-    }
-}
-
-impl SessionKey {
-    pub fn bytes(&self) -> &[u8] {
-        self.0.expose_secret()
-    }
-}
-
-impl TokenKey {
-    pub fn bytes(&self) -> &[u8; 32] {
-        self.0.expose_secret()
-    }
 }
 
 /// LOG_FORMAT: how log lines are written (default `text`).
@@ -293,78 +187,10 @@ impl Config {
             "BIND",
             &var("BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
         )?;
-        let database =
-            DatabaseBackend::parse(&var("DATABASE_URL").unwrap_or_else(|| "data/app.db".into()))?;
-        let redis = var("REDIS_URL")
-            .map(|url| -> Result<RedisConfig, ConfigError> {
-                let url = url.trim().to_owned();
-                if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                    return Err(invalid(
-                        "REDIS_URL",
-                        "must be a redis:// or rediss:// (TLS) URL, e.g. redis://127.0.0.1:6379",
-                    ));
-                }
-                Ok(RedisConfig {
-                    url: SecretString::from(url),
-                    key_prefix: var("REDIS_KEY_PREFIX")
-                        .unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.into()),
-                })
-            })
-            .transpose()?;
-        let session_store = match var("SESSION_STORE").as_deref().map(str::trim) {
-            None | Some("cookie") => SessionStoreKind::Cookie,
-            Some("redis") if redis.is_some() => SessionStoreKind::Redis,
-            Some("redis") => {
-                return Err(invalid(
-                    "SESSION_STORE",
-                    "is redis, so REDIS_URL must name the Redis server",
-                ));
-            }
-            Some(other) => {
-                return Err(invalid(
-                    "SESSION_STORE",
-                    format!("`{other}` is not `cookie` or `redis`"),
-                ));
-            }
-        };
-        let db_pool_size = match var("DB_POOL_SIZE") {
-            None => DEFAULT_DB_POOL_SIZE,
-            Some(text) => match text.trim().parse::<u32>() {
-                Ok(size @ 1..=256) => size,
-                _ => {
-                    return Err(invalid(
-                        "DB_POOL_SIZE",
-                        format!("`{text}` is not a number of connections from 1 to 256"),
-                    ));
-                }
-            },
-        };
-
-        // Production (https): a generated key would sit in a file next to the
-        // app, be lost with its container, or differ between two instances.
+        let storage = storage::storage(&var)?;
+        // Production (https): no generated keys, no demo provider unless asked.
         let production = base_url.scheme() == "https";
-        for variable in ["SESSION_KEY", "TOKEN_KEY"] {
-            if production && var(variable).is_none() {
-                return Err(invalid(
-                    variable,
-                    "must be set when APP_BASE_URL is https:// (production); development keys are never generated there",
-                ));
-            }
-        }
-        let session_key = match var("SESSION_KEY") {
-            Some(value) => decode_key("SESSION_KEY", &value, 64)?,
-            None => dev_key(dev_key_dir, "SESSION_KEY", "session.key", 64)?,
-        };
-        let token_key = match var("TOKEN_KEY") {
-            Some(value) => token_key_from("TOKEN_KEY", &value)?,
-            None => dev_key(dev_key_dir, "TOKEN_KEY", "token.key", 32)?
-                .try_into()
-                .map_err(|_| invalid("TOKEN_KEY", "data/token.key must hold exactly 32 bytes"))?,
-        };
-        let token_key_previous = var("TOKEN_KEY_PREVIOUS")
-            .map(|value| token_key_from("TOKEN_KEY_PREVIOUS", &value))
-            .transpose()?;
-
+        let keys = keys::keys(&var, production, dev_key_dir)?;
         let session_idle_timeout = Duration::from_secs(parse_seconds(
             "SESSION_IDLE_TIMEOUT",
             var("SESSION_IDLE_TIMEOUT"),
@@ -399,173 +225,22 @@ impl Config {
         };
         let trusted_proxies = parse_trusted_proxies(var("TRUSTED_PROXIES"))?;
 
-        // `external`: the demo provider runs as its own process (the
-        // `demo-provider` binary, used by the benchmark); this app only uses it.
-        let demo_mode = var("DEMO_PROVIDER").as_deref().map(str::to_ascii_lowercase);
-        let run_demo_here = match demo_mode.as_deref() {
-            // The demo provider signs in anyone who clicks a demo account: in
-            // production only when asked for by name (and then every page says so).
-            None if production => None,
-            None | Some("on") => Some(true),
-            Some("external") => Some(false),
-            Some("off") => None,
-            Some(_) => {
-                return Err(invalid(
-                    "DEMO_PROVIDER",
-                    "must be `on`, `off` or `external`",
-                ));
-            }
-        };
-        // Built without the demo provider: asking for it is a mistake to
-        // report, not to ignore.
-        #[cfg(not(feature = "demo-provider"))]
-        let run_demo_here: Option<bool> = match (demo_mode.as_deref(), run_demo_here) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "DEMO_PROVIDER",
-                    "this build has no demo provider (it was built without the `demo-provider` feature): leave DEMO_PROVIDER unset or set it to `off`",
-                ));
-            }
-            _ => None,
-        };
-        let demo = run_demo_here
-            .map(|run_here| -> Result<DemoConfig, ConfigError> {
-                let client_secret = match var("DEMO_CLIENT_SECRET") {
-                    Some(secret) => secret,
-                    // Both sides must know it: a random one only works in one process.
-                    None if !run_here => {
-                        return Err(invalid(
-                            "DEMO_CLIENT_SECRET",
-                            "must be set when DEMO_PROVIDER=external, to the same value as the demo provider's",
-                        ));
-                    }
-                    None => crate::crypto::random_url_safe(32),
-                };
-                Ok(DemoConfig {
-                    run_here,
-                    bind: parse_socket(
-                        "DEMO_PROVIDER_BIND",
-                        &var("DEMO_PROVIDER_BIND").unwrap_or_else(|| "127.0.0.1:8081".into()),
-                    )?,
-                    token_ttl: Duration::from_secs(parse_seconds(
-                        "DEMO_TOKEN_TTL",
-                        var("DEMO_TOKEN_TTL"),
-                        3600,
-                    )?),
-                    client_id: var("DEMO_CLIENT_ID").unwrap_or_else(|| "signin-reference".into()),
-                    client_secret: SecretString::from(client_secret),
-                })
-            })
-            .transpose()?;
-
-        let microsoft = client_credentials(&var, "MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET")?
-            .map(|credentials| -> Result<MicrosoftConfig, ConfigError> {
-                let tenant = var("MICROSOFT_TENANT").unwrap_or_else(|| "common".into());
-                // It becomes a path segment of every sign-in URL.
-                if !tenant
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-                {
-                    return Err(invalid(
-                        "MICROSOFT_TENANT",
-                        "must be common, organizations, consumers, a tenant id or a domain",
-                    ));
-                }
-                Ok(MicrosoftConfig {
-                    credentials,
-                    tenant,
-                    authority: provider_url(
-                        "MICROSOFT_AUTHORITY",
-                        var("MICROSOFT_AUTHORITY"),
-                        "https://login.microsoftonline.com",
-                    )?,
-                    graph_url: provider_url(
-                        "MICROSOFT_GRAPH_URL",
-                        var("MICROSOFT_GRAPH_URL"),
-                        "https://graph.microsoft.com",
-                    )?,
-                })
-            })
-            .transpose()?;
-
-        let google = client_credentials(&var, "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")?
-            .map(|credentials| -> Result<GoogleConfig, ConfigError> {
-                Ok(GoogleConfig {
-                    credentials,
-                    issuer: issuer_identifier(
-                        "GOOGLE_ISSUER",
-                        var("GOOGLE_ISSUER"),
-                        "https://accounts.google.com",
-                    )?,
-                    gmail_url: provider_url(
-                        "GMAIL_API_URL",
-                        var("GMAIL_API_URL"),
-                        "https://gmail.googleapis.com",
-                    )?,
-                })
-            })
-            .transpose()?;
-
-        let github = client_credentials(&var, "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET")?
-            .map(|credentials| -> Result<GitHubConfig, ConfigError> {
-                Ok(GitHubConfig {
-                    credentials,
-                    url: provider_url("GITHUB_URL", var("GITHUB_URL"), "https://github.com")?,
-                    api_url: provider_url(
-                        "GITHUB_API_URL",
-                        var("GITHUB_API_URL"),
-                        "https://api.github.com",
-                    )?,
-                })
-            })
-            .transpose()?;
-
-        let oidc = client_credentials(&var, "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")?
-            .map(|credentials| -> Result<OidcConfig, ConfigError> {
-                let issuer = var("OIDC_ISSUER").ok_or_else(|| {
-                    invalid(
-                        "OIDC_ISSUER",
-                        "must be set when OIDC_CLIENT_ID is: the issuer URL of your OpenID Connect provider",
-                    )
-                })?;
-                let scopes: Vec<String> = var("OIDC_SCOPES")
-                    .unwrap_or_else(|| "openid profile email".into())
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect();
-                if !scopes.iter().any(|scope| scope == "openid") {
-                    return Err(invalid(
-                        "OIDC_SCOPES",
-                        "must include `openid` (OpenID Connect Core §3.1.2.1)",
-                    ));
-                }
-                Ok(OidcConfig {
-                    credentials,
-                    issuer: issuer_identifier("OIDC_ISSUER", Some(issuer), "")?,
-                    display_name: var("OIDC_DISPLAY_NAME")
-                        .unwrap_or_else(|| "OpenID Connect".into()),
-                    scopes,
-                })
-            })
-            .transpose()?;
-        if oidc.is_none() && var("OIDC_ISSUER").is_some() {
-            return Err(invalid(
-                "OIDC_CLIENT_ID",
-                "OIDC_ISSUER is set, so OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be set too",
-            ));
-        }
+        let demo = providers::demo(&var, production)?;
+        let microsoft = providers::microsoft(&var)?;
+        let google = providers::google(&var)?;
+        let github = providers::github(&var)?;
+        let oidc = providers::oidc(&var)?;
 
         Ok(Config {
             base_url,
             bind,
-            database,
-            db_pool_size,
-            session_store,
-            redis,
-            session_key: SessionKey(std::sync::Arc::new(SecretBox::new(Box::new(session_key)))),
-            token_key: TokenKey(std::sync::Arc::new(SecretBox::new(Box::new(token_key)))),
-            token_key_previous: token_key_previous
-                .map(|key| TokenKey(std::sync::Arc::new(SecretBox::new(Box::new(key))))),
+            database: storage.database,
+            db_pool_size: storage.db_pool_size,
+            session_store: storage.session_store,
+            redis: storage.redis,
+            session_key: keys.session_key,
+            token_key: keys.token_key,
+            token_key_previous: keys.token_key_previous,
             session_idle_timeout,
             session_max_age,
             http_timeout,
@@ -637,79 +312,6 @@ fn parse_base_url(value: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-/// A provider's client id and secret: both set, or neither (the provider is
-/// then not offered). One without the other is a mistake worth stopping for.
-fn client_credentials(
-    var: &dyn Fn(&str) -> Option<String>,
-    id_variable: &'static str,
-    secret_variable: &'static str,
-) -> Result<Option<ClientCredentials>, ConfigError> {
-    match (var(id_variable), var(secret_variable)) {
-        (Some(client_id), Some(secret)) => Ok(Some(ClientCredentials {
-            client_id: client_id.trim().to_owned(),
-            client_secret: SecretString::from(secret.trim().to_owned()),
-        })),
-        (None, None) => Ok(None),
-        (Some(_), None) => Err(invalid(
-            secret_variable,
-            format!("must be set when {id_variable} is (copy it from the provider's console)"),
-        )),
-        (None, Some(_)) => Err(invalid(
-            id_variable,
-            format!("must be set when {secret_variable} is (copy it from the provider's console)"),
-        )),
-    }
-}
-
-/// A provider's URL: https, or http only for a loopback host (local test
-/// servers), because client secrets, codes and tokens travel to it.
-fn provider_url(
-    variable: &'static str,
-    value: Option<String>,
-    default: &str,
-) -> Result<Url, ConfigError> {
-    let text = value.unwrap_or_else(|| default.to_owned());
-    let url = Url::parse(text.trim())
-        .map_err(|error| invalid(variable, format!("`{text}` is not a URL ({error})")))?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name == "localhost",
-        None => false,
-    };
-    match url.scheme() {
-        "https" if url.host().is_some() => {}
-        "http" if loopback => {}
-        _ => {
-            return Err(invalid(
-                variable,
-                format!(
-                    "`{text}` must be an https:// URL (http:// only for 127.0.0.1, [::1] or localhost)"
-                ),
-            ));
-        }
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(variable, "must not have a query or fragment"));
-    }
-    Ok(url)
-}
-
-/// An issuer identifier: a provider URL kept exactly as written, since OpenID
-/// Connect compares issuers as strings (Discovery 1.0 §4.3).
-fn issuer_identifier(
-    variable: &'static str,
-    value: Option<String>,
-    default: &str,
-) -> Result<String, ConfigError> {
-    let text = value
-        .unwrap_or_else(|| default.to_owned())
-        .trim()
-        .to_owned();
-    provider_url(variable, Some(text.clone()), default)?;
-    Ok(text)
-}
-
 /// TRUSTED_PROXIES: `10.0.0.1, 10.1.0.0/16, ::1`. A bare address is a range of one.
 fn parse_trusted_proxies(value: Option<String>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     let Some(text) = value else {
@@ -729,125 +331,6 @@ fn parse_trusted_proxies(value: Option<String>) -> Result<Vec<ipnet::IpNet>, Con
                 })
         })
         .collect()
-}
-
-/// Where session state lives (SESSION_STORE).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionStoreKind {
-    /// In the cookie itself, encrypted and signed with SESSION_KEY: nothing
-    /// to run, and every instance with the same key can read it.
-    Cookie,
-    /// In Redis, under a random key that the cookie carries.
-    Redis,
-}
-
-/// The Redis that REDIS_URL names.
-#[derive(Clone)]
-pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.
-    pub url: SecretString,
-    /// REDIS_KEY_PREFIX: put before every key the app writes, so that one
-    /// Redis can serve several apps (default `signin-reference:`).
-    pub key_prefix: String,
-}
-
-impl std::fmt::Debug for RedisConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL may carry a password.
-        write!(f, "RedisConfig(<url>, prefix {:?})", self.key_prefix)
-    }
-}
-
-pub const DEFAULT_REDIS_KEY_PREFIX: &str = "signin-reference:";
-
-/// Connections per instance when DB_POOL_SIZE is not set: enough for two
-/// cores' worth of blocking queries with room for slow ones.
-pub const DEFAULT_DB_POOL_SIZE: u32 = 8;
-
-/// Which database DATABASE_URL names, decided here once by its scheme, never
-/// by letting a driver guess: SQLite opens any string as a file name, so a
-/// mistyped PostgreSQL URL would otherwise become an empty database file.
-#[derive(Clone)]
-pub enum DatabaseBackend {
-    /// A file path, or `sqlite://path` (`:memory:` for a throwaway database).
-    Sqlite { path: String },
-    /// `postgres://…` or `postgresql://…` (libpq's connection URI); needs a
-    /// build with the `postgres` feature.
-    Postgres { url: SecretString },
-}
-
-impl PartialEq for DatabaseBackend {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (DatabaseBackend::Sqlite { path: a }, DatabaseBackend::Sqlite { path: b }) => a == b,
-            (DatabaseBackend::Postgres { url: a }, DatabaseBackend::Postgres { url: b }) => {
-                a.expose_secret() == b.expose_secret()
-            }
-            _ => false,
-        }
-    }
-}
-
-impl std::fmt::Debug for DatabaseBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DatabaseBackend::Sqlite { path } => write!(f, "Sqlite({path:?})"),
-            // The URL may carry a password.
-            DatabaseBackend::Postgres { .. } => f.write_str("Postgres(<url>)"),
-        }
-    }
-}
-
-impl DatabaseBackend {
-    pub fn parse(value: &str) -> Result<Self, ConfigError> {
-        let value = value.trim();
-        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-            if cfg!(not(feature = "postgres")) {
-                return Err(invalid(
-                    "DATABASE_URL",
-                    "names PostgreSQL, but this build has SQLite only: build with `cargo build --release --features postgres`",
-                ));
-            }
-            return Ok(DatabaseBackend::Postgres {
-                url: SecretString::from(value),
-            });
-        }
-        let path = value.strip_prefix("sqlite://").unwrap_or(value);
-        // Anything else shaped like `scheme:` (two letters or more, so a
-        // Windows drive `C:` is still a path) is a URL we do not speak.
-        let scheme = path.split_once(':').map(|(scheme, _)| scheme);
-        if let Some(scheme) = scheme.filter(|scheme| {
-            scheme.len() > 1
-                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-        }) {
-            return Err(invalid(
-                "DATABASE_URL",
-                format!(
-                    "`{scheme}:` is not a database this app speaks: give an SQLite file path (data/app.db) or a postgres:// URL"
-                ),
-            ));
-        }
-        if path.is_empty() {
-            return Err(invalid(
-                "DATABASE_URL",
-                "`sqlite://` needs a file path after it",
-            ));
-        }
-        Ok(DatabaseBackend::Sqlite {
-            path: path.to_owned(),
-        })
-    }
-
-    /// The backend's name, for logs and `/readyz`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            DatabaseBackend::Sqlite { .. } => "sqlite",
-            DatabaseBackend::Postgres { .. } => "postgres",
-        }
-    }
 }
 
 fn parse_socket(variable: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
@@ -874,71 +357,6 @@ fn parse_seconds(
             )),
         },
     }
-}
-
-fn decode_key(variable: &'static str, value: &str, min_len: usize) -> Result<Vec<u8>, ConfigError> {
-    let help = format!(
-        "must be base64 of at least {min_len} random bytes; generate one with `openssl rand -base64 {min_len}`"
-    );
-    let bytes = STANDARD
-        .decode(value.trim())
-        .map_err(|_| invalid(variable, help.clone()))?;
-    if bytes.len() < min_len {
-        return Err(invalid(variable, help));
-    }
-    Ok(bytes)
-}
-
-/// A token key: base64 of exactly 32 bytes (XChaCha20-Poly1305's key).
-fn token_key_from(variable: &'static str, value: &str) -> Result<[u8; 32], ConfigError> {
-    decode_key(variable, value, 32)?.try_into().map_err(|_| {
-        invalid(
-            variable,
-            "must be base64 of exactly 32 bytes; generate one with `openssl rand -base64 32`",
-        )
-    })
-}
-
-/// Loads a development key from `dir/file`, creating it on first use.
-fn dev_key(
-    dir: &Path,
-    variable: &'static str,
-    file: &str,
-    len: usize,
-) -> Result<Vec<u8>, ConfigError> {
-    let path: PathBuf = dir.join(file);
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return decode_key(variable, &text, len).map_err(|error| {
-            invalid(
-                variable,
-                format!("{} (in {})", error.problem, path.display()),
-            )
-        });
-    }
-    let key = {
-        use rand::RngCore as _;
-        let mut key = vec![0u8; len];
-        rand::rngs::OsRng.fill_bytes(&mut key);
-        key
-    };
-    let cannot_write = |error: std::io::Error| {
-        invalid(
-            variable,
-            format!(
-                "not set, and a development key could not be written to {}: {error}",
-                path.display()
-            ),
-        )
-    };
-    crate::private_files::create_dir_all(dir).map_err(cannot_write)?;
-    crate::private_files::write_new_file(&path, STANDARD.encode(&key).as_bytes())
-        .map_err(cannot_write)?;
-    tracing::warn!(
-        variable,
-        path = %path.display(),
-        "not set: generated a development key and saved it; set {variable} in production"
-    );
-    Ok(key)
 }
 
 #[cfg(test)]
