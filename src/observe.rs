@@ -25,8 +25,8 @@ use std::time::Instant;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::db::accounts::ProviderTokens;
 use crate::db::pending_sign_ins::Purpose;
+use crate::db::tokens::ProviderTokens;
 use crate::oauth::SignInError;
 use crate::oauth::callback::CallbackParams;
 use crate::oauth::refresh::RefreshError;

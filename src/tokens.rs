@@ -28,7 +28,8 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use crate::api::profile_cache::ProfileCache;
-use crate::db::accounts::{self, Account, ProviderTokens, StoredTokens};
+use crate::db::accounts::{self, Account};
+use crate::db::tokens::{ProviderTokens, StoredTokens};
 use crate::db::{Database, DbConnection, DbError, TokenSealer, attempts, tokens, unix_now};
 use crate::oauth::discovery::DiscoveryCache;
 use crate::oauth::refresh::{self, RefreshError};

@@ -1,17 +1,14 @@
-//! Users, their linked provider identities, and each identity's sealed tokens.
+//! Users and their linked provider identities; a signed-in page's account
+//! read in one query, with its tokens opened by `tokens`, which owns them.
 //!
 //! An identity is found by (issuer, subject), never by email and never by
 //! subject alone (OpenID Connect Core §5.7: `sub` is stable and unique only at
-//! its issuer, and emails change hands). Tokens are sealed
-//! here on the way in and opened on the way out; callers only ever see
-//! `SecretString`s.
-
-use diesel::prelude::*;
-use secrecy::{ExposeSecret as _, SecretString};
+//! its issuer, and emails change hands).
 
 use super::schema::{identities, provider_tokens, users};
+use super::tokens::{SEALED_TOKEN_COLUMNS, SealedTokens, StoredTokens, open_tokens};
 use super::{DbConnection, DbError, TokenSealer, unix_now};
-use crate::db;
+use diesel::prelude::*;
 
 /// Who signed in, as the provider described them.
 #[derive(Debug, Clone)]
@@ -32,20 +29,6 @@ pub struct SignInRecord {
 pub struct SignedInIds {
     pub user_id: i64,
     pub identity_id: i64,
-}
-
-/// A provider's tokens in clear, as held in memory for one request.
-#[derive(Debug, Clone)]
-pub struct ProviderTokens {
-    pub access_token: SecretString,
-    pub refresh_token: Option<SecretString>,
-    /// The ID token as received (a JWT), kept for `id_token_hint` at sign-out
-    /// and to compare a refreshed ID token with (OIDC Core §12.2).
-    pub id_token: Option<SecretString>,
-    /// Unix seconds; `None` when the provider did not say.
-    pub access_token_expires_at: Option<i64>,
-    /// Scopes granted, as the token response listed them (RFC 6749 §5.1).
-    pub scopes: Vec<String>,
 }
 
 /// Everything a signed-in page needs about its account, read in one query.
@@ -225,158 +208,6 @@ fn find_identity(
         Some(found) => Ok(Some(found)),
         None => by_issuer(connection, &format!("legacy:{}", record.provider)),
     }
-}
-
-fn access_context(identity_id: i64) -> String {
-    format!("provider_tokens.access_token:{identity_id}")
-}
-
-fn refresh_context(identity_id: i64) -> String {
-    format!("provider_tokens.refresh_token:{identity_id}")
-}
-
-fn id_token_context(identity_id: i64) -> String {
-    format!("provider_tokens.id_token:{identity_id}")
-}
-
-diesel::define_sql_function! {
-    /// SQL's `COALESCE(a, b)`: `a` unless it is NULL.
-    fn coalesce(
-        a: diesel::sql_types::Nullable<diesel::sql_types::Binary>,
-        b: diesel::sql_types::Nullable<diesel::sql_types::Binary>,
-    ) -> diesel::sql_types::Nullable<diesel::sql_types::Binary>;
-}
-
-/// Seals and stores (or replaces) the tokens of an identity, in one statement.
-///
-/// A new refresh token replaces the old one in the same write as the new
-/// access token (rotation, RFC 9700 §4.14.2). An answer without a refresh token
-/// or ID token keeps the stored one: Google sends a refresh token only at the
-/// first consent, and refresh responses often carry no ID token (RFC 6749 §6,
-/// OIDC Core §12.2). Each store counts one more `generation` and ends any
-/// refresh lease (`token_store::refresh_lease`).
-pub fn store_tokens(
-    connection: &mut DbConnection,
-    sealer: &TokenSealer,
-    identity_id: i64,
-    tokens: &ProviderTokens,
-) -> Result<(), DbError> {
-    use diesel::upsert::excluded;
-    let seal = |context: String, token: &SecretString| {
-        sealer.seal(&context, token.expose_secret().as_bytes())
-    };
-    let access = seal(access_context(identity_id), &tokens.access_token);
-    let refresh = tokens
-        .refresh_token
-        .as_ref()
-        .map(|token| seal(refresh_context(identity_id), token));
-    let id_token = tokens
-        .id_token
-        .as_ref()
-        .map(|token| seal(id_token_context(identity_id), token));
-    let now = unix_now();
-    // The same upsert on both backends (`ON CONFLICT … DO UPDATE`, SQLite
-    // 3.24+ and PostgreSQL 9.5+), written once.
-    db::each_backend!(connection => {
-        diesel::insert_into(provider_tokens::table)
-            .values((
-                provider_tokens::identity_id.eq(identity_id),
-                provider_tokens::access_token.eq(&access),
-                provider_tokens::refresh_token.eq(&refresh),
-                provider_tokens::id_token.eq(&id_token),
-                provider_tokens::access_token_expires_at.eq(tokens.access_token_expires_at),
-                provider_tokens::scopes.eq(tokens.scopes.join(" ")),
-                provider_tokens::updated_at.eq(now),
-            ))
-            .on_conflict(provider_tokens::identity_id)
-            .do_update()
-            .set((
-                provider_tokens::access_token.eq(excluded(provider_tokens::access_token)),
-                provider_tokens::refresh_token.eq(coalesce(
-                    excluded(provider_tokens::refresh_token),
-                    provider_tokens::refresh_token,
-                )),
-                provider_tokens::id_token.eq(coalesce(
-                    excluded(provider_tokens::id_token),
-                    provider_tokens::id_token,
-                )),
-                provider_tokens::access_token_expires_at
-                    .eq(excluded(provider_tokens::access_token_expires_at)),
-                provider_tokens::scopes.eq(excluded(provider_tokens::scopes)),
-                provider_tokens::updated_at.eq(now),
-                provider_tokens::generation.eq(provider_tokens::generation + 1),
-                provider_tokens::refresh_lease_until.eq(None::<i64>),
-            ))
-            .execute(connection)
-    })?;
-    Ok(())
-}
-
-/// The sealed columns of a `provider_tokens` row, as read.
-type SealedTokens = (
-    Vec<u8>,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    Option<i64>,
-    String,
-    i64,
-);
-
-type SealedTokenColumns = (
-    provider_tokens::access_token,
-    provider_tokens::refresh_token,
-    provider_tokens::id_token,
-    provider_tokens::access_token_expires_at,
-    provider_tokens::scopes,
-    provider_tokens::generation,
-);
-
-/// The columns that read [`SealedTokens`].
-pub(crate) const SEALED_TOKEN_COLUMNS: SealedTokenColumns = (
-    provider_tokens::access_token,
-    provider_tokens::refresh_token,
-    provider_tokens::id_token,
-    provider_tokens::access_token_expires_at,
-    provider_tokens::scopes,
-    provider_tokens::generation,
-);
-
-/// Tokens as stored, opened, with the generation they were stored as.
-#[derive(Debug, Clone)]
-pub struct StoredTokens {
-    pub tokens: ProviderTokens,
-    /// Counts the token sets stored for this identity (`store_tokens`).
-    pub generation: i64,
-}
-
-/// Opens a row's sealed tokens (each bound to its column and identity).
-pub(crate) fn open_tokens(
-    sealer: &TokenSealer,
-    identity_id: i64,
-    sealed: SealedTokens,
-) -> Result<StoredTokens, DbError> {
-    let (access, refresh, id_token, expires_at, scopes, generation) = sealed;
-    let open = |context: String, sealed: &[u8]| {
-        sealer
-            .open(&context, sealed)
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .map(SecretString::from)
-            .ok_or(DbError::Unseal)
-    };
-    Ok(StoredTokens {
-        tokens: ProviderTokens {
-            access_token: open(access_context(identity_id), &access)?,
-            refresh_token: refresh
-                .map(|sealed| open(refresh_context(identity_id), &sealed))
-                .transpose()?,
-            id_token: id_token
-                .map(|sealed| open(id_token_context(identity_id), &sealed))
-                .transpose()?,
-            access_token_expires_at: expires_at,
-            scopes: scopes.split_whitespace().map(str::to_owned).collect(),
-        },
-        generation,
-    })
 }
 
 type AccountRow = (
@@ -651,8 +482,11 @@ pub fn delete_user(connection: &mut DbConnection, user_id: i64) -> Result<(), Db
 
 #[cfg(test)]
 mod tests {
+    use secrecy::{ExposeSecret as _, SecretString};
+
     use super::*;
     use crate::db::test_support::{connection, demo_sign_in, sealer};
+    use crate::db::tokens::{self, ProviderTokens};
 
     fn alice() -> SignInRecord {
         SignInRecord {
@@ -795,8 +629,8 @@ mod tests {
     fn tokens_round_trip_sealed_and_replace_older_ones() {
         let (mut connection, sealer) = (connection(), sealer());
         let ids = record_sign_in(&mut connection, &alice()).expect("sign in");
-        store_tokens(&mut connection, &sealer, ids.identity_id, &tokens("first")).expect("store");
-        store_tokens(&mut connection, &sealer, ids.identity_id, &tokens("second"))
+        tokens::store(&mut connection, &sealer, ids.identity_id, &tokens("first")).expect("store");
+        tokens::store(&mut connection, &sealer, ids.identity_id, &tokens("second"))
             .expect("replace");
         let account = load_account(&mut connection, &sealer, ids.identity_id)
             .expect("load")
@@ -817,12 +651,12 @@ mod tests {
     fn an_answer_without_a_refresh_token_keeps_the_stored_one_and_counts_a_generation() {
         let (mut connection, sealer) = (connection(), sealer());
         let ids = record_sign_in(&mut connection, &alice()).expect("sign in");
-        store_tokens(&mut connection, &sealer, ids.identity_id, &tokens("first")).expect("store");
+        tokens::store(&mut connection, &sealer, ids.identity_id, &tokens("first")).expect("store");
         let without = ProviderTokens {
             refresh_token: None,
             ..tokens("second")
         };
-        store_tokens(&mut connection, &sealer, ids.identity_id, &without).expect("replace");
+        tokens::store(&mut connection, &sealer, ids.identity_id, &without).expect("replace");
         let stored = load_account(&mut connection, &sealer, ids.identity_id)
             .expect("load")
             .and_then(|account| account.tokens)
@@ -836,7 +670,7 @@ mod tests {
             refresh_token: Some(SecretString::from("rotated")),
             ..tokens("third")
         };
-        store_tokens(&mut connection, &sealer, ids.identity_id, &rotated).expect("rotate");
+        tokens::store(&mut connection, &sealer, ids.identity_id, &rotated).expect("rotate");
         let stored = load_account(&mut connection, &sealer, ids.identity_id)
             .expect("load")
             .and_then(|account| account.tokens)
@@ -903,7 +737,7 @@ mod tests {
             id_token: Some(SecretString::from(format!("{access}-id-token"))),
             ..tokens(access)
         };
-        store_tokens(&mut connection, &sealer, alice, &all_three("a")).expect("a");
+        tokens::store(&mut connection, &sealer, alice, &all_three("a")).expect("a");
 
         // (whose, which column, into which column of Bob's row)
         for (from, column, into) in [
@@ -912,7 +746,7 @@ mod tests {
             (alice, Sealed::IdToken, Sealed::IdToken),
             (bob, Sealed::Refresh, Sealed::IdToken),
         ] {
-            store_tokens(&mut connection, &sealer, bob, &all_three("b")).expect("b");
+            tokens::store(&mut connection, &sealer, bob, &all_three("b")).expect("b");
             assert!(load_account(&mut connection, &sealer, bob).is_ok());
             let value = read_sealed(&mut connection, from, column);
             write_sealed(&mut connection, bob, into, value);
@@ -1016,7 +850,7 @@ mod tests {
     fn identities_of_lists_each_identity_with_its_tokens_in_one_query() {
         let (mut connection, sealer) = (connection(), sealer());
         let alice_ids = record_sign_in(&mut connection, &alice()).expect("alice");
-        store_tokens(
+        tokens::store(
             &mut connection,
             &sealer,
             alice_ids.identity_id,

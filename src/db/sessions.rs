@@ -191,8 +191,9 @@ fn delete_tokens_of_user(connection: &mut DbConnection, user_id: i64) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::accounts::{self, ProviderTokens};
+    use crate::db::accounts;
     use crate::db::test_support::{self, connection, sealer};
+    use crate::db::tokens::{self, ProviderTokens};
     use secrecy::SecretString;
 
     const LIMITS: SessionLimits = SessionLimits {
@@ -210,7 +211,7 @@ mod tests {
             access_token_expires_at: None,
             scopes: vec![],
         };
-        accounts::store_tokens(connection, &sealer(), ids.identity_id, &tokens).expect("tokens");
+        tokens::store(connection, &sealer(), ids.identity_id, &tokens).expect("tokens");
         ids
     }
 

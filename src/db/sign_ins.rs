@@ -7,9 +7,10 @@
 //! What it must not do: decide anything about the protocol (the flow checks
 //! state, browser binding and expiry with what `take` returns).
 
-use super::accounts::{self, ProviderTokens, SignInRecord, SignedInIds};
+use super::accounts::{self, SignInRecord, SignedInIds};
 use super::pending_sign_ins::{self, NewPendingSignIn, PendingLimits, PendingSignIn};
 use super::sessions::{self, SessionLimits};
+use super::tokens::{self, ProviderTokens};
 use super::{DbConnection, DbError, TokenSealer, attempts, unix_now};
 
 /// Step 3: the pending sign-in and, when an observer keeps one, its record
@@ -76,7 +77,7 @@ pub fn add_scopes(
 ) -> Result<(), DbError> {
     super::write_transaction(connection, |connection| {
         if let Some(tokens) = added.tokens {
-            accounts::store_tokens(connection, sealer, added.identity_id, tokens)?;
+            tokens::store(connection, sealer, added.identity_id, tokens)?;
         }
         attempts::finish(
             connection,
@@ -119,7 +120,7 @@ pub fn link(
                 | accounts::Attached::AlreadyLinked { identity_id } => identity_id,
                 accounts::Attached::LinkedToAnotherUser => return Ok(attached),
             };
-            accounts::store_tokens(connection, sealer, identity_id, linking.tokens)?;
+            tokens::store(connection, sealer, identity_id, linking.tokens)?;
             attempts::finish(
                 connection,
                 linking.state_hash,
@@ -162,7 +163,7 @@ pub fn complete(
     once_more_if_taken(|| {
         super::write_transaction(&mut *connection, |connection| {
             let ids = accounts::record_sign_in(connection, completed.record)?;
-            accounts::store_tokens(connection, sealer, ids.identity_id, completed.tokens)?;
+            tokens::store(connection, sealer, ids.identity_id, completed.tokens)?;
             attempts::finish(
                 connection,
                 completed.state_hash,

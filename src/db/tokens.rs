@@ -1,5 +1,7 @@
-//! An identity's stored tokens between sign-ins: reading them, the refresh
-//! lease, storing a refresh's result, and forgetting them.
+//! An identity's tokens at rest, the one owner of `provider_tokens` rows:
+//! sealing and storing them (each bound to its identity and column), opening
+//! them, the refresh lease, storing a refresh's result, and forgetting them.
+//! Callers only ever see `SecretString`s.
 //!
 //! The lease is how one refresh at a time is guaranteed across threads and
 //! processes sharing this database: whoever moves `refresh_lease_until` into
@@ -14,9 +16,177 @@
 
 use diesel::prelude::*;
 
-use super::accounts::{ProviderTokens, SEALED_TOKEN_COLUMNS, StoredTokens, open_tokens};
+use secrecy::{ExposeSecret as _, SecretString};
+
 use super::schema::provider_tokens;
 use super::{DbConnection, DbError, TokenSealer, unix_now};
+use crate::db;
+
+/// A provider's tokens in clear, as held in memory for one request.
+#[derive(Debug, Clone)]
+pub struct ProviderTokens {
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    /// The ID token as received (a JWT), kept for `id_token_hint` at sign-out
+    /// and to compare a refreshed ID token with (OIDC Core §12.2).
+    pub id_token: Option<SecretString>,
+    /// Unix seconds; `None` when the provider did not say.
+    pub access_token_expires_at: Option<i64>,
+    /// Scopes granted, as the token response listed them (RFC 6749 §5.1).
+    pub scopes: Vec<String>,
+}
+
+fn access_context(identity_id: i64) -> String {
+    format!("provider_tokens.access_token:{identity_id}")
+}
+
+fn refresh_context(identity_id: i64) -> String {
+    format!("provider_tokens.refresh_token:{identity_id}")
+}
+
+fn id_token_context(identity_id: i64) -> String {
+    format!("provider_tokens.id_token:{identity_id}")
+}
+
+diesel::define_sql_function! {
+    /// SQL's `COALESCE(a, b)`: `a` unless it is NULL.
+    fn coalesce(
+        a: diesel::sql_types::Nullable<diesel::sql_types::Binary>,
+        b: diesel::sql_types::Nullable<diesel::sql_types::Binary>,
+    ) -> diesel::sql_types::Nullable<diesel::sql_types::Binary>;
+}
+
+/// Seals and stores (or replaces) the tokens of an identity, in one statement.
+///
+/// A new refresh token replaces the old one in the same write as the new
+/// access token (rotation, RFC 9700 §4.14.2). An answer without a refresh token
+/// or ID token keeps the stored one: Google sends a refresh token only at the
+/// first consent, and refresh responses often carry no ID token (RFC 6749 §6,
+/// OIDC Core §12.2). Each store counts one more `generation` and ends any
+/// refresh lease (`take_refresh_lease`).
+pub fn store(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    identity_id: i64,
+    tokens: &ProviderTokens,
+) -> Result<(), DbError> {
+    use diesel::upsert::excluded;
+    let seal = |context: String, token: &SecretString| {
+        sealer.seal(&context, token.expose_secret().as_bytes())
+    };
+    let access = seal(access_context(identity_id), &tokens.access_token);
+    let refresh = tokens
+        .refresh_token
+        .as_ref()
+        .map(|token| seal(refresh_context(identity_id), token));
+    let id_token = tokens
+        .id_token
+        .as_ref()
+        .map(|token| seal(id_token_context(identity_id), token));
+    let now = unix_now();
+    // The same upsert on both backends (`ON CONFLICT … DO UPDATE`, SQLite
+    // 3.24+ and PostgreSQL 9.5+), written once.
+    db::each_backend!(connection => {
+        diesel::insert_into(provider_tokens::table)
+            .values((
+                provider_tokens::identity_id.eq(identity_id),
+                provider_tokens::access_token.eq(&access),
+                provider_tokens::refresh_token.eq(&refresh),
+                provider_tokens::id_token.eq(&id_token),
+                provider_tokens::access_token_expires_at.eq(tokens.access_token_expires_at),
+                provider_tokens::scopes.eq(tokens.scopes.join(" ")),
+                provider_tokens::updated_at.eq(now),
+            ))
+            .on_conflict(provider_tokens::identity_id)
+            .do_update()
+            .set((
+                provider_tokens::access_token.eq(excluded(provider_tokens::access_token)),
+                provider_tokens::refresh_token.eq(coalesce(
+                    excluded(provider_tokens::refresh_token),
+                    provider_tokens::refresh_token,
+                )),
+                provider_tokens::id_token.eq(coalesce(
+                    excluded(provider_tokens::id_token),
+                    provider_tokens::id_token,
+                )),
+                provider_tokens::access_token_expires_at
+                    .eq(excluded(provider_tokens::access_token_expires_at)),
+                provider_tokens::scopes.eq(excluded(provider_tokens::scopes)),
+                provider_tokens::updated_at.eq(now),
+                provider_tokens::generation.eq(provider_tokens::generation + 1),
+                provider_tokens::refresh_lease_until.eq(None::<i64>),
+            ))
+            .execute(connection)
+    })?;
+    Ok(())
+}
+
+/// The sealed columns of a `provider_tokens` row, as read.
+pub(crate) type SealedTokens = (
+    Vec<u8>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<i64>,
+    String,
+    i64,
+);
+
+type SealedTokenColumns = (
+    provider_tokens::access_token,
+    provider_tokens::refresh_token,
+    provider_tokens::id_token,
+    provider_tokens::access_token_expires_at,
+    provider_tokens::scopes,
+    provider_tokens::generation,
+);
+
+/// The columns that read [`SealedTokens`].
+pub(crate) const SEALED_TOKEN_COLUMNS: SealedTokenColumns = (
+    provider_tokens::access_token,
+    provider_tokens::refresh_token,
+    provider_tokens::id_token,
+    provider_tokens::access_token_expires_at,
+    provider_tokens::scopes,
+    provider_tokens::generation,
+);
+
+/// Tokens as stored, opened, with the generation they were stored as.
+#[derive(Debug, Clone)]
+pub struct StoredTokens {
+    pub tokens: ProviderTokens,
+    /// Counts the token sets stored for this identity (`store`).
+    pub generation: i64,
+}
+
+/// Opens a row's sealed tokens (each bound to its column and identity).
+pub(crate) fn open_tokens(
+    sealer: &TokenSealer,
+    identity_id: i64,
+    sealed: SealedTokens,
+) -> Result<StoredTokens, DbError> {
+    let (access, refresh, id_token, expires_at, scopes, generation) = sealed;
+    let open = |context: String, sealed: &[u8]| {
+        sealer
+            .open(&context, sealed)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .map(SecretString::from)
+            .ok_or(DbError::Unseal)
+    };
+    Ok(StoredTokens {
+        tokens: ProviderTokens {
+            access_token: open(access_context(identity_id), &access)?,
+            refresh_token: refresh
+                .map(|sealed| open(refresh_context(identity_id), &sealed))
+                .transpose()?,
+            id_token: id_token
+                .map(|sealed| open(id_token_context(identity_id), &sealed))
+                .transpose()?,
+            access_token_expires_at: expires_at,
+            scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        },
+        generation,
+    })
+}
 
 /// The identity's tokens as stored now, with their generation; `None` when
 /// there are none (signed out, or deleted after a refused refresh).
@@ -93,7 +263,7 @@ pub fn release_refresh_lease(
     Ok(())
 }
 
-/// Stores a refresh's result, which ends the lease (`accounts::store_tokens`:
+/// Stores a refresh's result, which ends the lease (`store`:
 /// a new refresh token replaces the old one in the same write; an answer
 /// without one keeps it). Only if the tokens are still at `generation`: a
 /// sign-in that stored newer ones meanwhile wins. Returns the tokens as they
@@ -113,7 +283,7 @@ pub fn store_refreshed(
             .get_result(connection)
             .optional()?;
         if current == Some(generation) {
-            super::accounts::store_tokens(connection, sealer, identity_id, tokens)?;
+            store(connection, sealer, identity_id, tokens)?;
         }
         load(connection, sealer, identity_id)
     })
@@ -131,7 +301,6 @@ mod tests {
     use super::*;
     use crate::db::accounts;
     use crate::db::test_support::{self, connection, sealer};
-    use secrecy::{ExposeSecret as _, SecretString};
 
     fn tokens(access: &str, refresh: Option<&str>) -> ProviderTokens {
         ProviderTokens {
@@ -146,7 +315,7 @@ mod tests {
     fn identity_with_tokens(connection: &mut DbConnection) -> i64 {
         let ids = accounts::record_sign_in(connection, &test_support::demo_sign_in("sub"))
             .expect("sign in");
-        accounts::store_tokens(
+        super::store(
             connection,
             &sealer(),
             ids.identity_id,
@@ -225,7 +394,7 @@ mod tests {
         let (mut connection, sealer) = (connection(), sealer());
         let identity = identity_with_tokens(&mut connection);
         // A sign-in stores generation 1 while a refresh from 0 is under way.
-        accounts::store_tokens(
+        super::store(
             &mut connection,
             &sealer,
             identity,

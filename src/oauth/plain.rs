@@ -17,7 +17,7 @@ use url::Url;
 use super::SignInError;
 use super::token::{Observed, TokenTrace, provider_tokens, send_observed};
 use crate::api::ApiError;
-use crate::db::accounts::ProviderTokens;
+use crate::db::tokens::ProviderTokens;
 use crate::providers::{ClientAuth, Provider};
 
 /// A provider's fixed endpoints.

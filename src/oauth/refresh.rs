@@ -22,7 +22,7 @@ use super::id_token::{OidcTokenResponse, validate_id_token};
 use super::plain::Endpoints;
 use super::token::{Observed, TokenTrace, provider_tokens, send_observed};
 use super::{SignInError, oidc, plain};
-use crate::db::accounts::ProviderTokens;
+use crate::db::tokens::ProviderTokens;
 use crate::providers::{IssuerCheck, Protocol, Provider};
 
 /// Why a refresh gave no new tokens.

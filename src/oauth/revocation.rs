@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use super::discovery::DiscoveryCache;
 use super::issuer::safe_endpoint;
-use crate::db::accounts::ProviderTokens;
+use crate::db::tokens::ProviderTokens;
 use crate::http_client::{MAX_ERROR_BODY_BYTES, read_capped};
 use crate::observe::{Later, Notes};
 use crate::providers::{ClientAuth, Provider, Revocation};

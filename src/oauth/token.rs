@@ -14,7 +14,7 @@ use url::Url;
 
 use super::SignInError;
 use super::identity::VerifiedIdentity;
-use crate::db::accounts::ProviderTokens;
+use crate::db::tokens::ProviderTokens;
 use crate::http_client::{MAX_JSON_BYTES, ReadError, read_capped};
 use crate::providers::Provider;
 

@@ -9,8 +9,8 @@ use secrecy::ExposeSecret as _;
 use url::Url;
 
 use super::record::{EventRecord, FailureRecord, FlowRecord, HIDDEN, StepRecord, fingerprint};
-use crate::db::accounts::ProviderTokens;
 use crate::db::pending_sign_ins::Purpose;
+use crate::db::tokens::ProviderTokens;
 use crate::oauth::SignInError;
 use crate::oauth::callback::CallbackParams;
 use crate::oauth::refresh::RefreshError;

@@ -240,8 +240,9 @@ mod postgres {
     #[test]
     fn the_first_sign_in_of_one_person_on_two_instances_at_once_creates_one_user() {
         use diesel::connection::SimpleConnection as _;
-        use signin_reference::db::accounts::{ProviderTokens, SignInRecord};
+        use signin_reference::db::accounts::SignInRecord;
         use signin_reference::db::sessions::SessionLimits;
+        use signin_reference::db::tokens::ProviderTokens;
         use signin_reference::db::{TokenSealer, sign_ins};
         if !postgres_or_skip("concurrent first sign-ins") {
             return;
