@@ -144,9 +144,9 @@ impl Layout {
         let session = request.get_session();
         // Only a user whose session was checked in this request (by
         // `web::Visitor`); a page that never checked shows no one signed in.
-        let checked = request.extensions().get::<CheckedUser>().cloned();
+        let checked = request.extensions().get::<Option<SessionUser>>().cloned();
         match (site, checked) {
-            (Some((providers, demo_banner)), Some(CheckedUser(user))) => {
+            (Some((providers, demo_banner)), Some(user)) => {
                 Layout::for_user(user.as_ref(), &session, providers, demo_banner)
             }
             (Some((providers, demo_banner)), None) => {
@@ -189,12 +189,6 @@ impl Layout {
 pub fn login_link(return_to: &str) -> String {
     format!("/login?{}", encode_query(&[("return_to", return_to)]))
 }
-
-/// The signed-in user as checked for this request (`web::Visitor`), kept in
-/// the request's extensions so the error page's layout
-/// ([`Layout::for_request`]) shows the same person without checking again.
-#[derive(Clone)]
-pub struct CheckedUser(pub Option<SessionUser>);
 
 /// 303 See Other to a path on this site.
 pub fn see_other(location: &str) -> HttpResponse {

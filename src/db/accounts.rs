@@ -24,9 +24,10 @@ pub struct SignInRecord {
     pub display_name: String,
 }
 
-/// The rows a sign-in created or updated.
+/// Which user, and which of their identities (accounts at a provider): the
+/// rows a sign-in created or updated, or the account a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignedInIds {
+pub struct AccountIds {
     pub user_id: i64,
     pub identity_id: i64,
 }
@@ -71,7 +72,7 @@ pub fn identity_key(
 pub fn record_sign_in(
     connection: &mut DbConnection,
     record: &SignInRecord,
-) -> Result<SignedInIds, DbError> {
+) -> Result<AccountIds, DbError> {
     let now = unix_now();
     connection
         .transaction(|connection| {
@@ -93,7 +94,7 @@ pub fn record_sign_in(
                         users::last_sign_in_at.eq(now),
                     ))
                     .execute(connection)?;
-                return Ok(SignedInIds {
+                return Ok(AccountIds {
                     user_id,
                     identity_id,
                 });
@@ -108,7 +109,7 @@ pub fn record_sign_in(
                 .returning(users::id)
                 .get_result(connection)?;
             let identity_id = insert_identity(connection, user_id, record, now)?;
-            Ok(SignedInIds {
+            Ok(AccountIds {
                 user_id,
                 identity_id,
             })
@@ -789,7 +790,7 @@ mod tests {
         let signed_in = record_sign_in(&mut connection, &third).expect("sign in");
         assert_eq!(
             signed_in,
-            SignedInIds {
+            AccountIds {
                 user_id: at_demo.user_id,
                 identity_id
             }

@@ -201,7 +201,7 @@ mod tests {
         max_age_secs: 28_800,
     };
 
-    fn signed_in(connection: &mut DbConnection) -> accounts::SignedInIds {
+    fn signed_in(connection: &mut DbConnection) -> accounts::AccountIds {
         let ids = accounts::record_sign_in(connection, &test_support::demo_sign_in("sub-alice"))
             .expect("sign in");
         let tokens = ProviderTokens {

@@ -7,7 +7,7 @@
 //! What it must not do: decide anything about the protocol (the flow checks
 //! state, browser binding and expiry with what `take` returns).
 
-use super::accounts::{self, SignInRecord, SignedInIds};
+use super::accounts::{self, AccountIds, SignInRecord};
 use super::pending_sign_ins::{self, NewPendingSignIn, PendingLimits, PendingSignIn};
 use super::sessions::{self, SessionLimits};
 use super::tokens::{self, ProviderTokens};
@@ -159,7 +159,7 @@ pub fn complete(
     connection: &mut DbConnection,
     sealer: &TokenSealer,
     completed: &Completed<'_>,
-) -> Result<SignedInIds, DbError> {
+) -> Result<AccountIds, DbError> {
     once_more_if_taken(|| {
         super::write_transaction(&mut *connection, |connection| {
             let ids = accounts::record_sign_in(connection, completed.record)?;

@@ -28,13 +28,13 @@ use url::Url;
 use super::callback::CallbackParams;
 use super::discovery::DiscoveryCache;
 use super::oidc::{self, CodeGrant};
-use super::outcome::{Finished, Intent, SignInFailure, SignedIn, requested};
+use super::outcome::{Finished, Intent, NewSession, SignInFailure, requested};
 use super::return_to::{DEFAULT_RETURN_TO, return_path_or_default, safe_return_path};
 use super::token::{TokenExchange, TokenTrace};
 use super::{SignInError, admin_consent, issuer, plain};
 use crate::api::ApiClient;
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
-use crate::db::accounts::{SignInRecord, SignedInIds};
+use crate::db::accounts::{AccountIds, SignInRecord};
 use crate::db::attempts;
 use crate::db::pending_sign_ins::{NewPendingSignIn, PendingLimits, PendingSignIn, Purpose};
 use crate::db::sessions::SessionLimits;
@@ -160,7 +160,7 @@ impl SignInFlow {
         &self,
         provider: &Provider,
         browser_key: Option<&str>,
-        signed_in: Option<(SignedInIds, String)>,
+        signed_in: Option<(AccountIds, String)>,
         params: CallbackParams,
     ) -> Result<Finished, SignInFailure> {
         // Step 4: the browser is back with `state` and a `code` (or an error).
@@ -202,7 +202,7 @@ impl SignInFlow {
                 user_id,
                 identity_id,
             }) => {
-                let asker = SignedInIds {
+                let asker = AccountIds {
                     user_id,
                     identity_id,
                 };
@@ -258,7 +258,7 @@ impl SignInFlow {
         log: &mut Log,
         state_hash: &str,
         replaced_session: Option<String>,
-    ) -> Result<SignedIn, SignInFailure> {
+    ) -> Result<NewSession, SignInFailure> {
         let return_to = safe_return_path(&pending.return_to, &self.base_url);
         let fail = |error: SignInError| SignInFailure::new(error, return_to.clone());
         let exchange = self
@@ -311,7 +311,7 @@ impl SignInFlow {
             .await
             .map_err(|error| fail(SignInError::Storage(error)))?;
 
-        Ok(SignedIn {
+        Ok(NewSession {
             ids,
             display_name,
             return_to: return_to.unwrap_or_else(|| DEFAULT_RETURN_TO.to_owned()),

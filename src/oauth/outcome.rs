@@ -7,14 +7,14 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::SignInError;
-use crate::db::accounts::SignedInIds;
+use crate::db::accounts::AccountIds;
 use crate::db::pending_sign_ins::Purpose;
 use crate::providers::Provider;
 
-/// A finished sign-in.
+/// A finished sign-in: the new session, for the caller to put in the cookie.
 #[derive(Debug)]
-pub struct SignedIn {
-    pub ids: SignedInIds,
+pub struct NewSession {
+    pub ids: AccountIds,
     /// The name to greet the visitor with.
     pub display_name: String,
     /// Where to send the visitor now: re-checked, same-site path.
@@ -43,7 +43,7 @@ impl Intent {
     }
 
     /// The mail permission for the signed-in `ids` (incremental consent).
-    pub fn add_mail(ids: SignedInIds) -> Intent {
+    pub fn add_mail(ids: AccountIds) -> Intent {
         Intent {
             purpose: Purpose::AddMail {
                 user_id: ids.user_id,
@@ -66,7 +66,7 @@ impl Intent {
 #[derive(Debug)]
 pub enum Finished {
     /// Someone signed in.
-    SignedIn(SignedIn),
+    SignedIn(NewSession),
     /// The signed-in person answered a request for the mail permission:
     /// their session stays as it was.
     MailPermission(MailPermission),

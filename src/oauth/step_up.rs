@@ -10,7 +10,7 @@ use super::callback::CallbackParams;
 use super::flow::SignInFlow;
 use super::outcome::{Linked, MailPermission, SignInFailure, requested};
 use super::return_to::{DEFAULT_RETURN_TO, safe_return_path};
-use crate::db::accounts::{self, SignInRecord, SignedInIds};
+use crate::db::accounts::{self, AccountIds, SignInRecord};
 use crate::db::attempts;
 use crate::db::pending_sign_ins::PendingSignIn;
 use crate::db::sign_ins;
@@ -31,8 +31,8 @@ impl SignInFlow {
         &self,
         provider: &Provider,
         pending: PendingSignIn,
-        asker: SignedInIds,
-        current: Option<SignedInIds>,
+        asker: AccountIds,
+        current: Option<AccountIds>,
         params: CallbackParams,
         log: &mut Log,
         state_hash: &str,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{MailPage, Message};
 use crate::app::AppState;
-use crate::db::accounts::{self, SignedInIds};
+use crate::db::accounts::{self, AccountIds};
 use crate::error::AppError;
 use crate::oauth::outcome::Intent;
 use crate::views::see_other;
@@ -218,7 +218,7 @@ pub async fn ask_mail_permission(
                 (provider, user.identity_id, "/mail".to_owned())
             }
         };
-    let ids = SignedInIds {
+    let ids = AccountIds {
         user_id: user.user_id,
         identity_id,
     };

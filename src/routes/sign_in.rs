@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::crypto::sha256_url_safe;
-use crate::db::accounts::SignedInIds;
+use crate::db::accounts::AccountIds;
 use crate::error::AppError;
 use crate::oauth::admin_consent;
 use crate::oauth::callback::CallbackParams;
@@ -134,7 +134,7 @@ pub async fn finish_sign_in(
     // Who is signed in here: a sign-in replaces their session, and an answer
     // to a request for more scopes must come back to them.
     let signed_in_here = visitor.user.as_ref().map(|user| {
-        let ids = SignedInIds {
+        let ids = AccountIds {
             user_id: user.user_id,
             identity_id: user.identity_id,
         };

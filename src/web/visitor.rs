@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::oauth::outcome::Intent;
 use crate::providers::Provider;
 use crate::session::{self, SessionUser};
-use crate::views::{CheckedUser, Layout};
+use crate::views::Layout;
 
 /// The visitor of a page: their session and, if signed in, who they are.
 pub struct Visitor {
@@ -42,7 +42,9 @@ impl FromRequest for Visitor {
                 (Some(user), Some(state)) => live_session_user(state, &session, user).await?,
                 _ => None,
             };
-            request.extensions_mut().insert(CheckedUser(user.clone()));
+            // Who was found, for the error page's layout (`Layout::for_request`),
+            // so it shows the same person without checking again.
+            request.extensions_mut().insert(user.clone());
             let here = request
                 .uri()
                 .path_and_query()
