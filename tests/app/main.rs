@@ -53,8 +53,6 @@ mod provider;
 #[cfg(feature = "demo-provider")]
 mod refresh;
 mod security;
-#[cfg(feature = "demo-provider")]
 mod sessions;
 mod sign_in;
-#[cfg(feature = "demo-provider")]
 mod sign_out;

@@ -6,7 +6,8 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use signin_reference::db::schema::sessions;
 
-use crate::helpers::{TestApp, browser, browser_with_jar, copied_cookie, location, spawn_app};
+use crate::helpers::{TestApp, browser, browser_with_jar, copied_cookie, location};
+use crate::provider;
 
 /// `GET /profile` answered the signed-in way (200) or sent to sign in (303).
 async fn profile_status(app: &TestApp, client: &reqwest::Client) -> StatusCode {
@@ -20,9 +21,9 @@ async fn profile_status(app: &TestApp, client: &reqwest::Client) -> StatusCode {
 
 #[tokio::test]
 async fn a_copied_cookie_stops_working_when_its_session_signs_out() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let (browser, jar) = browser_with_jar();
-    app.sign_in(&browser, "/profile", "alice").await;
+    provider.sign_in(&app, &browser, "/profile", "alice").await;
     let copy = copied_cookie(&jar, &app);
     assert_eq!(
         profile_status(&app, &copy).await,
@@ -40,10 +41,10 @@ async fn a_copied_cookie_stops_working_when_its_session_signs_out() {
 
 #[tokio::test]
 async fn signing_out_in_one_browser_leaves_the_others_signed_in() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let (laptop, phone) = (browser(), browser());
-    app.sign_in(&laptop, "/profile", "alice").await;
-    app.sign_in(&phone, "/profile", "alice").await;
+    provider.sign_in(&app, &laptop, "/profile", "alice").await;
+    provider.sign_in(&app, &phone, "/profile", "alice").await;
 
     app.post_with_csrf(&laptop, "/logout").await;
 
@@ -55,11 +56,11 @@ async fn signing_out_in_one_browser_leaves_the_others_signed_in() {
 
 #[tokio::test]
 async fn sign_out_everywhere_ends_every_browser_and_every_copy() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let (laptop, laptop_jar) = browser_with_jar();
     let phone = browser();
-    app.sign_in(&laptop, "/profile", "alice").await;
-    app.sign_in(&phone, "/profile", "alice").await;
+    provider.sign_in(&app, &laptop, "/profile", "alice").await;
+    provider.sign_in(&app, &phone, "/profile", "alice").await;
     let copy = copied_cookie(&laptop_jar, &app);
     // Both have seen /profile, so it is kept in memory (api::profile_cache).
     assert_eq!(profile_status(&app, &laptop).await, StatusCode::OK);
@@ -74,9 +75,9 @@ async fn sign_out_everywhere_ends_every_browser_and_every_copy() {
 
 #[tokio::test]
 async fn sign_out_everywhere_needs_the_csrf_token() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let browser = browser();
-    app.sign_in(&browser, "/profile", "alice").await;
+    provider.sign_in(&app, &browser, "/profile", "alice").await;
 
     let forged = browser
         .post(app.url("/logout/all"))
@@ -102,9 +103,9 @@ fn age_sessions(app: &TestApp, created: i64, last_seen: i64) {
 
 #[tokio::test]
 async fn a_session_older_than_session_max_age_ends_even_while_in_use() {
-    let app = crate::helpers::spawn_app_with(&[("SESSION_MAX_AGE", "3600")]).await;
+    let (app, provider) = provider::spawn_with(&[("SESSION_MAX_AGE", "3600")]).await;
     let (browser, jar) = browser_with_jar();
-    app.sign_in(&browser, "/profile", "alice").await;
+    provider.sign_in(&app, &browser, "/profile", "alice").await;
     let copy = copied_cookie(&jar, &app);
     // Signed in 3601 s ago, and used a moment ago.
     age_sessions(&app, 3601, 0);
@@ -115,9 +116,9 @@ async fn a_session_older_than_session_max_age_ends_even_while_in_use() {
 
 #[tokio::test]
 async fn a_session_idle_longer_than_the_timeout_ends_whatever_the_cookie_says() {
-    let app = crate::helpers::spawn_app_with(&[("SESSION_IDLE_TIMEOUT", "600")]).await;
+    let (app, provider) = provider::spawn_with(&[("SESSION_IDLE_TIMEOUT", "600")]).await;
     let browser = browser();
-    app.sign_in(&browser, "/profile", "alice").await;
+    provider.sign_in(&app, &browser, "/profile", "alice").await;
     age_sessions(&app, 601, 601);
 
     assert_eq!(profile_status(&app, &browser).await, StatusCode::SEE_OTHER);
@@ -125,14 +126,14 @@ async fn a_session_idle_longer_than_the_timeout_ends_whatever_the_cookie_says() 
 
 #[tokio::test]
 async fn signing_in_again_right_after_an_idle_expiry_works_at_the_first_try() {
-    let app = crate::helpers::spawn_app_with(&[("SESSION_IDLE_TIMEOUT", "600")]).await;
+    let (app, provider) = provider::spawn_with(&[("SESSION_IDLE_TIMEOUT", "600")]).await;
     let browser = browser();
-    app.sign_in(&browser, "/profile", "alice").await;
+    provider.sign_in(&app, &browser, "/profile", "alice").await;
     age_sessions(&app, 601, 601);
 
     // The first request after the expiry is the sign-in's start: it must both
     // forget the old session and keep the browser key it writes for the new one.
-    let landed = app.sign_in(&browser, "/mail", "alice").await;
+    let landed = provider.sign_in(&app, &browser, "/mail", "alice").await;
 
     assert_eq!(landed, "/mail");
     assert_eq!(profile_status(&app, &browser).await, StatusCode::OK);
@@ -140,9 +141,9 @@ async fn signing_in_again_right_after_an_idle_expiry_works_at_the_first_try() {
 
 #[tokio::test]
 async fn an_active_session_is_kept_alive_on_the_server() {
-    let app = crate::helpers::spawn_app_with(&[("SESSION_IDLE_TIMEOUT", "600")]).await;
+    let (app, provider) = provider::spawn_with(&[("SESSION_IDLE_TIMEOUT", "600")]).await;
     let browser = browser();
-    app.sign_in(&browser, "/profile", "alice").await;
+    provider.sign_in(&app, &browser, "/profile", "alice").await;
     // Last used 590 s ago: still live, and this visit counts as use…
     age_sessions(&app, 590, 590);
     assert_eq!(profile_status(&app, &browser).await, StatusCode::OK);
@@ -153,12 +154,12 @@ async fn an_active_session_is_kept_alive_on_the_server() {
 
 #[tokio::test]
 async fn signing_in_again_in_the_same_browser_ends_the_session_it_replaces() {
-    let app = spawn_app().await;
+    let (app, provider) = provider::spawn().await;
     let (browser, jar) = browser_with_jar();
-    app.sign_in(&browser, "/profile", "alice").await;
+    provider.sign_in(&app, &browser, "/profile", "alice").await;
     let copy_of_the_first = copied_cookie(&jar, &app);
 
-    app.sign_in(&browser, "/profile", "alice").await;
+    provider.sign_in(&app, &browser, "/profile", "alice").await;
 
     assert_eq!(profile_status(&app, &browser).await, StatusCode::OK);
     assert_eq!(
@@ -168,13 +169,14 @@ async fn signing_in_again_in_the_same_browser_ends_the_session_it_replaces() {
     );
 }
 
+#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn pages_that_change_nothing_in_the_session_do_not_write_it_again() {
     // A session written on every page costs a new encrypted cookie (or a
     // Redis SET) per view, and two tabs writing the same session race. The
     // first API call after sign-in changes it once (step 7 is then
     // recorded); later views of the same pages leave it as it is.
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_app().await;
     let browser = browser();
     app.sign_in_with_mail(&browser, "alice").await;
     for path in ["/mail", "/profile?refresh=1"] {
