@@ -31,7 +31,7 @@ use crate::db::{Database, DbError, TokenSealer};
 #[cfg(feature = "demo-provider")]
 use crate::demo_provider::{self, DemoProviderSettings, RegisteredClient};
 use crate::oauth::flow::SignInFlow;
-use crate::observe::Observer;
+use crate::oauth::observe::Observer;
 use crate::providers::Providers;
 use crate::rate_limit::{RateLimiter, SignInLimit};
 use crate::shared_store::{Redis, SessionBackend};
@@ -403,7 +403,7 @@ fn observer() -> Arc<dyn Observer> {
     #[cfg(feature = "teaching")]
     return Arc::new(crate::teaching::recorder::Recorder);
     #[cfg(not(feature = "teaching"))]
-    Arc::new(crate::observe::Nobody)
+    Arc::new(crate::oauth::observe::Nobody)
 }
 
 /// The teaching layer's templates, when it is built in.

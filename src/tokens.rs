@@ -32,10 +32,10 @@ use crate::db::accounts::{self, Account};
 use crate::db::tokens::{ProviderTokens, StoredTokens};
 use crate::db::{Database, DbConnection, DbError, TokenSealer, attempts, tokens, unix_now};
 use crate::oauth::discovery::DiscoveryCache;
+use crate::oauth::observe::{Later, Note, Notes, Observer};
 use crate::oauth::refresh::{self, RefreshError};
 use crate::oauth::revocation::{self, TokensAtProvider};
 use crate::oauth::token::TokenTrace;
-use crate::observe::{Later, Note, Notes, Observer};
 use crate::providers::Provider;
 
 /// Refresh this long before the access token expires, so that it does not

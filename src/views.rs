@@ -49,6 +49,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/signed_out.html"),
     ),
     ("leaving.html", include_str!("../templates/leaving.html")),
+    // The timeline of a sign-in's later events: on /flow, and on
+    // /signed-out when the teaching layer records them.
     (
         "partials/events.html",
         include_str!("../templates/partials/events.html"),

@@ -149,7 +149,8 @@ fn verifier_context(state_hash: &str) -> String {
 /// dropping the oldest.
 ///
 /// Runs in a transaction of its own, or as a savepoint in the caller's
-/// (`flow::start` writes the `/flow` attempt in the same one).
+/// (`sign_ins::begin` writes the observer's record of the attempt, when
+/// there is one, in the same one).
 pub fn insert(
     connection: &mut DbConnection,
     sealer: &TokenSealer,

@@ -39,15 +39,21 @@ pub fn begin(
 }
 
 /// Step 4: takes (deletes and returns) the pending sign-in for `state_hash`,
-/// with the observer's record of the attempt so far, if one was stored. Single use: a second call finds nothing.
+/// with the observer's record of the attempt so far, if one was stored and
+/// `with_record` (an observer keeps records). Single use: a second call finds nothing.
 pub fn take(
     connection: &mut DbConnection,
     sealer: &TokenSealer,
     state_hash: &str,
+    with_record: bool,
 ) -> Result<(Option<PendingSignIn>, Option<String>), DbError> {
     super::write_transaction(connection, |connection| {
         let pending = pending_sign_ins::take(connection, sealer, state_hash)?;
-        Ok((pending, attempts::steps_of(connection, state_hash)?))
+        let record = match with_record {
+            true => attempts::steps_of(connection, state_hash)?,
+            false => None,
+        };
+        Ok((pending, record))
     })
 }
 

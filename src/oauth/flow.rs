@@ -39,7 +39,7 @@ use crate::db::attempts;
 use crate::db::pending_sign_ins::{NewPendingSignIn, PendingLimits, PendingSignIn, Purpose};
 use crate::db::sessions::SessionLimits;
 use crate::db::{Database, sign_ins, unix_now};
-use crate::observe::{Log, Observer, Step};
+use crate::oauth::observe::{Log, Observer, Step};
 use crate::providers::{Protocol, Provider};
 
 /// The flow's dependencies, built once at start-up (and per worker, for `http`).
@@ -169,9 +169,12 @@ impl SignInFlow {
         let state = params.state.as_deref().ok_or(SignInError::MissingState)?;
         let state_hash = sha256_url_safe(state);
         let lookup = state_hash.clone();
+        let with_record = self.observer.keeps_records();
         let (pending, recorded) = self
             .db
-            .write(move |connection, sealer| sign_ins::take(connection, sealer, &lookup))
+            .write(move |connection, sealer| {
+                sign_ins::take(connection, sealer, &lookup, with_record)
+            })
             .await
             .map_err(SignInError::Storage)?;
         let pending = pending

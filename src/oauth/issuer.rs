@@ -70,8 +70,8 @@ pub fn callback_issuer_matches(check: IssuerCheck, configured: &str, iss: &str) 
 /// itself is on loopback (local development and tests; RFC 8252 §8.3 allows
 /// http only there). A tampered or careless discovery document must not be
 /// able to send our tokens elsewhere in clear. Used for the five endpoints
-/// discovery names (`oidc::discover`) and again before a revocation or
-/// end-session request (`sign_out`).
+/// discovery names (`discovery::discover`) and again before a revocation or
+/// end-session request (`revocation`).
 pub fn safe_endpoint(issuer: Option<&str>, endpoint: &str) -> Option<Url> {
     let url = Url::parse(endpoint).ok()?;
     let loopback = |url: &Url| match url.host() {

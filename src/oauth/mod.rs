@@ -2,12 +2,15 @@
 //!
 //! `flow` runs steps 3 to 6 (redirect to the authorization endpoint, receive the
 //! code, call the token endpoint, receive the tokens) with every check the specs
-//! ask for; `oidc` talks to OpenID Connect providers (discovery, ID tokens) and
-//! `plain` to OAuth 2.0 providers without OpenID Connect; `token` holds what
-//! both share; `refresh` renews tokens (RFC 6749 §6) for either; `sign_out`
-//! revokes them and ends the session at the provider; `issuer` says what "the same issuer" means; `return_to` keeps
-//! post-sign-in redirects on this site; `admin_consent` builds the address an
-//! administrator approves the app at, and reads their answer.
+//! ask for, top to bottom, with `oidc` (the requests to an OpenID Connect
+//! provider) or `plain` (OAuth 2.0 without OpenID Connect). Beside them, one
+//! file each: `discovery`, `id_token` (its validation), `identity` (who
+//! signed in), `callback` (the redirect's parameters), `outcome` (what a
+//! request is for and how it ended), `step_up` (the mail permission and
+//! linking), `token` (what both protocols share), `refresh` (RFC 6749 §6),
+//! `revocation` (revoking tokens, the end-session URL), `issuer` (what "the
+//! same issuer" means), `return_to` (same-site return paths),
+//! `admin_consent`, `diagnostics` (`/setup`), `plain_words` and `error`.
 //!
 //! This module knows nothing of any particular provider (it reads a
 //! `providers::Provider` description) and nothing of HTTP requests or sessions:
@@ -23,6 +26,7 @@ pub mod flow;
 pub mod id_token;
 pub mod identity;
 pub mod issuer;
+pub mod observe;
 pub mod oidc;
 pub mod outcome;
 pub mod plain;

@@ -29,7 +29,7 @@ use super::discovery::DiscoveryCache;
 use super::issuer::safe_endpoint;
 use crate::db::tokens::ProviderTokens;
 use crate::http_client::{MAX_ERROR_BODY_BYTES, read_capped};
-use crate::observe::{Later, Notes};
+use crate::oauth::observe::{Later, Notes};
 use crate::providers::{ClientAuth, Provider, Revocation};
 
 /// What happened to the tokens at the provider.

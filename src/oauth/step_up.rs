@@ -14,7 +14,7 @@ use crate::db::accounts::{self, AccountIds, SignInRecord};
 use crate::db::attempts;
 use crate::db::pending_sign_ins::PendingSignIn;
 use crate::db::sign_ins;
-use crate::observe::{Log, Step};
+use crate::oauth::observe::{Log, Step};
 use crate::providers::Provider;
 
 impl SignInFlow {

@@ -55,7 +55,7 @@ pub struct EventRecord {
 /// What happened at one step.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StepRecord {
-    /// 1 to 7, as in `teaching::STEPS`.
+    /// 1 to 7, as in `teaching::steps::STEPS`.
     pub number: u8,
     /// When it happened, Unix milliseconds.
     pub at_ms: i64,

@@ -13,9 +13,9 @@ use crate::db::pending_sign_ins::Purpose;
 use crate::db::tokens::ProviderTokens;
 use crate::oauth::SignInError;
 use crate::oauth::callback::CallbackParams;
+use crate::oauth::observe::{AttemptLog, Later, Note, Observer, Step};
 use crate::oauth::refresh::RefreshError;
 use crate::oauth::token::TokenTrace;
-use crate::observe::{AttemptLog, Later, Note, Observer, Step};
 use crate::providers::Provider;
 
 /// The observer that records every attempt for `/flow`.
@@ -71,8 +71,13 @@ impl Observer for Recorder {
     fn add_notes(&self, stored: &str, notes: Vec<Note>) -> Option<String> {
         let mut record: FlowRecord = serde_json::from_str(stored).ok()?;
         let mut changed = false;
-        for note in notes {
-            changed |= match serde_json::from_str(&note.0).ok()? {
+        // A note that does not read back (written by another version) is
+        // skipped; the others are still added.
+        for noted in notes
+            .iter()
+            .filter_map(|note| serde_json::from_str(&note.0).ok())
+        {
+            changed |= match noted {
                 Noted::Event(event) => record.add_event(event),
                 Noted::FirstApiCall(step) => record.add_first_api_call(step),
             };

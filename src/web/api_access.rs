@@ -9,7 +9,7 @@ use crate::api::{ApiClient, ApiError};
 use crate::app::AppState;
 use crate::db::accounts;
 use crate::error::AppError;
-use crate::observe::Later;
+use crate::oauth::observe::Later;
 use crate::providers::Provider;
 use crate::session::{self, SessionUser};
 use crate::tokens::{SignInAgain, Usable};

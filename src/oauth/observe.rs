@@ -5,10 +5,9 @@
 //! sign-out tell an observer what happened at each step, as it happened: the
 //! authorization request, the callback, the token request and answer, the
 //! first API call, and what happens to a sign-in afterwards (refreshes,
-//! revocations, sign-out at the provider). The teaching layer's `/flow` is
-//! one listener (`teaching::recorder`); an app built without it
-//! (`--no-default-features`) has [`Nobody`], and then the core stores no
-//! record of attempts at all.
+//! revocations, sign-out at the provider). `startup` chooses the listener:
+//! the teaching layer's, when it is built in, or [`Nobody`], and then the
+//! core stores no record of attempts at all.
 //!
 //! What an observer writes about one attempt is text of its own making
 //! ([`AttemptLog::to_text`]) that the core stores with the attempt inside the
@@ -17,7 +16,7 @@
 //! borrow secrets (a code, a token) only for the length of the call: an
 //! observer must not keep one, and must never write one down.
 //!
-//! What it must not do: name any listener. Nothing here knows of `/flow`.
+//! What it must not do: name any listener.
 
 use std::fmt;
 use std::time::Instant;
@@ -25,17 +24,18 @@ use std::time::Instant;
 use secrecy::SecretString;
 use url::Url;
 
+use super::SignInError;
+use super::callback::CallbackParams;
+use super::refresh::RefreshError;
+use super::token::TokenTrace;
 use crate::db::pending_sign_ins::Purpose;
 use crate::db::tokens::ProviderTokens;
-use crate::oauth::SignInError;
-use crate::oauth::callback::CallbackParams;
-use crate::oauth::refresh::RefreshError;
-use crate::oauth::token::TokenTrace;
 use crate::providers::Provider;
 
 /// One step of an authorization request, from the redirect to the first API
 /// call (steps 3 to 7; steps 1 and 2 are told with step 3), or how it failed.
-#[derive(Debug)]
+/// Its `Debug` names the step only: the code, the verifier and `state` it
+/// carries must never reach a log.
 pub enum Step<'a> {
     /// Step 3: the browser is sent to the authorization endpoint. Steps 1
     /// (the registration, read from `provider`) and 2 (the visitor's choice,
@@ -83,8 +83,8 @@ pub enum Step<'a> {
     Failed(&'a SignInError),
 }
 
-/// Something that happened to a sign-in after its seven steps.
-#[derive(Debug)]
+/// Something that happened to a sign-in after its seven steps. Its `Debug`
+/// names the event only, as `Step`'s does.
 pub enum Later<'a> {
     /// A refresh (RFC 6749 §6), with what it sent and what came back.
     Refresh {
@@ -115,6 +115,33 @@ pub enum Later<'a> {
         outcome: Result<(), String>,
         started: Instant,
     },
+}
+
+impl fmt::Debug for Step<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Step::AuthorizationRequest { .. } => "Step::AuthorizationRequest",
+            Step::Callback(_) => "Step::Callback",
+            Step::TokenRequest { .. } => "Step::TokenRequest",
+            Step::TokenResponse { .. } => "Step::TokenResponse",
+            Step::SignInScopes { .. } => "Step::SignInScopes",
+            Step::ScopesGranted { .. } => "Step::ScopesGranted",
+            Step::ApiCall { .. } => "Step::ApiCall",
+            Step::Failed(_) => "Step::Failed",
+        })
+    }
+}
+
+impl fmt::Debug for Later<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Later::Refresh { .. } => "Later::Refresh",
+            Later::Revocation { .. } => "Later::Revocation",
+            Later::GrantDeletion { .. } => "Later::GrantDeletion",
+            Later::EndSession { .. } => "Later::EndSession",
+            Later::FirstApiCall { .. } => "Later::FirstApiCall",
+        })
+    }
 }
 
 /// What an observer made of a [`Later`] event at the time, to be added to
