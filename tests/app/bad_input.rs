@@ -486,3 +486,31 @@ async fn a_callback_without_iss_from_a_provider_that_advertises_it_is_refused() 
         StatusCode::SEE_OTHER
     );
 }
+
+/// Code injection (RFC 9700 §4.5): a code an attacker got for their own
+/// authorization request, planted in the victim's callback with the victim's
+/// own `state`, passes every check of the callback; the token request then
+/// carries the victim's PKCE verifier, which does not match the challenge
+/// the code was issued for (RFC 7636 §4.6), and the provider refuses it.
+#[tokio::test]
+async fn a_code_issued_for_another_authorization_request_is_refused_by_pkce() {
+    let (app, provider) = provider::spawn().await;
+    let attackers = provider
+        .authorize(&app, &browser(), "/profile", "bob")
+        .await;
+    let victim = browser();
+    let victims = provider.authorize(&app, &victim, "/profile", "alice").await;
+    let injected = victims.replace(
+        &format!("code={}", query_value(&victims, "code")),
+        &format!("code={}", query_value(&attackers, "code")),
+    );
+    assert_ne!(injected, victims);
+
+    let response = victim.get(&injected).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("invalid_grant"), "{html}");
+    let (status, _) = app.get_html(&victim, "/profile").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "nobody was signed in");
+}

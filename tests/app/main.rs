@@ -1,5 +1,7 @@
-//! One integration-test binary: each test spawns the real app and the demo
-//! provider on random ports and drives them over HTTP like a browser.
+//! One integration-test binary: each test spawns the real app (with the demo
+//! provider when it is built in, or local fake providers) on random ports and
+//! drives it over HTTP like a browser. `provider` is the provider the core's
+//! tests sign in at in either build.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -41,7 +43,6 @@ mod instances;
 #[cfg(feature = "teaching")]
 mod learn;
 mod lifecycle;
-#[cfg(feature = "demo-provider")]
 mod linking;
 mod microsoft;
 mod oidc;

@@ -1,6 +1,6 @@
 //! Production mode (an https APP_BASE_URL): the demo provider only when asked
 //! for, with a banner on every page; `/setup` without client ids or endpoints.
-//! What the configuration refuses is tested in `config.rs`.
+//! What the configuration refuses is tested in `config/mod.rs`.
 
 use reqwest::StatusCode;
 

@@ -19,6 +19,8 @@ pub struct Provider {
     pub id: &'static str,
     /// Its issuer (what the callback's `iss` names).
     pub issuer: String,
+    /// Its name on the pages.
+    pub name: &'static str,
     #[cfg(not(feature = "demo-provider"))]
     fake: FakeIssuer,
     #[cfg(not(feature = "demo-provider"))]
@@ -35,7 +37,14 @@ pub async fn spawn() -> (TestApp, Provider) {
 pub async fn spawn_with<V: AsRef<str>>(vars: &[(&str, V)]) -> (TestApp, Provider) {
     let app = spawn_app_with(vars).await;
     let issuer = app.demo_address.clone();
-    (app, Provider { id: "demo", issuer })
+    (
+        app,
+        Provider {
+            id: "demo",
+            issuer,
+            name: "Demo provider",
+        },
+    )
 }
 
 /// `spawn`, with more environment variables.
@@ -73,6 +82,8 @@ pub async fn spawn_with<V: AsRef<str>>(vars: &[(&str, V)]) -> (TestApp, Provider
     let provider = Provider {
         id: "oidc",
         issuer,
+        // OIDC_DISPLAY_NAME in `FakeIssuer::oidc_env`.
+        name: "Fake",
         fake,
         codes: AtomicUsize::new(0),
     };
@@ -106,23 +117,67 @@ impl Provider {
         return_to: &str,
         user: &str,
     ) -> String {
+        let authorize = format!("{}/authorize", self.issuer);
+        let started = start_sign_in(app, browser, self.id, return_to, &authorize).await;
+        self.answer(app, browser, &started.authorize_url, user)
+            .await
+    }
+
+    /// Step 4 at the provider for a request the app already started
+    /// (`authorize_url`): `user` signs in and allows. Returns the callback
+    /// URL, with its code.
+    #[cfg(feature = "demo-provider")]
+    pub async fn answer(
+        &self,
+        app: &TestApp,
+        browser: &reqwest::Client,
+        authorize_url: &str,
+        user: &str,
+    ) -> String {
+        app.answer_at_demo(self.id, browser, authorize_url, user, "allow")
+            .await
+    }
+
+    /// Step 4 at the provider for a request the app already started
+    /// (`authorize_url`): `user` signs in and allows. Returns the callback
+    /// URL, with its code.
+    #[cfg(not(feature = "demo-provider"))]
+    pub async fn answer(
+        &self,
+        app: &TestApp,
+        _browser: &reqwest::Client,
+        authorize_url: &str,
+        user: &str,
+    ) -> String {
         use wiremock::matchers::{body_string_contains, header, method, path};
         use wiremock::{Mock, ResponseTemplate};
 
-        let authorize = format!("{}/authorize", self.issuer);
-        let started = start_sign_in(app, browser, self.id, return_to, &authorize).await;
+        let parameter = |name: &str| {
+            url::Url::parse(authorize_url)
+                .unwrap()
+                .query_pairs()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.into_owned())
+        };
+        let state = parameter("state").expect("state");
         let code = format!("code-{}", self.codes.fetch_add(1, Ordering::Relaxed));
+        let (name, email) = person(user);
         let id_token = self.fake.id_token(serde_json::json!({
             "iss": self.issuer, "sub": user, "aud": CLIENT_ID,
-            "nonce": started.nonce, "name": user,
+            "nonce": parameter("nonce"), "name": name, "email": email,
         }));
         let access_token = format!("access-{code}");
         let mut answer = token_response(Some(&id_token));
         answer["access_token"] = serde_json::json!(access_token);
-        // Single use, like a real code (RFC 6749 §4.1.2).
+        // Single use, like a real code (RFC 6749 §4.1.2), and only with the
+        // verifier of this request's challenge and the same redirect URI.
         Mock::given(method("POST"))
             .and(path("/token"))
             .and(body_string_contains(format!("code={code}&")))
+            .and(GrantFor {
+                challenge: parameter("code_challenge").expect("code_challenge"),
+                redirect_uri: app.url(&format!("/auth/{}/callback", self.id)),
+            })
             .respond_with(ResponseTemplate::new(200).set_body_json(answer))
             .up_to_n_times(1)
             .with_priority(1)
@@ -134,11 +189,18 @@ impl Provider {
             .and(header("authorization", format!("Bearer {access_token}")))
             .respond_with(
                 ResponseTemplate::new(200)
-                    .set_body_json(serde_json::json!({"sub": user, "name": user})),
+                    .set_body_json(serde_json::json!({"sub": user, "name": name, "email": email})),
             )
             .mount(&self.fake.server)
             .await;
-        self.callback(app, &[("code", &code), ("state", &started.state)])
+        self.callback(app, &[("code", &code), ("state", &state)])
+    }
+
+    /// The profile's "Link a … account" button for this provider, answered
+    /// by `user`: the callback URL of the link request.
+    pub async fn link(&self, app: &TestApp, browser: &reqwest::Client, user: &str) -> String {
+        let authorize_url = app.start_link(browser, self.id).await;
+        self.answer(app, browser, &authorize_url, user).await
     }
 
     /// A sign-in the person declines at the provider: the callback URL with
@@ -200,5 +262,47 @@ impl Provider {
             "callback failed"
         );
         location(&response)
+    }
+}
+
+/// The fake's people: the demo provider's users, so that a test asserts the
+/// same names at either provider.
+#[cfg(not(feature = "demo-provider"))]
+fn person(user: &str) -> (String, String) {
+    let name = match user {
+        "alice" => "Alice Adams",
+        "bob" => "Bob Baker",
+        "carol" => "Carol Chen",
+        other => other,
+    };
+    (name.to_owned(), format!("{user}@demo.example"))
+}
+
+/// A token request whose `code_verifier` hashes to the authorization
+/// request's `code_challenge` (S256, RFC 7636 §4.6) and whose `redirect_uri`
+/// is the one the authorization request carried (RFC 6749 §4.1.3), as a real
+/// provider checks them: any other answer is the fallback `invalid_grant`.
+#[cfg(not(feature = "demo-provider"))]
+struct GrantFor {
+    challenge: String,
+    redirect_uri: String,
+}
+
+#[cfg(not(feature = "demo-provider"))]
+impl wiremock::Match for GrantFor {
+    fn matches(&self, request: &wiremock::Request) -> bool {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(&request.body)
+                .into_owned()
+                .collect();
+        let verifier_matches = form.get("code_verifier").is_some_and(|verifier| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(verifier.as_bytes()))
+                == self.challenge
+        });
+        verifier_matches && form.get("redirect_uri") == Some(&self.redirect_uri)
     }
 }

@@ -147,31 +147,35 @@ async fn a_cookie_from_before_sign_in_is_not_signed_in_after_it() {
     assert_eq!(status, StatusCode::SEE_OTHER, "the old cookie is not");
 }
 
-#[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_state_issued_for_one_provider_is_refused_at_anothers_callback() {
     // Mix-up (RFC 9700 §4.4): an answer is only used at the callback of the
-    // provider the sign-in was started with. Here a demo sign-in's state and
-    // code arrive at the generic provider's callback; its token endpoint
-    // must not hear of them.
-    let issuer = FakeIssuer::start().await;
-    issuer
-        .mount_discovery(&format!("{}/token", issuer.issuer()))
+    // provider the sign-in was started with. Here a sign-in's state and code
+    // from the test provider arrive at another provider's callback (a fake
+    // Google); its token endpoint must not hear of them.
+    let other = FakeIssuer::start().await;
+    other
+        .mount_discovery(&format!("{}/token", other.issuer()))
         .await;
-    let app = spawn_app_with(&issuer.oidc_env()).await;
+    let (app, provider) = provider::spawn_with(&[
+        ("GOOGLE_CLIENT_ID", "other-client".to_owned()),
+        ("GOOGLE_CLIENT_SECRET", "other-secret".to_owned()),
+        ("GOOGLE_ISSUER", other.issuer()),
+    ])
+    .await;
     let browser = browser();
-    let callback = app
-        .authorize_at_demo(&browser, "/profile", "alice", "allow")
+    let callback = provider
+        .authorize(&app, &browser, "/profile", "alice")
         .await;
     let query = callback.split_once('?').unwrap().1;
 
     let (status, html) = app
-        .get_html(&browser, &format!("/auth/oidc/callback?{query}"))
+        .get_html(&browser, &format!("/auth/google/callback?{query}"))
         .await;
 
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("not valid any more"), "{html}");
-    let requests = issuer.server.received_requests().await.unwrap();
+    let requests = other.server.received_requests().await.unwrap();
     assert!(
         requests
             .iter()
