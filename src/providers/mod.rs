@@ -42,7 +42,7 @@ pub struct Provider {
     /// so asking for it up front can stop people from signing in at all.
     pub scopes: Vec<String>,
     /// Scopes the mail API needs, asked for only when the person opens their
-    /// mail (incremental consent: `routes::account::ask_mail_permission`),
+    /// mail (incremental consent: `routes::mail::ask_mail_permission`),
     /// together with `scopes`. Empty when there is no `mail_api`.
     pub mail_scopes: Vec<String>,
     /// Provider-specific parameters added to the authorization request, such as
