@@ -94,7 +94,6 @@ impl Provider {
     /// Steps 3 to 5 up to the provider's redirect back: starts a sign-in at
     /// `/auth/{id}/login` coming back to `return_to`, and has `user` sign in
     /// and allow. Returns the callback URL, with its code.
-    #[cfg(feature = "demo-provider")]
     pub async fn authorize(
         &self,
         app: &TestApp,
@@ -102,25 +101,14 @@ impl Provider {
         return_to: &str,
         user: &str,
     ) -> String {
-        app.authorize_at_demo(browser, return_to, user, "allow")
+        let start = browser
+            .get(app.url(&format!("/auth/{}/login", self.id)))
+            .query(&[("return_to", return_to)])
+            .send()
             .await
-    }
-
-    /// Steps 3 to 5 up to the provider's redirect back: starts a sign-in at
-    /// `/auth/{id}/login` coming back to `return_to`, and has `user` sign in
-    /// and allow. Returns the callback URL, with its code.
-    #[cfg(not(feature = "demo-provider"))]
-    pub async fn authorize(
-        &self,
-        app: &TestApp,
-        browser: &reqwest::Client,
-        return_to: &str,
-        user: &str,
-    ) -> String {
-        let authorize = format!("{}/authorize", self.issuer);
-        let started = start_sign_in(app, browser, self.id, return_to, &authorize).await;
-        self.answer(app, browser, &started.authorize_url, user)
-            .await
+            .expect("start");
+        assert_eq!(start.status(), reqwest::StatusCode::SEE_OTHER);
+        self.answer(app, browser, &location(&start), user).await
     }
 
     /// Step 4 at the provider for a request the app already started
