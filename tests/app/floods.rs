@@ -8,7 +8,8 @@ use std::time::Instant;
 use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 
-use crate::helpers::{browser, spawn_app_with};
+use crate::helpers::browser;
+use crate::provider;
 
 /// A client that keeps no cookie: every start gets a new browser key.
 fn cookieless() -> reqwest::Client {
@@ -20,11 +21,11 @@ fn cookieless() -> reqwest::Client {
 
 #[tokio::test]
 async fn a_client_past_its_sign_in_starts_per_minute_gets_429_with_retry_after() {
-    let app = spawn_app_with(&[("SIGN_IN_STARTS_PER_MINUTE", "5")]).await;
+    let (app, provider) = provider::spawn_with(&[("SIGN_IN_STARTS_PER_MINUTE", "5")]).await;
     let client = cookieless();
     for n in 0..5 {
         let response = client
-            .get(app.url("/auth/demo/login"))
+            .get(app.url(&format!("/auth/{}/login", provider.id)))
             .send()
             .await
             .unwrap();
@@ -32,7 +33,7 @@ async fn a_client_past_its_sign_in_starts_per_minute_gets_429_with_retry_after()
     }
 
     let refused = client
-        .get(app.url("/auth/demo/login"))
+        .get(app.url(&format!("/auth/{}/login", provider.id)))
         .send()
         .await
         .unwrap();
@@ -62,7 +63,7 @@ async fn a_client_past_its_sign_in_starts_per_minute_gets_429_with_retry_after()
     );
     // The app does not trust X-Forwarded-For from a peer that is not a proxy.
     let forged = client
-        .get(app.url("/auth/demo/login"))
+        .get(app.url(&format!("/auth/{}/login", provider.id)))
         .header("X-Forwarded-For", "203.0.113.77")
         .send()
         .await
@@ -76,7 +77,7 @@ async fn a_client_past_its_sign_in_starts_per_minute_gets_429_with_retry_after()
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
     // The test connects from 127.0.0.1: here, that is the proxy.
-    let app = spawn_app_with(&[
+    let (app, provider) = provider::spawn_with(&[
         ("SIGN_IN_STARTS_PER_MINUTE", "2"),
         ("TRUSTED_PROXIES", "127.0.0.1, ::1"),
     ])
@@ -84,7 +85,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
     let client = cookieless();
     let start = |forwarded: &'static str| {
         client
-            .get(app.url("/auth/demo/login"))
+            .get(app.url(&format!("/auth/{}/login", provider.id)))
             .header("X-Forwarded-For", forwarded)
             .send()
     };
@@ -117,13 +118,15 @@ async fn twenty_thousand_cookieless_starts_then_a_real_visitor_signs_in_at_the_f
 
     // The per-client limit would stop this flood after 30 starts; lifted, the
     // database's own bounds must hold on their own.
-    let app = spawn_app_with(&[("SIGN_IN_STARTS_PER_MINUTE", "1000000")]).await;
+    let (app, provider) = provider::spawn_with(&[("SIGN_IN_STARTS_PER_MINUTE", "1000000")]).await;
     let client = cookieless();
     let started = Instant::now();
 
     let statuses: Vec<StatusCode> = futures_util::stream::iter(0..20_000)
         .map(|_| {
-            let request = client.get(app.url("/auth/demo/login")).send();
+            let request = client
+                .get(app.url(&format!("/auth/{}/login", provider.id)))
+                .send();
             async move { request.await.expect("start").status() }
         })
         .buffer_unordered(8)
@@ -141,7 +144,7 @@ async fn twenty_thousand_cookieless_starts_then_a_real_visitor_signs_in_at_the_f
             .find(|status| **status != StatusCode::SEE_OTHER)
     );
     let visitor = browser();
-    let landed = app.sign_in(&visitor, "/profile", "alice").await;
+    let landed = provider.sign_in(&app, &visitor, "/profile", "alice").await;
     assert_eq!(landed, "/profile");
     let (status, _) = app.get_html(&visitor, "/profile").await;
     assert_eq!(status, StatusCode::OK);

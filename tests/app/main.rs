@@ -30,7 +30,6 @@ mod consent;
 mod demo_provider;
 mod fake_issuer;
 mod faults;
-#[cfg(feature = "demo-provider")]
 mod floods;
 #[cfg(feature = "teaching")]
 mod flow;
