@@ -257,3 +257,42 @@ impl<'a> Notes<'a> {
         self.noted
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::{Later, Step};
+    use crate::oauth::callback::CallbackParams;
+    use crate::oauth::token::TokenTrace;
+
+    /// An observer that logs what it is told (`tracing::debug!(?step)`)
+    /// writes the event's name, never the secrets it carries.
+    #[test]
+    fn an_events_debug_names_it_without_its_secrets() {
+        let call = TokenTrace::default();
+        let provider = crate::providers::tests_support::microsoft();
+        let request = Step::TokenRequest {
+            provider: &provider,
+            code: "the-authorization-code",
+            verifier: "the-pkce-verifier",
+            call: &call,
+        };
+        assert_eq!(format!("{request:?}"), "Step::TokenRequest");
+        let params = CallbackParams {
+            state: Some("the-state".to_owned()),
+            ..CallbackParams::default()
+        };
+        assert_eq!(format!("{:?}", Step::Callback(&params)), "Step::Callback");
+        let token = SecretString::from("the-refresh-token");
+        let endpoint = url::Url::parse("https://id.example/revoke").unwrap();
+        let revocation = Later::Revocation {
+            endpoint: &endpoint,
+            token: &token,
+            hint: "refresh_token",
+            status: Some(200),
+            started: std::time::Instant::now(),
+        };
+        assert_eq!(format!("{revocation:?}"), "Later::Revocation");
+    }
+}
