@@ -334,29 +334,3 @@ pub async fn come_back_with_code(
         .await
         .unwrap()
 }
-
-impl FakeIssuer {
-    /// A whole sign-in at this fake as the generic OpenID Connect provider
-    /// (`oidc_env`, with `mount_discovery` done), as `name`, started to come
-    /// back to `return_to`: steps 3 to 6, and where the app then sends the
-    /// browser.
-    pub async fn sign_in_as(
-        &self,
-        app: &TestApp,
-        browser: &reqwest::Client,
-        return_to: &str,
-        name: &str,
-    ) -> String {
-        let authorize = format!("{}/authorize", self.issuer());
-        let started = start_sign_in(app, browser, "oidc", return_to, &authorize).await;
-        let id_token = self.id_token(json!({
-            "iss": self.issuer(), "sub": name.replace(' ', "-"), "aud": CLIENT_ID,
-            "nonce": started.nonce, "name": name,
-        }));
-        self.answer_next_token_request_at("/token", token_response(Some(&id_token)))
-            .await;
-        let back = come_back_with_code(app, browser, "oidc", &started).await;
-        assert_eq!(back.status(), StatusCode::SEE_OTHER, "signed in");
-        location(&back)
-    }
-}

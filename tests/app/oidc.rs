@@ -370,30 +370,3 @@ async fn setup_shows_how_far_the_providers_clock_is_from_ours() {
         );
     }
 }
-
-/// At a fake provider (no demo provider needed): the generic provider signs
-/// a person in, renews the session and returns to the page first asked for,
-/// whose layout then names them.
-#[tokio::test]
-async fn the_generic_provider_returns_the_signed_in_person_to_the_page_asked_for() {
-    use crate::fake_issuer::FakeIssuer;
-
-    let issuer = FakeIssuer::start().await;
-    issuer
-        .mount_discovery(&format!("{}/token", issuer.issuer()))
-        .await;
-    let app = spawn_app_with(&issuer.oidc_env()).await;
-    let browser = browser();
-
-    let back = issuer
-        .sign_in_as(&app, &browser, "/guest", "Ada Lovelace")
-        .await;
-
-    assert_eq!(back, "/guest");
-    let (status, html) = app.get_html(&browser, "/guest").await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(
-        html.contains("Signed in as <strong>Ada Lovelace</strong>"),
-        "{html}"
-    );
-}
