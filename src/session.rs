@@ -17,7 +17,8 @@ const BROWSER_KEY: &str = "browser_key";
 const CSRF_TOKEN: &str = "csrf_token";
 /// What the sign-out did, for the `/signed-out` page after it.
 const SIGN_OUT_NOTE: &str = "sign_out_note";
-/// Set at sign-in until the first API call is recorded for `/flow` (step 7).
+/// Set at sign-in, only when an observer keeps records (the teaching layer),
+/// until the first API call is noted as the sign-in's step 7.
 const FIRST_API_CALL_PENDING: &str = "first_api_call_pending";
 
 /// The signed-in person, as the cookie remembers them between requests.
@@ -83,20 +84,25 @@ pub fn forget_user(session: &Session) {
 
 /// Starts a signed-in session. The session is renewed first, so a session
 /// fixed by an attacker before sign-in is not the one that ends up signed in.
+/// `note_first_api_call`: whether an observer wants the first API call
+/// reported (without one, the cookie carries no such flag).
 pub fn begin(
     session: &Session,
     user: &SessionUser,
+    note_first_api_call: bool,
 ) -> Result<(), actix_session::SessionInsertError> {
     session.renew();
     session.remove(BROWSER_KEY);
     session.insert(USER, user)?;
     session.insert(CSRF_TOKEN, random_url_safe(32))?;
-    session.insert(FIRST_API_CALL_PENDING, true)?;
+    if note_first_api_call {
+        expect_first_api_call(session)?;
+    }
     Ok(())
 }
 
 /// After a request for more scopes came back granted: the next API call is
-/// recorded as that attempt's step 7, as after a sign-in.
+/// reported as that attempt's step 7, as after a sign-in.
 pub fn expect_first_api_call(session: &Session) -> Result<(), actix_session::SessionInsertError> {
     session.insert(FIRST_API_CALL_PENDING, true)
 }

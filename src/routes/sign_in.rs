@@ -149,8 +149,8 @@ pub async fn finish_sign_in(
         Finished::MailPermission(answer) => {
             // The profile page shows the granted scopes: read them again.
             state.profiles.forget(answer.identity_id);
-            if answer.missing.is_empty() {
-                // For /flow: the first mail read is this attempt's step 7.
+            if answer.missing.is_empty() && state.flow.observer.keeps_records() {
+                // For the observer: the first mail read is this attempt's step 7.
                 session::expect_first_api_call(&visitor.session)
                     .map_err(|error| AppError::internal("writing the session", error))?;
             }
@@ -194,6 +194,7 @@ pub async fn finish_sign_in(
             display_name: signed_in.display_name,
             signed_in_at: crate::db::unix_now(),
         },
+        state.flow.observer.keeps_records(),
     )
     .map_err(|error| AppError::internal("writing the session", error))?;
     tracing::info!(

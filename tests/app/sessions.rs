@@ -193,3 +193,25 @@ async fn pages_that_change_nothing_in_the_session_do_not_write_it_again() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_kept_signed_in_page_writes_no_cookie() {
+    let (app, provider) = provider::spawn().await;
+    let browser = browser();
+    provider.sign_in(&app, &browser, "/", "alice").await;
+    let sets_cookie =
+        |response: &reqwest::Response| response.headers().contains_key(reqwest::header::SET_COOKIE);
+
+    // The first API call after a sign-in clears the observer's flag (step 7
+    // for /flow), so its page writes the cookie again; built without the
+    // teaching layer, no flag is ever set and no page view writes one.
+    let first = browser.get(app.url("/profile")).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(sets_cookie(&first), cfg!(feature = "teaching"));
+
+    for page in ["/profile", "/", "/profile"] {
+        let again = browser.get(app.url(page)).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::OK, "{page}");
+        assert!(!sets_cookie(&again), "{page} wrote the cookie");
+    }
+}
