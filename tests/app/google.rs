@@ -980,6 +980,38 @@ async fn a_token_response_without_gmail_readonly_is_shown_as_mail_not_allowed() 
     );
 }
 
+#[tokio::test]
+async fn a_mail_permission_answered_by_another_google_account_changes_nothing() {
+    let google = FakeGoogle::start().await;
+    google.sign_in("/profile").await;
+    let tokens_before = google.app.stored_token_rows();
+
+    // At Google's account chooser, someone picks another account and allows
+    // Gmail: its ID token names another `sub`.
+    let authorize = format!("{}/o/oauth2/v2/auth", google.fake.issuer());
+    let started = ask_for_mail(&google.app, &google.browser, &authorize).await;
+    let mut claims = google.claims(started.nonce.as_deref());
+    claims["sub"] = json!("another-google-account");
+    let mut answer = token_response(Some(&google.fake.id_token(claims)));
+    answer["scope"] = json!(GRANTED_WITH_GMAIL);
+    google
+        .fake
+        .answer_next_token_request_at("/token", answer)
+        .await;
+    let response = come_back_with_code(&google.app, &google.browser, "google", &started).await;
+
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("different account"), "{html}");
+    assert_eq!(attribute_values(&html, "a.button", "href")[0], "/mail");
+    // Still the same person, with the sign-in's tokens; the other account's
+    // were stored nowhere, so /mail still asks for the permission.
+    assert_eq!(google.app.stored_token_rows(), tokens_before);
+    let (status, mail) = google.get("/mail").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(mail.contains("Allow this app to read your mail"), "{mail}");
+}
+
 #[cfg(feature = "demo-provider")]
 #[tokio::test]
 async fn a_google_account_linked_by_a_signed_in_person_then_signs_them_in() {
