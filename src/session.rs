@@ -35,6 +35,23 @@ pub struct SessionUser {
     pub provider: String,
     pub display_name: String,
     pub signed_in_at: i64,
+    /// When this session's person last authenticated at the provider (the
+    /// sign-in's, or a later fresh sign-in's `auth_time`, else when it came
+    /// back). Kept in this cookie only: a fresh sign-in in one browser does
+    /// not make a copy of an older cookie fresh. Cookies from before it
+    /// existed read 0: never fresh.
+    #[serde(default)]
+    pub authenticated_at: i64,
+}
+
+impl SessionUser {
+    /// Whether the person signed in at the provider no longer than
+    /// `max_age` ago (REAUTH_MAX_AGE; 0 never is): what linking, unlinking
+    /// and deleting the account need.
+    pub fn signed_in_recently(&self, max_age: std::time::Duration, now: i64) -> bool {
+        let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+        max_age > 0 && now.saturating_sub(self.authenticated_at) <= max_age
+    }
 }
 
 impl std::fmt::Debug for SessionUser {
@@ -123,6 +140,21 @@ pub fn take_first_api_call_pending(session: &Session) -> bool {
     }
 }
 
+/// After a fresh sign-in with the session's own account: remembers when the
+/// person authenticated, in this cookie. The cookie is renewed, as at any
+/// sign-in (with Redis sessions, the old session key stops working).
+pub fn signed_in_again(
+    session: &Session,
+    authenticated_at: i64,
+) -> Result<(), actix_session::SessionInsertError> {
+    if let Some(mut user) = cookie_user(session) {
+        user.authenticated_at = authenticated_at;
+        session.renew();
+        session.insert(USER, &user)?;
+    }
+    Ok(())
+}
+
 /// The CSRF token of a signed-in session (synchroniser token pattern).
 pub fn csrf_token(session: &Session) -> Option<String> {
     session.get::<String>(CSRF_TOKEN).ok().flatten()
@@ -163,11 +195,35 @@ mod tests {
             provider: "demo".into(),
             display_name: "Alice".into(),
             signed_in_at: 0,
+            authenticated_at: 0,
         };
         let shown = format!("{user:?}");
         assert_eq!(
             shown,
             r#"SessionUser { user_id: 7, identity_id: 9, provider: "demo", .. }"#
         );
+    }
+
+    #[test]
+    fn a_sign_in_is_recent_up_to_max_age_and_never_with_zero() {
+        let user = SessionUser {
+            session_id: String::new(),
+            user_id: 1,
+            identity_id: 1,
+            provider: "demo".into(),
+            display_name: String::new(),
+            signed_in_at: 1_000,
+            authenticated_at: 1_000,
+        };
+        let five_minutes = std::time::Duration::from_secs(300);
+        assert!(user.signed_in_recently(five_minutes, 1_000));
+        assert!(user.signed_in_recently(five_minutes, 1_300));
+        assert!(!user.signed_in_recently(five_minutes, 1_301));
+        assert!(!user.signed_in_recently(std::time::Duration::ZERO, 1_000));
+        let from_an_older_cookie: SessionUser = serde_json::from_str(
+            r#"{"session_id":"s","user_id":1,"identity_id":1,"provider":"demo","display_name":"A","signed_in_at":1000}"#,
+        )
+        .unwrap();
+        assert!(!from_an_older_cookie.signed_in_recently(five_minutes, 1_000));
     }
 }

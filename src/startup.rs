@@ -160,6 +160,7 @@ impl Application {
                     max_age_secs: seconds(config.session_max_age),
                 },
                 observer: observer(),
+                reauth_max_age: config.reauth_max_age,
             },
             http,
             views: Arc::new(Views::load(MORE_TEMPLATES)?),

@@ -100,6 +100,7 @@ pub async fn identity(
         subject: user.id.to_string(),
         name: user.name.or(Some(user.login)),
         email,
+        auth_time: None,
     })
 }
 

@@ -156,6 +156,7 @@ pub async fn identity(
         subject,
         name: user.display_name,
         email: user.mail.or(user.user_principal_name),
+        auth_time: None,
     })
 }
 

@@ -66,6 +66,7 @@ impl UserInfoRequest<'_> {
             subject: info.sub,
             name: info.name.or(info.preferred_username),
             email: info.email,
+            auth_time: None,
         })
     }
 

@@ -76,6 +76,10 @@ pub struct Config {
     /// active it is (default 28800, eight hours). Both limits are enforced on
     /// the server (`db::sessions`), whatever the cookie says.
     pub session_max_age: Duration,
+    /// REAUTH_MAX_AGE: linking, unlinking and deleting the account need a
+    /// sign-in at the provider no longer than this many seconds ago (default
+    /// 300); an older one is asked again first. 0: asked every time.
+    pub reauth_max_age: Duration,
     /// HTTP_TIMEOUT: seconds allowed for each request to a provider (default 10).
     pub http_timeout: Duration,
     /// SHUTDOWN_TIMEOUT: seconds that requests under way may still take after
@@ -203,6 +207,16 @@ impl Config {
             8 * 60 * 60,
         )?);
 
+        let reauth_max_age = Duration::from_secs(match var("REAUTH_MAX_AGE") {
+            None => 300,
+            Some(text) => text.trim().parse::<u64>().map_err(|_| {
+                invalid(
+                    "REAUTH_MAX_AGE",
+                    format!("`{text}` is not a number of seconds (0 or more)"),
+                )
+            })?,
+        });
+
         let http_timeout =
             Duration::from_secs(parse_seconds("HTTP_TIMEOUT", var("HTTP_TIMEOUT"), 10)?);
         let shutdown_timeout = Duration::from_secs(parse_seconds(
@@ -243,6 +257,7 @@ impl Config {
             token_key_previous: keys.token_key_previous,
             session_idle_timeout,
             session_max_age,
+            reauth_max_age,
             http_timeout,
             shutdown_timeout,
             sign_in_starts_per_minute,

@@ -27,6 +27,9 @@ pub const MAIL_NOT_ALLOWED: &str = "mail not allowed";
 /// An account at a provider was linked to the signed-in user (or found
 /// linked to them already).
 pub const LINKED: &str = "linked";
+/// The signed-in person signed in again with the same account before what
+/// cannot be undone (a fresh sign-in, REAUTH_MAX_AGE).
+pub const SIGNED_IN_AGAIN: &str = "signed in again";
 
 /// A stored attempt.
 #[derive(Debug, Clone, Queryable)]

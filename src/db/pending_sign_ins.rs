@@ -48,7 +48,7 @@ impl Default for PendingLimits {
 /// knows what the answer may do. A purpose that belongs to a signed-in user
 /// names that user, so the callback can refuse an answer that comes back to
 /// anyone else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Purpose {
     /// An ordinary sign-in: who comes back is signed in.
     SignIn,
@@ -60,28 +60,85 @@ pub enum Purpose {
     /// `user_id`. The answer must come back to that user; it attaches the
     /// identity it names to them and signs nobody in.
     Link { user_id: i64 },
+    /// A fresh sign-in before `then`, which cannot be undone: the answer
+    /// must come back to the signed-in user `user_id` and name the account
+    /// this session signed in with, `identity_id`; then `then` goes on.
+    Reauthenticate {
+        user_id: i64,
+        identity_id: i64,
+        then: Then,
+    },
+}
+
+/// What a fresh sign-in ([`Purpose::Reauthenticate`]) was asked for, and
+/// goes on with once it is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Then {
+    /// Link an account at this provider (its id).
+    Link { provider: String },
+    /// Unlink this identity of the user.
+    Unlink { identity_id: i64 },
+    /// Delete the account.
+    DeleteAccount,
 }
 
 const SIGN_IN: &str = "sign_in";
 const ADD_MAIL: &str = "add_mail";
 const LINK: &str = "link";
+/// `reauth:` and what goes on after it: `link:{provider}`, `unlink:{id}` or
+/// `delete` (in the `purpose` column: no column of its own for a value that
+/// lives ten minutes).
+const REAUTH: &str = "reauth:";
 
 impl Purpose {
     /// As stored: the purpose's name and the ids it names.
-    fn columns(self) -> (&'static str, Option<i64>, Option<i64>) {
+    fn columns(&self) -> (String, Option<i64>, Option<i64>) {
         match self {
-            Purpose::SignIn => (SIGN_IN, None, None),
+            Purpose::SignIn => (SIGN_IN.to_owned(), None, None),
             Purpose::AddMail {
                 user_id,
                 identity_id,
-            } => (ADD_MAIL, Some(user_id), Some(identity_id)),
-            Purpose::Link { user_id } => (LINK, Some(user_id), None),
+            } => (ADD_MAIL.to_owned(), Some(*user_id), Some(*identity_id)),
+            Purpose::Link { user_id } => (LINK.to_owned(), Some(*user_id), None),
+            Purpose::Reauthenticate {
+                user_id,
+                identity_id,
+                then,
+            } => {
+                let then = match then {
+                    Then::Link { provider } => format!("link:{provider}"),
+                    Then::Unlink { identity_id } => format!("unlink:{identity_id}"),
+                    Then::DeleteAccount => "delete".to_owned(),
+                };
+                (
+                    format!("{REAUTH}{then}"),
+                    Some(*user_id),
+                    Some(*identity_id),
+                )
+            }
         }
     }
 
     /// Read back; `None` for a row this code does not understand (the
     /// callback then refuses it rather than guess).
     fn from_columns(name: &str, user_id: Option<i64>, identity_id: Option<i64>) -> Option<Self> {
+        if let Some(then) = name.strip_prefix(REAUTH) {
+            let then = match then.split_once(':') {
+                Some(("link", provider)) if !provider.is_empty() => Then::Link {
+                    provider: provider.to_owned(),
+                },
+                Some(("unlink", id)) => Then::Unlink {
+                    identity_id: id.parse().ok()?,
+                },
+                None if then == "delete" => Then::DeleteAccount,
+                _ => return None,
+            };
+            return Some(Purpose::Reauthenticate {
+                user_id: user_id?,
+                identity_id: identity_id?,
+                then,
+            });
+        }
         match (name, user_id, identity_id) {
             (SIGN_IN, None, None) => Some(Purpose::SignIn),
             (ADD_MAIL, Some(user_id), Some(identity_id)) => Some(Purpose::AddMail {
@@ -218,7 +275,7 @@ pub fn insert(
                 dsl::nonce.eq(&new.nonce),
                 dsl::return_to.eq(&new.return_to),
                 dsl::created_at.eq(now),
-                dsl::purpose.eq(purpose),
+                dsl::purpose.eq(&purpose),
                 dsl::for_user_id.eq(for_user_id),
                 dsl::for_identity_id.eq(for_identity_id),
             ))
@@ -292,7 +349,7 @@ mod tests {
             &mut connection,
             &sealer,
             &NewPendingSignIn {
-                purpose,
+                purpose: purpose.clone(),
                 ..pending("s1", "b1")
             },
             PendingLimits::default(),
@@ -325,6 +382,32 @@ mod tests {
             Some(Purpose::Link { user_id: 1 })
         );
         assert_eq!(Purpose::from_columns(SIGN_IN, Some(1), None), None);
+    }
+
+    #[test]
+    fn a_fresh_sign_in_keeps_what_goes_on_after_it() {
+        for then in [
+            Then::Link {
+                provider: "github".into(),
+            },
+            Then::Unlink { identity_id: 42 },
+            Then::DeleteAccount,
+        ] {
+            let purpose = Purpose::Reauthenticate {
+                user_id: 7,
+                identity_id: 9,
+                then,
+            };
+            let (name, user_id, identity_id) = purpose.columns();
+            assert_eq!(
+                Purpose::from_columns(&name, user_id, identity_id),
+                Some(purpose)
+            );
+        }
+        for garbled in ["reauth:", "reauth:link:", "reauth:unlink:x", "reauth:drop"] {
+            assert_eq!(Purpose::from_columns(garbled, Some(7), Some(9)), None);
+        }
+        assert_eq!(Purpose::from_columns("reauth:delete", Some(7), None), None);
     }
 
     #[test]

@@ -50,6 +50,28 @@ pub enum SignInError {
         "This request to link an account was started by someone who is not signed in here now, so the answer was not used and nothing changed. Sign in and link the account again from your profile."
     )]
     LinkForAnotherUser,
+    /// 403: a fresh sign-in (before linking, unlinking or deleting) came
+    /// back to a browser where the session that asked is no longer the one
+    /// signed in: nothing goes on.
+    #[error(
+        "This sign-in confirmation was started by someone who is not signed in here now, so nothing changed. Sign in and try again."
+    )]
+    ReauthForAnotherUser,
+    /// 403: the fresh sign-in was answered by another account at the
+    /// provider than the one this session signed in with: whoever holds
+    /// this session's cookie is not shown to be its owner, so what they
+    /// asked for (link, unlink, delete) does not happen.
+    #[error(
+        "You signed in at the provider with a different account than the one signed in here, so nothing changed. To go on, sign in there with the account you use here."
+    )]
+    ReauthFromAnotherAccount,
+    /// 403: the fresh sign-in's ID token says the person authenticated at
+    /// the provider longer ago than REAUTH_MAX_AGE (`auth_time`, OIDC Core
+    /// §3.1.2.1): the provider answered from an older sign-in.
+    #[error(
+        "The provider did not ask you to sign in again (its sign-in is from {minutes_ago} minutes ago), so nothing changed. Sign out at the provider, then try again."
+    )]
+    ReauthNotFresh { minutes_ago: i64 },
     /// 409: the account chosen at the provider (issuer and `sub`) is
     /// already linked to another user of this app. It is not moved (that
     /// would take it from them) and the two users are not merged: nothing
@@ -151,7 +173,10 @@ impl SignInError {
             SignInError::AccessDenied { .. }
             | SignInError::ConsentForAnotherUser
             | SignInError::ConsentFromAnotherAccount
-            | SignInError::LinkForAnotherUser => 403,
+            | SignInError::LinkForAnotherUser
+            | SignInError::ReauthForAnotherUser
+            | SignInError::ReauthFromAnotherAccount
+            | SignInError::ReauthNotFresh { .. } => 403,
             SignInError::IdentityLinkedToAnotherUser => 409,
             SignInError::ProviderTimeout => 504,
             SignInError::ProviderUnavailable { .. }

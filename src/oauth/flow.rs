@@ -14,12 +14,12 @@
 //!   transaction.
 //!
 //! The same steps serve a signed-in person's requests for the mail
-//! permission and for linking another account: `finish` hands those answers
-//! to `step_up`. Which provider runs is data: nothing here names one. Each
+//! permission, for linking another account and for a fresh sign-in before
+//! what cannot be undone: `finish` hands those answers to `step_up`. Which provider runs is data: nothing here names one. Each
 //! step is reported to the observer (`observe`), which may record it.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use openidconnect::PkceCodeChallenge;
 use secrecy::SecretString;
@@ -56,6 +56,8 @@ pub struct SignInFlow {
     pub session_limits: SessionLimits,
     /// Told each step as it happens (`observe`).
     pub observer: Arc<dyn Observer>,
+    /// REAUTH_MAX_AGE: how recent a fresh sign-in must be (`step_up`).
+    pub reauth_max_age: Duration,
 }
 
 impl SignInFlow {
@@ -70,6 +72,7 @@ impl SignInFlow {
             limits: self.limits,
             session_limits: self.session_limits,
             observer: Arc::clone(&self.observer),
+            reauth_max_age: self.reauth_max_age,
         }
     }
 
@@ -86,8 +89,7 @@ impl SignInFlow {
         return_to: &str,
         intent: Intent,
     ) -> Result<Url, SignInError> {
-        let ask_consent_again = intent.ask_consent_again;
-        let provider = &requested(provider, Some(intent.purpose));
+        let provider = &requested(provider, Some(&intent.purpose));
         // Checked when stored (and again in `finish` when used).
         let return_to = return_path_or_default(Some(return_to), &self.base_url);
 
@@ -107,7 +109,7 @@ impl SignInFlow {
                     &state,
                     &nonce,
                     pkce_challenge,
-                    ask_consent_again,
+                    (intent.prompt, intent.max_age),
                 )
             }
             Protocol::OAuth2 {
@@ -118,7 +120,7 @@ impl SignInFlow {
                     authorization,
                     token,
                 };
-                plain::authorization_url(provider, endpoints, &state, pkce_challenge)
+                plain::authorization_url(provider, endpoints, &state, pkce_challenge, intent.prompt)
             }
         };
 
@@ -127,7 +129,7 @@ impl SignInFlow {
             provider,
             return_to: &return_to,
             url: &url,
-            purpose: intent.purpose,
+            purpose: &intent.purpose,
             started,
         });
         let pending = NewPendingSignIn {
@@ -201,40 +203,13 @@ impl SignInFlow {
                 )
                 .await
                 .map(Finished::SignedIn),
-            Some(Purpose::AddMail {
-                user_id,
-                identity_id,
-            }) => {
-                let asker = AccountIds {
-                    user_id,
-                    identity_id,
-                };
+            // A signed-in person's request: `step_up`.
+            Some(ref purpose) => {
+                let purpose = purpose.clone();
                 let current = signed_in.map(|(ids, _)| ids);
-                self.add_mail(
-                    provider,
-                    pending,
-                    asker,
-                    current,
-                    params,
-                    &mut log,
-                    &state_hash,
-                )
-                .await
-                .map(Finished::MailPermission)
-            }
-            Some(Purpose::Link { user_id }) => {
-                let current = signed_in.map(|(ids, _)| ids.user_id);
-                self.link(
-                    provider,
-                    pending,
-                    user_id,
-                    current,
-                    params,
-                    &mut log,
-                    &state_hash,
-                )
-                .await
-                .map(Finished::Linked)
+                let answer = (pending, params, state_hash.as_str());
+                self.step_up(provider, purpose, current, answer, &mut log)
+                    .await
             }
             // Stored by a version that knows a purpose this one does not:
             // refused rather than guessed at.
@@ -280,6 +255,7 @@ impl SignInFlow {
             email: identity.email,
         };
         let display_name = sign_in.display_name.clone();
+        let authenticated_at = authenticated_at(identity.auth_time);
         // RFC 6749 §5.1: what was granted may be less than what was asked.
         log.record(Step::SignInScopes {
             provider,
@@ -319,6 +295,7 @@ impl SignInFlow {
             display_name,
             return_to: return_to.unwrap_or_else(|| DEFAULT_RETURN_TO.to_owned()),
             session_id: SecretString::from(session_id),
+            authenticated_at,
         })
     }
 
@@ -480,4 +457,13 @@ impl SignInFlow {
             tracing::warn!("could not record the failed sign-in: {error}");
         }
     }
+}
+
+/// When a sign-in authenticated the person: the ID token's `auth_time`
+/// (never later than now, whatever the provider's clock says), else now (a
+/// provider that does not say, such as GitHub: the round trip that just
+/// ended is the sign-in).
+pub(super) fn authenticated_at(auth_time: Option<i64>) -> i64 {
+    let now = unix_now();
+    auth_time.map_or(now, |at| at.min(now))
 }

@@ -199,6 +199,7 @@ pub fn validate_id_token(
             .map(|name| name.to_string())
             .or_else(|| claims.preferred_username().map(|name| name.to_string())),
         email: claims.email().map(|email| email.to_string()),
+        auth_time: claims.auth_time().map(|at| at.timestamp()),
     };
     // The issuer that keys this person (OIDC Core §5.7). For Microsoft's
     // multi-tenant endpoints that is the token's own, tenant-specific `iss`,

@@ -11,6 +11,10 @@ pub struct VerifiedIdentity {
     pub subject: String,
     pub name: Option<String>,
     pub email: Option<String>,
+    /// `auth_time` (OIDC Core §2): when the person last authenticated at the
+    /// provider, as a Unix time; `None` when no ID token said so (GitHub,
+    /// and providers that send it only when asked with `max_age`).
+    pub auth_time: Option<i64>,
 }
 
 impl VerifiedIdentity {
@@ -55,6 +59,7 @@ impl VerifiedIdentity {
             subject,
             name: self.name.map(|name| truncate_chars(&name, MAX_NAME_CHARS)),
             email: self.email.filter(|email| email.len() <= MAX_EMAIL_LEN),
+            auth_time: self.auth_time,
         })
     }
 }

@@ -44,7 +44,7 @@ pub enum Step<'a> {
         provider: &'a Provider,
         return_to: &'a str,
         url: &'a Url,
-        purpose: Purpose,
+        purpose: &'a Purpose,
         started: Instant,
     },
     /// Step 4: what the provider sent back through the browser, once `state`

@@ -3,6 +3,8 @@
 //! refresh token), and handing its ID token to `id_token` for validation.
 //! Discovery (`discovery`) tells where the endpoints are.
 
+use std::time::Duration;
+
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClientAuthMethod,
     CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
@@ -21,7 +23,7 @@ use super::SignInError;
 use super::discovery::{DiscoveryCache, Issuer};
 use super::id_token::{OidcTokenResponse, ProviderClaims, validate_id_token};
 use super::token::{Observed, TokenExchange, TokenTrace, provider_tokens, send_observed};
-use crate::providers::{ClientAuth, IssuerCheck, Provider};
+use crate::providers::{ClientAuth, IssuerCheck, Prompt, Provider};
 
 /// A client built from discovery: the authorization endpoint is known; the
 /// token and userinfo endpoints are present only if the document lists them.
@@ -74,14 +76,14 @@ pub(super) fn client(provider: &Provider, metadata: &CoreProviderMetadata) -> Di
 
 /// Step 3: the URL of the provider's authorization endpoint with every parameter
 /// of RFC 6749 §4.1.1, RFC 7636 §4.3 (S256 challenge) and OIDC Core §3.1.2.1
-/// (nonce, and `prompt=consent` when asked to show the consent page again).
+/// (nonce; `prompt` and `max_age` when the request asks for them).
 pub fn authorization_url(
     provider: &Provider,
     metadata: &CoreProviderMetadata,
     state: &str,
     nonce: &str,
     pkce_challenge: PkceCodeChallenge,
-    ask_consent_again: bool,
+    (prompt, max_age): (Option<Prompt>, Option<Duration>),
 ) -> Url {
     let client = client(provider, metadata);
     let state = state.to_owned();
@@ -100,8 +102,17 @@ pub fn authorization_url(
     for (name, value) in &provider.extra_authorization_params {
         request = request.add_extra_param(*name, *value);
     }
-    if ask_consent_again {
-        request = request.add_prompt(CoreAuthPrompt::Consent);
+    if let Some(prompt) = prompt {
+        request = request.add_prompt(match prompt {
+            Prompt::Consent => CoreAuthPrompt::Consent,
+            Prompt::Login => CoreAuthPrompt::Login,
+            Prompt::SelectAccount => CoreAuthPrompt::SelectAccount,
+        });
+    }
+    if let Some(max_age) = max_age {
+        // The ID token must then carry `auth_time` (OIDC Core §3.1.2.1),
+        // which `step_up` checks.
+        request = request.set_max_age(max_age);
     }
     let (url, _state, _nonce) = request.url();
     url

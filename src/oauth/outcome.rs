@@ -1,15 +1,17 @@
 //! What an authorization request is for ([`Intent`]) and how its answer
 //! ended: [`Finished`] (signed in, the mail permission answered, an account
-//! linked) or [`SignInFailure`]. Types only: `flow` and `step_up` make them,
-//! the callback route reads them.
+//! linked, a fresh sign-in) or [`SignInFailure`]. Types only: `flow` and
+//! `step_up` make them, the callback route reads them.
+
+use std::time::Duration;
 
 use secrecy::SecretString;
 use url::Url;
 
 use super::SignInError;
 use crate::db::accounts::AccountIds;
-use crate::db::pending_sign_ins::Purpose;
-use crate::providers::Provider;
+use crate::db::pending_sign_ins::{Purpose, Then};
+use crate::providers::{Prompt, Provider};
 
 /// A finished sign-in: the new session, for the caller to put in the cookie.
 #[derive(Debug)]
@@ -22,23 +24,33 @@ pub struct NewSession {
     /// The new server-side session, recorded with the sign-in (`db::sessions`);
     /// the caller puts it in the session cookie.
     pub session_id: SecretString,
+    /// When the person last authenticated at the provider (its ID token's
+    /// `auth_time`, else now): how fresh this sign-in is.
+    pub authenticated_at: i64,
 }
 
 /// What an authorization request is for, as `start` is asked for it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Intent {
     pub purpose: Purpose,
-    /// Ask the provider to show its consent page even if the person
-    /// consented before (after an API said a permission is missing).
-    pub ask_consent_again: bool,
+    /// What the provider is asked to show whatever it remembers (OIDC Core
+    /// §3.1.2.1 `prompt`), if anything.
+    pub prompt: Option<Prompt>,
+    /// OpenID Connect `max_age` (OIDC Core §3.1.2.1): the provider must have
+    /// authenticated the person no longer ago than this, and says when it
+    /// did in the ID token's `auth_time`.
+    pub max_age: Option<Duration>,
 }
 
 impl Intent {
-    /// An ordinary sign-in.
+    /// An ordinary sign-in. `ask_consent_again`: show the consent page even
+    /// if the person consented before (after an API said a permission is
+    /// missing).
     pub fn sign_in(ask_consent_again: bool) -> Intent {
         Intent {
             purpose: Purpose::SignIn,
-            ask_consent_again,
+            prompt: ask_consent_again.then_some(Prompt::Consent),
+            max_age: None,
         }
     }
 
@@ -49,15 +61,34 @@ impl Intent {
                 user_id: ids.user_id,
                 identity_id: ids.identity_id,
             },
-            ask_consent_again: false,
+            prompt: None,
+            max_age: None,
         }
     }
 
-    /// Linking another account at a provider to the signed-in user.
-    pub fn link(user_id: i64) -> Intent {
+    /// Linking another account at `provider` to the signed-in user. The
+    /// provider is asked to let the person choose or sign in with another
+    /// account: the one they are signed in with there is most often the one
+    /// already linked.
+    pub fn link(user_id: i64, provider: &Provider) -> Intent {
         Intent {
             purpose: Purpose::Link { user_id },
-            ask_consent_again: false,
+            prompt: Some(provider.account_choice),
+            max_age: None,
+        }
+    }
+
+    /// A fresh sign-in by the session's own account (`ids`) before `then`,
+    /// which cannot be undone: authenticated at most `max_age` ago.
+    pub fn reauthenticate(ids: AccountIds, then: Then, max_age: Duration) -> Intent {
+        Intent {
+            purpose: Purpose::Reauthenticate {
+                user_id: ids.user_id,
+                identity_id: ids.identity_id,
+                then,
+            },
+            prompt: None,
+            max_age: Some(max_age),
         }
     }
 }
@@ -73,6 +104,18 @@ pub enum Finished {
     /// The signed-in person linked another account: their session stays on
     /// the identity it was on.
     Linked(Linked),
+    /// The signed-in person signed in again with the session's own account:
+    /// what they asked for may go on.
+    Reauthenticated(Reauthenticated),
+}
+
+/// The answer to a request for a fresh sign-in.
+#[derive(Debug)]
+pub struct Reauthenticated {
+    /// When the person authenticated at the provider (`auth_time`, else now).
+    pub authenticated_at: i64,
+    /// What was asked for, to go on with now.
+    pub then: Then,
 }
 
 /// The answer to a request to link an account.
@@ -138,9 +181,11 @@ impl SignInFailure {
 
 /// The provider as this request asks it: with the mail scopes for a request
 /// for the mail permission.
-pub fn requested(provider: &Provider, purpose: Option<Purpose>) -> Provider {
+pub fn requested(provider: &Provider, purpose: Option<&Purpose>) -> Provider {
     match purpose {
         Some(Purpose::AddMail { .. }) => provider.asking_for_mail(),
-        Some(Purpose::SignIn | Purpose::Link { .. }) | None => provider.clone(),
+        Some(Purpose::SignIn | Purpose::Link { .. } | Purpose::Reauthenticate { .. }) | None => {
+            provider.clone()
+        }
     }
 }

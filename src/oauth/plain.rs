@@ -18,7 +18,7 @@ use super::SignInError;
 use super::token::{Observed, TokenTrace, provider_tokens, send_observed};
 use crate::api::ApiError;
 use crate::db::tokens::ProviderTokens;
-use crate::providers::{ClientAuth, Provider};
+use crate::providers::{ClientAuth, Prompt, Provider};
 
 /// A provider's fixed endpoints.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +62,7 @@ pub fn authorization_url(
     endpoints: Endpoints<'_>,
     state: &str,
     pkce_challenge: PkceCodeChallenge,
+    prompt: Option<Prompt>,
 ) -> Url {
     let state = state.to_owned();
     let client = client(provider, endpoints);
@@ -73,6 +74,10 @@ pub fn authorization_url(
     }
     for (name, value) in &provider.extra_authorization_params {
         request = request.add_extra_param(*name, *value);
+    }
+    // OAuth 2.0 has no `prompt`; GitHub documents `select_account` alone.
+    if prompt == Some(Prompt::SelectAccount) {
+        request = request.add_extra_param("prompt", Prompt::SelectAccount.as_str());
     }
     let (url, _state) = request.url();
     url

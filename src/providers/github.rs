@@ -3,7 +3,7 @@
 //!
 //! Registration and settings: docs/providers/github.md.
 
-use super::{ClientAuth, ProfileApi, Protocol, Provider, Revocation, join_path};
+use super::{ClientAuth, ProfileApi, Prompt, Protocol, Provider, Revocation, join_path};
 use crate::config::{Config, GitHubConfig};
 
 pub const ID: &str = "github";
@@ -28,6 +28,8 @@ pub fn provider(github: &GitHubConfig, config: &Config) -> Provider {
         sign_out_advice: Some(
             "GitHub keeps you signed in to github.com: sign out there too if this is a shared computer. You can review the apps you authorized in GitHub's Settings → Applications.",
         ),
+        // GitHub's authorize endpoint documents `prompt=select_account` ("Authorizing OAuth apps").
+        account_choice: Prompt::SelectAccount,
         ..Provider::registered(
             ID,
             "GitHub",

@@ -2,7 +2,7 @@
 //!
 //! Registration and settings: docs/providers/google.md.
 
-use super::{IssuerCheck, MailApi, ProfileApi, Protocol, Provider};
+use super::{IssuerCheck, MailApi, ProfileApi, Prompt, Protocol, Provider};
 use crate::config::{Config, GoogleConfig};
 
 pub const ID: &str = "google";
@@ -47,6 +47,8 @@ pub fn provider(google: &GoogleConfig, config: &Config) -> Provider {
         mail_api: Some(MailApi::Gmail {
             base_url: google.gmail_url.clone(),
         }),
+        // Google documents `prompt=select_account` ("OpenID Connect", authentication URI parameters).
+        account_choice: Prompt::SelectAccount,
         ..Provider::registered(
             ID,
             "Google",

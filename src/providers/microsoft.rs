@@ -3,7 +3,7 @@
 //!
 //! Registration and settings: docs/providers/microsoft.md.
 
-use super::{AdminConsent, IssuerCheck, MailApi, ProfileApi, Protocol, Provider};
+use super::{AdminConsent, IssuerCheck, MailApi, ProfileApi, Prompt, Protocol, Provider};
 use crate::config::{Config, MicrosoftConfig};
 
 pub const ID: &str = "microsoft";
@@ -51,6 +51,8 @@ pub fn provider(microsoft: &MicrosoftConfig, config: &Config) -> Provider {
         sign_out_advice: Some(
             "Microsoft offers apps no way to revoke their access. To remove this app's access, go to myapps.microsoft.com (work or school account) or account.live.com/consent/Manage (personal account).",
         ),
+        // Microsoft documents `prompt=select_account` (identity platform, "OAuth 2.0 authorization code flow").
+        account_choice: Prompt::SelectAccount,
         ..Provider::registered(
             ID,
             "Microsoft",

@@ -70,6 +70,34 @@ pub struct Provider {
     /// What the person can do themselves at the provider after signing out
     /// here (shown on `/signed-out`), if anything is worth saying.
     pub sign_out_advice: Option<&'static str>,
+    /// How the provider is asked to let the person choose or sign in with
+    /// another account, when they link one: most often the account they are
+    /// signed in with there is the one already linked.
+    pub account_choice: Prompt,
+}
+
+/// What an authorization request asks the provider to show, whatever it
+/// remembers (`prompt`, OIDC Core §3.1.2.1; GitHub documents
+/// `select_account` too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// The consent page, even if the person consented before.
+    Consent,
+    /// A new sign-in, even if the person is signed in there.
+    Login,
+    /// The account chooser, with a way to add another account.
+    SelectAccount,
+}
+
+impl Prompt {
+    /// The parameter's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Prompt::Consent => "consent",
+            Prompt::Login => "login",
+            Prompt::SelectAccount => "select_account",
+        }
+    }
 }
 
 /// How an app revokes its grant at the provider.
@@ -200,6 +228,9 @@ impl Provider {
             mail_api: None,
             revocation: Revocation::Discovered,
             sign_out_advice: None,
+            // Every OpenID Connect provider knows `login`; the ones that
+            // document an account chooser say so in their own module.
+            account_choice: Prompt::Login,
         }
     }
 

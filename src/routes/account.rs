@@ -1,5 +1,6 @@
 //! The signed-in person's account: their profile from the provider's API
-//! (step 7), the accounts linked to it, linking another and unlinking one.
+//! (step 7), the accounts linked to it, linking another and unlinking one
+//! (each after a fresh sign-in: `web::irreversible`).
 //!
 //! `/profile` calls the API only when it has no kept copy of what it shows
 //! (`api::profile_cache`). A 401 from the API is answered by one refresh and
@@ -15,14 +16,14 @@ use crate::api::Profile;
 use crate::api::profile_cache::{PROFILE_TTL, SignInFacts};
 use crate::app::AppState;
 use crate::db::accounts::{self, IdentitySummary};
+use crate::db::pending_sign_ins::Then;
 use crate::error::AppError;
-use crate::oauth::outcome::Intent;
 use crate::providers::{ProfileApi, Provider};
-use crate::views::see_other;
 use crate::web::api_access::{
     ApiAccess, api_access, api_error, note_first_api_call, signed_in_with,
 };
-use crate::web::{CsrfForm, Visitor, asking_provider, authorization_request};
+use crate::web::irreversible;
+use crate::web::{CsrfForm, Visitor};
 
 /// One scope on the profile page: asked for when, and granted or not.
 #[derive(Serialize)]
@@ -209,13 +210,10 @@ async fn read_profile(
 }
 
 /// `POST /auth/{provider}/link` (the profile's "Link a … account" button,
-/// with the CSRF token): asks `provider` who the person is, with the same
-/// state, PKCE and nonce as a sign-in, to attach that account to the
-/// signed-in user. The callback attaches it only if it comes back to the
-/// same browser and the same signed-in user, and never if it belongs to
-/// another user; the session stays on the identity it was on. Answered
-/// with a page that goes on by itself, as `ask_mail_permission` is (CSP
-/// `form-action 'self'`).
+/// with the CSRF token): after a fresh sign-in with the session's own
+/// account, asks `provider` for the account to attach
+/// (`web::irreversible::link`). Answered with a page that goes on by
+/// itself, as `ask_mail_permission` is (CSP `form-action 'self'`).
 pub async fn start_link(
     state: web::Data<AppState>,
     request: actix_web::HttpRequest,
@@ -228,69 +226,34 @@ pub async fn start_link(
         .providers
         .get(&provider_id)
         .ok_or(AppError::NotFound)?;
-    let authorization_url = authorization_request(
-        &state,
-        &request,
-        &visitor,
-        provider,
-        "/profile",
-        Intent::link(user.user_id),
-    )
-    .await?;
-    asking_provider(
-        &state,
-        &visitor,
-        provider,
-        format!("Linking your {} account", provider.display_name),
-        &authorization_url,
-    )
+    let then = Then::Link {
+        provider: provider.id.to_owned(),
+    };
+    if let Some(sign_in_first) =
+        irreversible::sign_in_again_first(&state, &request, &visitor, user, then).await?
+    {
+        return Ok(sign_in_first);
+    }
+    irreversible::link(&state, &request, &visitor, user, provider).await
 }
 
 /// `POST /account/identities/{id}/unlink` (a linked account's "Unlink"
-/// button on the profile, with the CSRF token). Only an identity of the
-/// signed-in user (another user's id is a 404, as an unknown one is); never
-/// the last one (delete the account instead) nor the one this session
-/// signed in with (sign in with another first: unlinking it would end this
-/// session underneath the person). Its tokens are revoked where the
-/// provider allows (`TokenKeeper::revoke_and_forget`, as at account
-/// deletion), then the identity is deleted; sessions signed in with it
-/// elsewhere end with it.
+/// button on the profile, with the CSRF token): after a fresh sign-in with
+/// the session's own account, `web::irreversible::unlink`.
 pub async fn unlink_identity(
     state: web::Data<AppState>,
+    request: actix_web::HttpRequest,
     visitor: Visitor,
     identity_id: web::Path<i64>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, AppError> {
     let user = visitor.require_user_with_csrf(&form.csrf_token)?;
-    let (user_id, identity_id) = (user.user_id, identity_id.into_inner());
-    let identities = state
-        .db()
-        .run(move |connection, _| accounts::identities_of(connection, user_id))
-        .await?;
-    let identity = identities
-        .iter()
-        .find(|identity| identity.identity_id == identity_id)
-        .ok_or(AppError::NotFound)?;
-    if identities.len() == 1 {
-        return Err(AppError::LastIdentity);
+    let identity_id = identity_id.into_inner();
+    let then = Then::Unlink { identity_id };
+    if let Some(sign_in_first) =
+        irreversible::sign_in_again_first(&state, &request, &visitor, user, then).await?
+    {
+        return Ok(sign_in_first);
     }
-    if identity_id == user.identity_id {
-        return Err(AppError::UnlinkCurrentIdentity);
-    }
-    state
-        .tokens()
-        .revoke_and_forget(state.providers.get(&identity.provider), identity_id)
-        .await?;
-    let unlinked = state
-        .db()
-        .write(move |connection, _| accounts::unlink_identity(connection, user_id, identity_id))
-        .await?;
-    if !unlinked {
-        // Unlinked or the others removed meanwhile (another browser).
-        return Err(AppError::NotFound);
-    }
-    tracing::info!(user_id, identity_id, "account unlinked");
-    // The profile page lists the linked accounts with what it keeps.
-    state.profiles.forget(user.identity_id);
-    Ok(see_other("/profile"))
+    irreversible::unlink(&state, user, identity_id).await
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::crypto::sha256_url_safe;
 use crate::db::accounts::AccountIds;
+use crate::db::pending_sign_ins::Then;
 use crate::error::AppError;
 use crate::oauth::admin_consent;
 use crate::oauth::callback::CallbackParams;
@@ -21,6 +22,7 @@ use crate::views::provider_buttons;
 use crate::views::see_other;
 use crate::web::Visitor;
 use crate::web::authorization_request;
+use crate::web::irreversible;
 
 #[derive(Deserialize)]
 pub struct ReturnToQuery {
@@ -108,10 +110,13 @@ struct LinkedPage<'a> {
 /// Steps 4 to 6, then a fresh signed-in session and back to where the visitor
 /// wanted to go; or, for a request for the mail permission, the same session
 /// and back to `/mail`; or, for a request to link an account, the same
-/// session and a page saying it was linked; or, for `state=admin-consent`, a page reporting an
-/// administrator's answer (`oauth::admin_consent`).
+/// session and a page saying it was linked; or, for a fresh sign-in before
+/// what cannot be undone, what the person asked for (`web::irreversible`);
+/// or, for `state=admin-consent`, a page reporting an administrator's
+/// answer (`oauth::admin_consent`).
 pub async fn finish_sign_in(
     state: web::Data<AppState>,
+    request: HttpRequest,
     visitor: Visitor,
     provider_id: web::Path<String>,
     query: web::Query<CallbackParams>,
@@ -181,6 +186,29 @@ pub async fn finish_sign_in(
             };
             return visitor.render(&state, "linked.html", &page);
         }
+        Finished::Reauthenticated(done) => {
+            // The session's own account signed in again: this cookie (and
+            // no copy of it) is fresh now, and what the person asked for
+            // goes on by itself.
+            let user = visitor.require_user()?.clone();
+            session::signed_in_again(&visitor.session, done.authenticated_at)
+                .map_err(|error| AppError::internal("writing the session", error))?;
+            tracing::info!(
+                provider = provider.id,
+                user_id = user.user_id,
+                "signed in again"
+            );
+            return match done.then {
+                Then::Link { provider: linking } => {
+                    let linking = state.providers.get(&linking).ok_or(AppError::NotFound)?;
+                    irreversible::link(&state, &request, &visitor, &user, linking).await
+                }
+                Then::Unlink { identity_id } => {
+                    irreversible::unlink(&state, &user, identity_id).await
+                }
+                Then::DeleteAccount => irreversible::delete_account(&state, visitor).await,
+            };
+        }
     };
     // A new sign-in may have new permissions: read the profile again.
     state.profiles.forget(signed_in.ids.identity_id);
@@ -193,6 +221,7 @@ pub async fn finish_sign_in(
             provider: provider.id.to_owned(),
             display_name: signed_in.display_name,
             signed_in_at: crate::db::unix_now(),
+            authenticated_at: signed_in.authenticated_at,
         },
         state.flow.observer.keeps_records(),
     )

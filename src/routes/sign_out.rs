@@ -6,25 +6,27 @@
 //!   the provider where it allows, and the browser goes to the provider's
 //!   end-session endpoint where it has one;
 //! - `GET`/`POST /account/delete`: the same at every linked provider, then
-//!   everything stored about the person is deleted;
+//!   everything stored about the person is deleted, after a fresh sign-in
+//!   (`web::irreversible`);
 //! - `GET /signed-out`: what happened at each place, and what the person can
 //!   still do themselves.
 //!
 //! Local state is always cleared, whatever the provider answers.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
+use crate::crypto::{constant_time_eq, sha256_url_safe};
 use crate::db::accounts::{self, DeletionSummary};
+use crate::db::pending_sign_ins::Then;
 use crate::db::sessions;
 use crate::error::AppError;
-use crate::oauth::observe::Later;
-use crate::oauth::revocation::{TokensAtProvider, end_session_url};
 use crate::session::{self, SessionUser};
 use crate::views::see_other;
 use crate::web::Visitor;
+use crate::web::irreversible;
+use crate::web::sign_out::{SignOutNote, finish_sign_out, sign_out_at_provider_of};
 
 #[derive(Deserialize)]
 pub struct SignOutForm {
@@ -99,76 +101,6 @@ pub async fn sign_out_everywhere(
     Ok(see_other("/"))
 }
 
-/// What a sign-out did, kept in the cookie for `/signed-out`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SignOutNote {
-    provider_name: String,
-    tokens: TokensAtProvider,
-    /// The `state` sent to the provider's end-session endpoint, if the
-    /// browser was sent there; it must come back with it.
-    end_session_state: Option<String>,
-    advice: Option<String>,
-    account_deleted: bool,
-    /// The sign-in whose timeline (refreshes, revocation, sign-out at the
-    /// provider) `/signed-out` shows; `None` once the account is deleted.
-    attempt_id: Option<i64>,
-}
-
-/// Revokes the session's identity at its provider, and the URL of the
-/// provider's end-session endpoint to send the browser to (if it has one).
-async fn sign_out_at_provider_of(
-    state: &AppState,
-    user: &SessionUser,
-    account_deleted: bool,
-) -> Result<(SignOutNote, Option<url::Url>), AppError> {
-    let provider = state.providers.get(&user.provider);
-    let keeper = state.tokens();
-    let mut revoked = keeper.revoke_and_forget(provider, user.identity_id).await?;
-    let end_session_state = random_url_safe(32);
-    let end_session = match provider {
-        Some(provider) => {
-            let back = state
-                .base_url
-                .join("/signed-out")
-                .map_err(|error| AppError::internal("the end-session return address", error))?;
-            end_session_url(
-                provider,
-                &state.flow.discovery,
-                &state.http,
-                revoked.id_token.as_ref(),
-                &back,
-                &end_session_state,
-            )
-            .await
-        }
-        None => None,
-    };
-    // The same timeline as the sign-in's: what was sent where.
-    if let Some(url) = &end_session {
-        revoked
-            .notes
-            .extend(state.flow.observer.note(Later::EndSession { url }));
-    }
-    let attempt_id = match account_deleted {
-        true => None,
-        false => keeper.remember(user.user_id, revoked.notes).await,
-    };
-    let note = SignOutNote {
-        provider_name: provider.map_or_else(
-            || user.provider.clone(),
-            |provider| provider.display_name.clone(),
-        ),
-        tokens: revoked.at_provider,
-        end_session_state: end_session.as_ref().map(|_| end_session_state),
-        advice: provider
-            .and_then(|provider| provider.sign_out_advice)
-            .map(str::to_owned),
-        account_deleted,
-        attempt_id,
-    };
-    Ok((note, end_session))
-}
-
 /// `POST /logout/provider`: "Sign out of {provider} too". Ends this session,
 /// revokes the tokens at the provider (RFC 7009, or GitHub's grant deletion)
 /// and deletes them, then sends the browser to the provider's end-session
@@ -184,44 +116,6 @@ pub async fn sign_out_at_provider(
     let (note, end_session) = sign_out_at_provider_of(&state, user, false).await?;
     end_this_session(&state, user).await?;
     finish_sign_out(&state, visitor, &note, end_session)
-}
-
-#[derive(Serialize)]
-struct LeavingPage<'a> {
-    provider_name: &'a str,
-    end_session_url: &'a str,
-}
-
-/// Ends the cookie's session, keeping `note` for `/signed-out`, and sends the
-/// browser on: to `/signed-out` (303), or to the provider's end-session
-/// endpoint through a page that says where it goes and follows a
-/// `<meta http-equiv="refresh">`.
-///
-/// Why not a 303 to the provider: our Content-Security-Policy says
-/// `form-action 'self'`, and browsers apply it to every redirect that follows
-/// a form's POST, so a redirect to another origin would be blocked. A page
-/// that navigates on its own is not a form submission any more.
-fn finish_sign_out(
-    state: &AppState,
-    mut visitor: Visitor,
-    note: &SignOutNote,
-    end_session: Option<url::Url>,
-) -> Result<HttpResponse, AppError> {
-    session::end_with_note(&visitor.session, note)
-        .map_err(|error| AppError::internal("writing the session", error))?;
-    // The page that follows shows nobody signed in.
-    visitor.user = None;
-    match end_session {
-        None => Ok(see_other("/signed-out")),
-        Some(url) => visitor.render(
-            state,
-            "leaving.html",
-            &LeavingPage {
-                provider_name: &note.provider_name,
-                end_session_url: url.as_str(),
-            },
-        ),
-    }
 }
 
 #[derive(Deserialize)]
@@ -297,40 +191,25 @@ pub async fn confirm_account_deletion(
     )
 }
 
-/// `POST /account/delete`: revokes the tokens of every linked identity at its
-/// provider (where it allows), deletes the user with everything stored about
-/// them (identities, tokens, sessions, sign-in attempts: the foreign keys
-/// cascade), ends this browser's session, and reports on `/signed-out`.
+/// `POST /account/delete`: after a fresh sign-in with the session's own
+/// account (`web::irreversible`), revokes the tokens of every linked
+/// identity at its provider (where it allows), deletes the user with
+/// everything stored about them, ends this browser's session, and reports
+/// on `/signed-out`.
 pub async fn delete_account(
     state: web::Data<AppState>,
+    request: HttpRequest,
     visitor: Visitor,
     form: web::Form<SignOutForm>,
 ) -> Result<HttpResponse, AppError> {
     let Some(user) = signing_out(&visitor, &form)? else {
         return Ok(see_other("/"));
     };
-    let user_id = user.user_id;
-    let identities = state
-        .db()
-        .run(move |connection, _| accounts::identities_of(connection, user_id))
-        .await?;
-    // The other linked identities first; the session's own last, as it also
-    // gives the end-session request.
-    for identity in identities
-        .iter()
-        .filter(|identity| identity.identity_id != user.identity_id)
+    if let Some(sign_in_first) =
+        irreversible::sign_in_again_first(&state, &request, &visitor, user, Then::DeleteAccount)
+            .await?
     {
-        let provider = state.providers.get(&identity.provider);
-        state
-            .tokens()
-            .revoke_and_forget(provider, identity.identity_id)
-            .await?;
+        return Ok(sign_in_first);
     }
-    let (note, end_session) = sign_out_at_provider_of(&state, user, true).await?;
-    state
-        .db()
-        .write(move |connection, _| accounts::delete_user(connection, user_id))
-        .await?;
-    tracing::info!(user_id, "account deleted");
-    finish_sign_out(&state, visitor, &note, end_session)
+    irreversible::delete_account(&state, visitor).await
 }

@@ -9,7 +9,7 @@ use secrecy::ExposeSecret as _;
 use url::Url;
 
 use super::record::{EventRecord, FailureRecord, FlowRecord, HIDDEN, StepRecord, fingerprint};
-use crate::db::pending_sign_ins::Purpose;
+use crate::db::pending_sign_ins::{Purpose, Then};
 use crate::db::tokens::ProviderTokens;
 use crate::oauth::SignInError;
 use crate::oauth::callback::CallbackParams;
@@ -193,7 +193,7 @@ fn authorization_request(url: &Url, started: Instant) -> StepRecord {
 }
 
 /// What an attempt is for, as `/flow` names it; `None` for a sign-in.
-fn purpose_of(purpose: Purpose) -> Option<String> {
+fn purpose_of(purpose: &Purpose) -> Option<String> {
     match purpose {
         Purpose::SignIn => None,
         Purpose::AddMail { .. } => Some(
@@ -204,6 +204,14 @@ fn purpose_of(purpose: Purpose) -> Option<String> {
             "Linking an account: another account at a provider, attached to the person already signed in"
                 .to_owned(),
         ),
+        Purpose::Reauthenticate { then, .. } => Some(format!(
+            "A fresh sign-in with the account already signed in, before {}, which cannot be undone (REAUTH_MAX_AGE)",
+            match then {
+                Then::Link { .. } => "linking another account",
+                Then::Unlink { .. } => "unlinking an account",
+                Then::DeleteAccount => "deleting the account",
+            }
+        )),
     }
 }
 

@@ -164,6 +164,24 @@ pub fn copied_cookie(jar: &reqwest::cookie::Jar, app: &TestApp) -> reqwest::Clie
         .expect("client")
 }
 
+/// A browser of someone else's that holds a stolen copy of `jar`'s cookies
+/// for `app`, and keeps what the app sets from then on, as a browser does
+/// (unlike `copied_cookie`, whose copy never changes).
+pub fn browser_with_stolen_cookie(jar: &reqwest::cookie::Jar, app: &TestApp) -> reqwest::Client {
+    use reqwest::cookie::CookieStore as _;
+    let url: url::Url = app.address.parse().expect("app URL");
+    let cookies = jar.cookies(&url).expect("the browser has a cookie");
+    let stolen = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    for cookie in cookies.to_str().expect("ASCII").split("; ") {
+        stolen.add_cookie_str(cookie, &url);
+    }
+    reqwest::Client::builder()
+        .cookie_provider(stolen)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with::<&str>(&[]).await
 }

@@ -33,6 +33,7 @@ mod faults;
 mod floods;
 #[cfg(feature = "teaching")]
 mod flow;
+mod fresh_sign_in;
 mod github;
 mod google;
 mod helpers;

@@ -150,10 +150,16 @@ impl Provider {
         let state = parameter("state").expect("state");
         let code = format!("code-{}", self.codes.fetch_add(1, Ordering::Relaxed));
         let (name, email) = person(user);
-        let id_token = self.fake.id_token(serde_json::json!({
+        let mut claims = serde_json::json!({
             "iss": self.issuer, "sub": user, "aud": CLIENT_ID,
             "nonce": parameter("nonce"), "name": name, "email": email,
-        }));
+        });
+        // Asked with `max_age`, a provider says when the person signed in
+        // (OIDC Core §3.1.2.1): here, now, as the demo provider does.
+        if parameter("max_age").is_some() {
+            claims["auth_time"] = serde_json::json!(chrono::Utc::now().timestamp());
+        }
+        let id_token = self.fake.id_token(claims);
         let access_token = format!("access-{code}");
         let mut answer = token_response(Some(&id_token));
         answer["access_token"] = serde_json::json!(access_token);
