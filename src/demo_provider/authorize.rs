@@ -222,7 +222,9 @@ fn validate_request(
         ));
     }
     // We have no single-sign-on session, so we can never sign in silently
-    // (OpenID Connect Core §3.1.2.6).
+    // (OpenID Connect Core §3.1.2.6). For the same reason `prompt=login`
+    // and any `max_age` (§3.1.2.1) are always honoured: every request asks
+    // the person to sign in, and the ID token's `auth_time` says it was now.
     if params.get("prompt") == Some("none") {
         return Err(refuse(
             "login_required",

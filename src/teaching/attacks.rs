@@ -46,7 +46,7 @@ pub fn table() -> Vec<AttackRow> {
 }
 
 /// The attacks, in the order the flow meets them.
-pub const ATTACKS: [Attack; 6] = [
+pub const ATTACKS: [Attack; 7] = [
     Attack {
         id: "csrf",
         name: "Cross-site request forgery on the callback",
@@ -94,6 +94,14 @@ pub const ATTACKS: [Attack; 6] = [
         defence: "Nothing in a bearer token stops its holder, so this app keeps tokens sealed on its server and out of pages, URLs and logs, and they expire. Sender-constrained tokens (DPoP) would make a stolen token useless on its own.",
         defended_by: &["access-token"],
         reference: "RFC 6750 §5.3, RFC 9700 §2.2.1",
+    },
+    Attack {
+        id: "stolen-session-link",
+        name: "A stolen session that links the thief's account",
+        how: "The attacker copies a victim's session cookie (malware, a shared computer) and uses it to link his own provider account to her account here. The link outlives her \"Sign out everywhere\": he can then sign in as himself and be in her account, read her mail and unlink her own sign-in.",
+        defence: "A fresh sign-in: linking, unlinking and deleting the account first send the browser to the provider, with max_age, to sign in again as the session's own account (issuer and sub checked, and auth_time where the ID token has it). The thief can only answer as himself, and nothing changes.",
+        defended_by: &["fresh-sign-in", "id-token"],
+        reference: "OpenID Connect Core §3.1.2.1; RFC 9700 §4.13",
     },
 ];
 

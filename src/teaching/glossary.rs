@@ -24,7 +24,7 @@ pub fn term(id: &str) -> Option<&'static Term> {
 }
 
 /// The glossary, in the order the flow meets the terms.
-pub const TERMS: [Term; 16] = [
+pub const TERMS: [Term; 17] = [
     Term {
         id: "client-id",
         term: "Client ID",
@@ -157,6 +157,15 @@ pub const TERMS: [Term; 16] = [
         reference: "OpenID Connect Core 1.0 §2, §3.1.3.7",
         not_to_confuse: Some(
             "It is for the application, not for calling APIs: APIs take the access token.",
+        ),
+    },
+    Term {
+        id: "fresh-sign-in",
+        term: "Fresh sign-in (max_age, auth_time)",
+        definition: "A sign-in at the provider that happened moments ago, asked for again before something that cannot be undone. The authorization request carries max_age, the most seconds since the person last authenticated at the provider; the provider asks for their password again if it is older, and the ID token's auth_time says when it happened. Here, linking, unlinking and deleting the account need one no older than REAUTH_MAX_AGE, with the session's own account.",
+        reference: "OpenID Connect Core 1.0 §3.1.2.1 (max_age, prompt), §2 (auth_time)",
+        not_to_confuse: Some(
+            "It is not a new session: the person stays signed in, and only the browser that signed in again counts as fresh, not a copy of its cookie.",
         ),
     },
 ];

@@ -251,8 +251,8 @@ pub const TRANSITIONS: [Transition; 17] = [
     Transition {
         from: "Session",
         to: "SignedOut",
-        when: "Account deleted: the tokens of every linked provider are revoked where possible, and the person is deleted with everything stored about them, sessions included.",
-        code: "routes::sign_out::delete_account, db::accounts::delete_user",
+        when: "Account deleted, after a fresh sign-in at the provider: the tokens of every linked provider are revoked where possible, and the person is deleted with everything stored about them, sessions included.",
+        code: "web::irreversible::delete_account, db::accounts::delete_user",
     },
 ];
 

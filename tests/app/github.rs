@@ -429,3 +429,43 @@ async fn a_github_account_linked_by_a_signed_in_person_then_signs_them_in() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_fresh_sign_in_at_github_is_a_new_round_trip_then_the_link_offers_the_account_picker() {
+    // GitHub has no `max_age` nor `auth_time`: the round trip that comes
+    // back with the same GitHub user is the fresh sign-in.
+    let github = FakeGitHub::start_with(&[("REAUTH_MAX_AGE", "0".to_owned())]).await;
+    let token = github.fake.fixture(
+        "github/oauth_access_token_success_json_200.json",
+        REAL_HOSTS,
+    );
+    // Every code gets the same answer here: one sign-in, then one again.
+    github.fake.mount_json("POST", TOKEN_PATH, 200, token).await;
+    github.mount_documented_user().await;
+    let started = github.start_sign_in("/profile").await;
+    let signed_in = come_back_with_code(&github.app, &github.browser, "github", &started).await;
+    assert_eq!(location(&signed_in), "/profile");
+
+    let authorize = format!("{}/login/oauth/authorize", github.fake.issuer());
+    let again = start_link(&github.app, &github.browser, "github", &authorize).await;
+    let url = url::Url::parse(&again.authorize_url).unwrap();
+    assert!(
+        url.query_pairs()
+            .all(|(name, _)| name != "max_age" && name != "prompt"),
+        "a plain round trip: {url}"
+    );
+    let back = come_back_with_code(&github.app, &github.browser, "github", &again).await;
+
+    // The same GitHub user came back: the link goes on, asking GitHub for
+    // its account picker (documented `prompt=select_account`).
+    assert_eq!(back.status(), StatusCode::OK);
+    let html = back.text().await.unwrap();
+    let link_url = crate::helpers::attribute_values(&html, "a.continue", "href")
+        .pop()
+        .unwrap_or_else(|| panic!("{html}"));
+    assert!(link_url.starts_with(&authorize), "{link_url}");
+    assert_eq!(
+        crate::helpers::query_value(&link_url, "prompt"),
+        "select_account"
+    );
+}
