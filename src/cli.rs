@@ -115,6 +115,7 @@ The app:
   TOKEN_KEY_PREVIOUS       While rotating: also opens tokens, never seals
   SESSION_IDLE_TIMEOUT     Seconds without a request before a session ends
   SESSION_MAX_AGE          Seconds after sign-in before a session ends
+  REAUTH_MAX_AGE           Seconds a sign-in counts as fresh for link, unlink, delete
   HTTP_TIMEOUT             Seconds allowed for each request to a provider
   SHUTDOWN_TIMEOUT         Seconds requests under way get after SIGTERM or Ctrl-C
   SIGN_IN_STARTS_PER_MINUTE  Sign-ins one client may start per minute
