@@ -11,7 +11,9 @@
 //!   (`oauth::observe`).
 //! - [`api`] calls the providers' APIs (step 7) with the access token, which
 //!   [`tokens`] keeps usable (refreshing it, one refresh at a time).
-//! - [`db`] stores users, identities, sealed tokens and pending sign-ins.
+//! - [`db`] stores users, identities, sealed tokens and pending sign-ins;
+//!   [`sweeper`] ends sessions past their limits and the tokens no session
+//!   needs any more, in the background.
 //! - [`cli`] answers `--help` and `--version` before anything starts.
 //! - [`crypto`], [`http_client`], [`private_files`] and [`telemetry`] are small
 //!   shared utilities; [`rate_limit`] bounds how fast one client may start sign-ins.
@@ -50,6 +52,7 @@ pub mod routes;
 pub mod session;
 pub mod shared_store;
 pub mod startup;
+pub mod sweeper;
 #[cfg(feature = "teaching")]
 pub mod teaching;
 pub mod telemetry;

@@ -257,6 +257,34 @@ impl TokenKeeper<'_> {
         })
     }
 
+    /// Revokes at `provider` (where it allows) tokens already deleted here,
+    /// which no session could use any more (`db::sessions::sweep`), and
+    /// forgets the profile kept with them. What the provider answered is
+    /// only logged: there is nobody to tell.
+    pub async fn revoke_unused(
+        &self,
+        provider: &Provider,
+        identity_id: i64,
+        tokens: &ProviderTokens,
+    ) {
+        let mut notes = Notes::new(self.observer.as_ref());
+        let at_provider = revocation::revoke(
+            provider,
+            self.discovery,
+            self.http,
+            Some(tokens),
+            &mut notes,
+        )
+        .await;
+        self.profiles.forget(identity_id);
+        tracing::info!(
+            provider = provider.id,
+            identity_id,
+            at_provider = ?at_provider,
+            "tokens no session needs were deleted and revoked"
+        );
+    }
+
     /// Deletes the identity's stored tokens and the profile kept with them.
     async fn forget(&self, identity_id: i64) -> Result<(), DbError> {
         self.db

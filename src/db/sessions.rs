@@ -15,7 +15,8 @@
 use diesel::prelude::*;
 
 use super::schema::{provider_tokens, sessions};
-use super::{DbConnection, DbError, delete_unclaimed};
+use super::tokens::{self, ProviderTokens};
+use super::{DbConnection, DbError, TokenSealer, delete_unclaimed};
 
 /// `last_seen_at` is written at most this often per session, so an active
 /// session costs one indexed read per request and one write per minute.
@@ -174,6 +175,77 @@ pub fn end_all(connection: &mut DbConnection, user_id: i64) -> Result<Ended, DbE
             sessions,
             tokens_deleted,
         })
+    })
+}
+
+/// Tokens that no session can use any more, taken by [`sweep`] for the
+/// caller to revoke at the provider.
+#[derive(Debug)]
+pub struct Orphaned {
+    pub identity_id: i64,
+    /// The identity's provider id.
+    pub provider: String,
+    /// `None` when they no longer open (sealed under a key since removed):
+    /// deleted all the same, with nothing to revoke.
+    pub tokens: Option<ProviderTokens>,
+}
+
+/// What a sweep did.
+#[derive(Debug)]
+pub struct Swept {
+    /// Sessions past either limit, deleted.
+    pub sessions: usize,
+    /// Tokens deleted because no session of their person is left.
+    pub orphaned: Vec<Orphaned>,
+}
+
+/// Ends every session past either limit at `now`, then deletes (and
+/// returns, at most `batch` of them) the tokens of people who have no
+/// session left, whatever ended their last one: a sign-out, the idle
+/// timeout, the maximum age, another sign-in in the same browser. One
+/// transaction: a sign-in that stores tokens and its session at once
+/// (`sign_ins::complete`) is either seen whole or not at all.
+pub fn sweep(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    now: i64,
+    limits: SessionLimits,
+    batch: i64,
+) -> Result<Swept, DbError> {
+    use super::schema::identities;
+    use diesel::dsl::{exists, not};
+    super::write_transaction(connection, |connection| {
+        let sessions = delete_unclaimed!(
+            connection,
+            sessions::table,
+            sessions::id_hash => String,
+            sessions::last_seen_at
+                .lt(now - limits.idle_timeout_secs)
+                .or(sessions::created_at.lt(now - limits.max_age_secs))
+        )?;
+        let unused: Vec<(i64, String)> = provider_tokens::table
+            .inner_join(identities::table)
+            .filter(not(exists(
+                sessions::table.filter(sessions::user_id.eq(identities::user_id)),
+            )))
+            .select((identities::id, identities::provider))
+            .limit(batch)
+            .load(connection)?;
+        let mut orphaned = Vec::with_capacity(unused.len());
+        for (identity_id, provider) in unused {
+            let tokens = match tokens::load(connection, sealer, identity_id) {
+                Ok(stored) => stored.map(|stored| stored.tokens),
+                Err(DbError::Unseal) => None,
+                Err(error) => return Err(error),
+            };
+            tokens::delete(connection, identity_id)?;
+            orphaned.push(Orphaned {
+                identity_id,
+                provider,
+                tokens,
+            });
+        }
+        Ok(Swept { sessions, orphaned })
     })
 }
 
@@ -337,6 +409,55 @@ mod tests {
             }
         );
         assert_eq!(token_rows(&mut connection), 0);
+    }
+
+    #[test]
+    fn a_sweep_takes_the_tokens_once_the_last_session_is_past_a_limit() {
+        let mut connection = connection();
+        let ids = signed_in(&mut connection);
+        // Idle since 10, begun at 10: live until 1810 (idle), 28 810 (age).
+        create(
+            &mut connection,
+            "laptop",
+            ids.user_id,
+            ids.identity_id,
+            10,
+            LIMITS,
+        )
+        .expect("laptop");
+        let swept = sweep(&mut connection, &sealer(), 1_810, LIMITS, 100).expect("sweep");
+        assert_eq!((swept.sessions, swept.orphaned.len()), (0, 0), "still live");
+        assert_eq!(token_rows(&mut connection), 1);
+
+        let swept = sweep(&mut connection, &sealer(), 1_811, LIMITS, 100).expect("sweep");
+        assert_eq!(swept.sessions, 1, "idle past SESSION_IDLE_TIMEOUT");
+        assert_eq!(swept.orphaned.len(), 1);
+        assert_eq!(swept.orphaned[0].identity_id, ids.identity_id);
+        assert_eq!(swept.orphaned[0].provider, "demo");
+        assert!(swept.orphaned[0].tokens.is_some(), "handed over to revoke");
+        assert_eq!(token_rows(&mut connection), 0);
+        let again = sweep(&mut connection, &sealer(), 1_811, LIMITS, 100).expect("sweep");
+        assert_eq!((again.sessions, again.orphaned.len()), (0, 0), "taken once");
+    }
+
+    #[test]
+    fn a_session_past_its_maximum_age_is_swept_however_active() {
+        let mut connection = connection();
+        let ids = signed_in(&mut connection);
+        create(
+            &mut connection,
+            "laptop",
+            ids.user_id,
+            ids.identity_id,
+            10,
+            LIMITS,
+        )
+        .expect("laptop");
+        touch(&mut connection, "laptop", 28_810).expect("active");
+        let swept = sweep(&mut connection, &sealer(), 28_810, LIMITS, 100).expect("sweep");
+        assert_eq!(swept.sessions, 0, "at its maximum age, to the second");
+        let swept = sweep(&mut connection, &sealer(), 28_811, LIMITS, 100).expect("sweep");
+        assert_eq!((swept.sessions, swept.orphaned.len()), (1, 1));
     }
 
     #[test]

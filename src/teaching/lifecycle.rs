@@ -239,8 +239,8 @@ pub const TRANSITIONS: [Transition; 17] = [
     Transition {
         from: "Session",
         to: "SignedOut",
-        when: "Idle timeout: no request for SESSION_IDLE_TIMEOUT seconds. The next request finds the session too old and ends it.",
-        code: "web::Visitor, db::sessions (StoredSession::is_live)",
+        when: "Idle timeout: no request for SESSION_IDLE_TIMEOUT seconds. The next request finds the session too old and ends it; if nobody comes back, the sweep every half minute ends it, and with the person's last session their tokens are revoked where the provider allows and deleted.",
+        code: "web::Visitor, db::sessions (StoredSession::is_live), sweeper",
     },
     Transition {
         from: "Session",

@@ -69,16 +69,21 @@ async fn a_stolen_cookie_can_link_unlink_or_delete_nothing_and_the_owner_can_aft
     let (status, _) = app.get_html(&thief, "/profile").await;
     assert_eq!(status, StatusCode::OK, "the stolen cookie works for pages");
 
-    // The thief tries to link his own account to Alice's user: sent to the
-    // provider first, where he can only answer as himself.
+    // The thief tries to link his own account to Alice's user, to unlink
+    // her own and to delete the account: each time sent to the provider
+    // first, where he can only answer as himself.
+    let alice = identity_named(&app, "Alice Adams");
     let link = format!("/auth/{}/link", provider.id);
-    let authorize_url = sent_to_sign_in_again(&app, &provider, &thief, &link).await;
-    let callback = provider.answer(&app, &thief, &authorize_url, "bob").await;
-    let refused = thief.get(&callback).send().await.unwrap();
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    let html = refused.text().await.unwrap();
-    assert!(html.contains("different account"), "{html}");
-    assert_eq!(app.users_and_identities(), (1, 1), "nothing was linked");
+    let unlink_alice = format!("/account/identities/{alice}/unlink");
+    for path in [link.as_str(), unlink_alice.as_str(), "/account/delete"] {
+        let authorize_url = sent_to_sign_in_again(&app, &provider, &thief, path).await;
+        let callback = provider.answer(&app, &thief, &authorize_url, "bob").await;
+        let refused = thief.get(&callback).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{path}");
+        let html = refused.text().await.unwrap();
+        assert!(html.contains("different account"), "{path}: {html}");
+        assert_eq!(app.users_and_identities(), (1, 1), "{path} changed nothing");
+    }
 
     // Alice signs in again, as herself, and her link goes on by itself: to
     // the provider, asked to let her choose another account.
@@ -99,18 +104,10 @@ async fn a_stolen_cookie_can_link_unlink_or_delete_nothing_and_the_owner_can_aft
     assert!(linked.text().await.unwrap().contains("Account linked"));
     assert_eq!(app.users_and_identities(), (1, 2));
 
-    // Unlinking and deleting, from the stolen cookie: refused the same way.
+    // Alice unlinks Carol's account, then deletes hers, each after signing
+    // in again.
     let carol = identity_named(&app, "Carol Chen");
     let unlink = format!("/account/identities/{carol}/unlink");
-    for path in [unlink.as_str(), "/account/delete"] {
-        let authorize_url = sent_to_sign_in_again(&app, &provider, &thief, path).await;
-        let callback = provider.answer(&app, &thief, &authorize_url, "bob").await;
-        let refused = thief.get(&callback).send().await.unwrap();
-        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{path}");
-        assert_eq!(app.users_and_identities(), (1, 2), "{path} changed nothing");
-    }
-
-    // Alice unlinks, then deletes, each after signing in again.
     let authorize_url = sent_to_sign_in_again(&app, &provider, &owner, &unlink).await;
     let callback = provider.answer(&app, &owner, &authorize_url, "alice").await;
     let unlinked = owner.get(&callback).send().await.unwrap();

@@ -811,6 +811,33 @@ fn revocation_of(token: &str) -> wiremock::MockBuilder {
 }
 
 #[tokio::test]
+async fn a_last_session_that_goes_idle_has_its_tokens_revoked_at_google() {
+    // SESSION_IDLE_TIMEOUT=2: swept every second (`sweeper::period`).
+    let google = FakeGoogle::start_with(&[("SESSION_IDLE_TIMEOUT", "2".to_owned())]).await;
+    google.sign_in("/profile").await;
+    revocation_of("fake-refresh-token")
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&google.fake.server)
+        .await;
+    revocation_of("fake-access-token")
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&google.fake.server)
+        .await;
+
+    // Nobody comes back: the refresh token is revoked at Google and
+    // deleted here all the same (the mocks check one request each).
+    let started = std::time::Instant::now();
+    while google.fake.received_at("/revoke").await.len() < 2 {
+        assert!(started.elapsed().as_secs() < 15, "never revoked");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(google.app.stored_token_rows(), 0);
+    assert_eq!(google.app.stored_session_rows(), 0);
+}
+
+#[tokio::test]
 async fn signing_out_of_google_too_revokes_the_refresh_token_then_the_access_token() {
     let google = FakeGoogle::start().await;
     google.sign_in("/profile").await;

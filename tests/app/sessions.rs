@@ -215,3 +215,50 @@ async fn a_kept_signed_in_page_writes_no_cookie() {
         assert!(!sets_cookie(&again), "{page} wrote the cookie");
     }
 }
+
+/// Waits (up to 15 s) until `done` holds, checking every quarter second.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_idle_last_session_leaves_no_token_without_anyone_coming_back() {
+    // SESSION_IDLE_TIMEOUT=2: the sweep runs every second (`sweeper::period`);
+    // the same with SESSION_MAX_AGE below.
+    let (app, provider) = provider::spawn_with(&[("SESSION_IDLE_TIMEOUT", "2")]).await;
+    let browser = browser();
+    provider.sign_in(&app, &browser, "/profile", "alice").await;
+    assert_eq!(app.stored_token_rows(), 1);
+
+    eventually("the idle session and its tokens are swept", || {
+        app.stored_session_rows() == 0 && app.stored_token_rows() == 0
+    })
+    .await;
+    assert_eq!(profile_status(&app, &browser).await, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_session_at_its_maximum_age_takes_its_tokens_with_it_however_active() {
+    let (app, provider) = provider::spawn_with(&[("SESSION_MAX_AGE", "2")]).await;
+    let browser = browser();
+    provider.sign_in(&app, &browser, "/", "alice").await;
+    let started = std::time::Instant::now();
+    // Active all along: a page every half second.
+    while app.stored_token_rows() > 0 {
+        assert!(
+            started.elapsed().as_secs() < 15,
+            "the tokens outlived the session"
+        );
+        let _ = browser.get(app.url("/")).send().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(
+        started.elapsed().as_secs() >= 2,
+        "not before SESSION_MAX_AGE"
+    );
+    assert_eq!(app.stored_session_rows(), 0);
+}
