@@ -25,27 +25,6 @@ pub fn period(limits: SessionLimits) -> Duration {
     Duration::from_secs(u64::try_from(shortest / 2).unwrap_or(1).clamp(1, 30))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_sweep_runs_every_half_minute_or_twice_per_shorter_limit() {
-        let period = |idle_timeout_secs, max_age_secs| {
-            period(SessionLimits {
-                idle_timeout_secs,
-                max_age_secs,
-            })
-            .as_secs()
-        };
-        assert_eq!(period(1800, 28_800), 30);
-        assert_eq!(period(2, 28_800), 1);
-        assert_eq!(period(1800, 2), 1);
-        assert_eq!(period(1, 1), 1, "never more often than every second");
-        assert_eq!(period(40, 28_800), 20);
-    }
-}
-
 /// Sweeps every [`period`] for as long as the app runs. A failed sweep
 /// (the database away) is logged and tried again at the next tick.
 pub async fn run(state: actix_web::web::Data<AppState>) {
@@ -85,5 +64,26 @@ pub async fn sweep(state: &AppState) -> Result<(), DbError> {
         if swept.orphaned.len() < BATCH {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_runs_every_half_minute_or_twice_per_shorter_limit() {
+        let period = |idle_timeout_secs, max_age_secs| {
+            period(SessionLimits {
+                idle_timeout_secs,
+                max_age_secs,
+            })
+            .as_secs()
+        };
+        assert_eq!(period(1800, 28_800), 30);
+        assert_eq!(period(2, 28_800), 1);
+        assert_eq!(period(1800, 2), 1);
+        assert_eq!(period(1, 1), 1, "never more often than every second");
+        assert_eq!(period(40, 28_800), 20);
     }
 }
