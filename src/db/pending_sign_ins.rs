@@ -284,6 +284,17 @@ pub fn insert(
     })
 }
 
+/// Whether a sign-in with this `state_hash` is pending: one read, so that a
+/// callback with a `state` we never issued (or already used) is refused
+/// without a write.
+pub fn is_pending(connection: &mut DbConnection, state_hash: &str) -> Result<bool, DbError> {
+    use pending_sign_ins::dsl;
+    Ok(diesel::select(diesel::dsl::exists(
+        dsl::pending_sign_ins.filter(dsl::state_hash.eq(state_hash)),
+    ))
+    .get_result(connection)?)
+}
+
 /// Removes and returns the pending sign-in for `state_hash`, if there is one.
 /// Expiry and browser binding are checked by the caller, which can then say
 /// precisely what was wrong; the row is gone either way.

@@ -36,7 +36,7 @@ use crate::api::ApiClient;
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
 use crate::db::accounts::{AccountIds, SignInRecord};
 use crate::db::attempts;
-use crate::db::pending_sign_ins::{NewPendingSignIn, PendingLimits, PendingSignIn, Purpose};
+use crate::db::pending_sign_ins::{self, NewPendingSignIn, PendingLimits, PendingSignIn, Purpose};
 use crate::db::sessions::SessionLimits;
 use crate::db::{Database, sign_ins, unix_now};
 use crate::oauth::observe::{Log, Observer, Step};
@@ -170,6 +170,15 @@ impl SignInFlow {
         // a sign-in this browser started (RFC 6749 §10.12, RFC 9700 §4.7).
         let state = params.state.as_deref().ok_or(SignInError::MissingState)?;
         let state_hash = sha256_url_safe(state);
+        // A state never issued (or used already) costs one read, no write:
+        // forged callbacks cannot queue on SQLite's single writer.
+        let lookup = state_hash.clone();
+        let pending = self
+            .db
+            .run(move |db, _| pending_sign_ins::is_pending(db, &lookup));
+        if !pending.await.map_err(SignInError::Storage)? {
+            return Err(SignInError::UnknownState.into());
+        }
         let lookup = state_hash.clone();
         let with_record = self.observer.keeps_records();
         let (pending, recorded) = self

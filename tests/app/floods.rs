@@ -165,3 +165,38 @@ async fn twenty_thousand_cookieless_starts_then_a_real_visitor_signs_in_at_the_f
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_callback_with_a_state_never_issued_is_refused_without_a_write() {
+    let (app, provider) = provider::spawn().await;
+    if app.database_url.starts_with("postgres") {
+        eprintln!("skipped on PostgreSQL: SQLite's single writer is what this protects");
+        return;
+    }
+    // Someone else holds SQLite's only write lock (as a burst of sign-ins
+    // would): a callback that needed a write would wait for it.
+    use diesel::prelude::*;
+    let signin_reference::db::DbConnection::Sqlite(mut writer) = app.database() else {
+        unreachable!("an SQLite DATABASE_URL");
+    };
+    diesel::sql_query("BEGIN IMMEDIATE")
+        .execute(&mut writer)
+        .expect("the write lock");
+
+    let browser = browser();
+    let started = Instant::now();
+    let forged = browser
+        .get(app.url(&format!("/auth/{}/callback", provider.id)))
+        .query(&[("state", "never-issued-by-this-app"), ("code", "x")])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        started.elapsed().as_millis() < 1000,
+        "answered without waiting for the writer: {:?}",
+        started.elapsed()
+    );
+    diesel::sql_query("ROLLBACK").execute(&mut writer).unwrap();
+}
