@@ -13,7 +13,8 @@
 //!   [`tokens`] keeps usable (refreshing it, one refresh at a time).
 //! - [`db`] stores users, identities, sealed tokens and pending sign-ins;
 //!   [`sweeper`] ends sessions past their limits and the tokens no session
-//!   needs any more, in the background.
+//!   needs any more, in the background; [`key_rotation`] finishes a
+//!   TOKEN_KEY rotation at start-up.
 //! - [`cli`] answers `--help` and `--version` before anything starts.
 //! - [`crypto`], [`http_client`], [`private_files`] and [`telemetry`] are small
 //!   shared utilities; [`rate_limit`] bounds how fast one client may start sign-ins.
@@ -42,6 +43,7 @@ pub mod db;
 pub mod demo_provider;
 pub mod error;
 pub mod http_client;
+pub mod key_rotation;
 pub mod oauth;
 pub mod private_files;
 #[cfg(test)]

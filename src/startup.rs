@@ -260,12 +260,14 @@ impl Application {
 
     /// Runs until both servers stop (tests drop them with their runtime).
     /// Discovery documents are fetched in the background meanwhile
-    /// (`SignInFlow::warm_up`), and sessions and unused tokens are swept
-    /// (`sweeper`).
+    /// (`SignInFlow::warm_up`), sessions and unused tokens are swept
+    /// (`sweeper`), and a TOKEN_KEY rotation under way is finished
+    /// (`key_rotation`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state.clone();
         tokio::spawn(async move { state.flow.warm_up(&state.providers).await });
         tokio::spawn(crate::sweeper::run(self.state.clone()));
+        tokio::spawn(crate::key_rotation::run(self.state.clone()));
         match self.demo_server {
             Some(demo) => {
                 let (app, demo) = futures_util::future::join(self.app_server, demo).await;

@@ -362,6 +362,12 @@ impl Database {
         })
     }
 
+    /// Whether TOKEN_KEY_PREVIOUS is set: a key rotation is under way
+    /// (`key_rotation`).
+    pub fn is_rotating_keys(&self) -> bool {
+        self.sealer.is_rotating()
+    }
+
     /// Runs `query`, which only reads, with a pooled connection on the
     /// blocking thread pool. Reads run side by side (WAL mode).
     pub async fn run<T, F>(&self, query: F) -> Result<T, DbError>

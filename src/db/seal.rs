@@ -7,11 +7,12 @@
 //! into another row and still open.
 //!
 //! Rotation: with TOKEN_KEY_PREVIOUS set, a value that does not open under
-//! TOKEN_KEY is tried under that key too; sealing always uses TOKEN_KEY, so
-//! each token moves to the new key the next time it is stored (a refresh or
-//! a sign-in). An AEAD says for sure which key a value was sealed with (the
-//! tag checks under one key only), so trying two keys cannot open a value
-//! wrongly.
+//! TOKEN_KEY is tried under that key too; sealing always uses TOKEN_KEY, and
+//! every value still under the previous key is sealed again under the new
+//! one ([`TokenSealer::reseal`], at start-up: `db::tokens::reseal_batch`),
+//! so removing TOKEN_KEY_PREVIOUS afterwards loses nothing. An AEAD says for
+//! sure which key a value was sealed with (the tag checks under one key
+//! only), so trying two keys cannot open a value wrongly.
 
 use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -65,6 +66,28 @@ impl TokenSealer {
         sealed.extend_from_slice(&nonce);
         sealed.extend_from_slice(&ciphertext);
         sealed
+    }
+
+    /// Whether TOKEN_KEY_PREVIOUS is set: a rotation is under way.
+    pub fn is_rotating(&self) -> bool {
+        self.previous.is_some()
+    }
+
+    /// `sealed` sealed again under TOKEN_KEY, when it opens only under
+    /// TOKEN_KEY_PREVIOUS; `None` when it needs nothing (already under
+    /// TOKEN_KEY) or cannot be opened at all.
+    pub fn reseal(&self, context: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
+        let payload = || Payload {
+            msg: ciphertext,
+            aad: context.as_bytes(),
+        };
+        let nonce = XNonce::from_slice(nonce);
+        if self.cipher.decrypt(nonce, payload()).is_ok() {
+            return None;
+        }
+        let plaintext = self.previous.as_ref()?.decrypt(nonce, payload()).ok()?;
+        Some(self.seal(context, &plaintext))
     }
 
     /// Decrypts a value sealed for `context`, under TOKEN_KEY or else
@@ -149,5 +172,30 @@ mod tests {
     fn sealing_twice_gives_different_ciphertexts() {
         let sealer = TokenSealer::new(&[1u8; 32]);
         assert_ne!(sealer.seal("c", b"same"), sealer.seal("c", b"same"));
+    }
+
+    #[test]
+    fn resealing_moves_a_value_to_the_new_key_once() {
+        let old = TokenSealer::new(&[1u8; 32]);
+        let rotating = TokenSealer::new(&[2u8; 32]).with_previous(&[1u8; 32]);
+        let sealed_before = old.seal("row:1", b"token");
+        let resealed = rotating.reseal("row:1", &sealed_before).expect("moved");
+        let new_only = TokenSealer::new(&[2u8; 32]);
+        assert_eq!(
+            new_only.open("row:1", &resealed).as_deref(),
+            Some(&b"token"[..])
+        );
+        assert_eq!(rotating.reseal("row:1", &resealed), None, "already moved");
+        assert_eq!(
+            rotating.reseal("row:2", &sealed_before),
+            None,
+            "other context"
+        );
+        assert_eq!(
+            new_only.reseal("row:1", &sealed_before),
+            None,
+            "no previous key"
+        );
+        assert_eq!(rotating.reseal("row:1", b"short"), None);
     }
 }

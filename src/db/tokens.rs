@@ -289,6 +289,90 @@ pub fn store_refreshed(
     })
 }
 
+/// What one batch of a key rotation did (`reseal_batch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resealed {
+    /// Rows read in this batch; fewer than asked means the last batch.
+    pub rows: usize,
+    /// Sealed values moved to TOKEN_KEY.
+    pub values: usize,
+    /// The last row's identity id: where the next batch starts.
+    pub last: Option<i64>,
+}
+
+/// During a TOKEN_KEY rotation, seals again under TOKEN_KEY every value of
+/// up to `batch` token rows after identity `after` that opens only under
+/// TOKEN_KEY_PREVIOUS. A row is written only if it was not stored again
+/// meanwhile (same `generation`): a refresh's new tokens are never replaced
+/// by older ones, and resealing counts no new generation.
+pub fn reseal_batch(
+    connection: &mut DbConnection,
+    sealer: &TokenSealer,
+    after: i64,
+    batch: i64,
+) -> Result<Resealed, DbError> {
+    type Row = (i64, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>, i64);
+    super::write_transaction(connection, |connection| {
+        let rows: Vec<Row> = provider_tokens::table
+            .filter(provider_tokens::identity_id.gt(after))
+            .order(provider_tokens::identity_id)
+            .select((
+                provider_tokens::identity_id,
+                provider_tokens::access_token,
+                provider_tokens::refresh_token,
+                provider_tokens::id_token,
+                provider_tokens::generation,
+            ))
+            .limit(batch)
+            .load(connection)?;
+        let mut values = 0;
+        for (identity_id, access, refresh, id_token, generation) in &rows {
+            let moved = |context: String, sealed: &Option<Vec<u8>>| {
+                sealed
+                    .as_ref()
+                    .and_then(|sealed| sealer.reseal(&context, sealed))
+            };
+            let access = moved(access_context(*identity_id), &Some(access.clone()));
+            let refresh = moved(refresh_context(*identity_id), refresh);
+            let id_token = moved(id_token_context(*identity_id), id_token);
+            let count = [&access, &refresh, &id_token]
+                .iter()
+                .filter(|value| value.is_some())
+                .count();
+            if count == 0 {
+                continue;
+            }
+            let row = provider_tokens::table
+                .filter(provider_tokens::identity_id.eq(identity_id))
+                .filter(provider_tokens::generation.eq(generation));
+            // Three optional updates, each a statement of its own: diesel has no
+            // "set this column only if" within one.
+            let mut written = 0;
+            if let Some(access) = access {
+                written = diesel::update(row)
+                    .set(provider_tokens::access_token.eq(access))
+                    .execute(connection)?;
+            }
+            if let Some(refresh) = refresh {
+                written = diesel::update(row)
+                    .set(provider_tokens::refresh_token.eq(refresh))
+                    .execute(connection)?;
+            }
+            if let Some(id_token) = id_token {
+                written = diesel::update(row)
+                    .set(provider_tokens::id_token.eq(id_token))
+                    .execute(connection)?;
+            }
+            values += count * written;
+        }
+        Ok(Resealed {
+            rows: rows.len(),
+            values,
+            last: rows.last().map(|row| row.0),
+        })
+    })
+}
+
 /// Forgets an identity's tokens: the provider refused to refresh them, or
 /// they were revoked at sign-out.
 pub fn delete(connection: &mut DbConnection, identity_id: i64) -> Result<(), DbError> {

@@ -176,9 +176,7 @@ async fn a_callback_with_a_state_never_issued_is_refused_without_a_write() {
     // Someone else holds SQLite's only write lock (as a burst of sign-ins
     // would): a callback that needed a write would wait for it.
     use diesel::prelude::*;
-    let signin_reference::db::DbConnection::Sqlite(mut writer) = app.database() else {
-        unreachable!("an SQLite DATABASE_URL");
-    };
+    let mut writer = app.database();
     diesel::sql_query("BEGIN IMMEDIATE")
         .execute(&mut writer)
         .expect("the write lock");

@@ -811,6 +811,45 @@ fn revocation_of(token: &str) -> wiremock::MockBuilder {
 }
 
 #[tokio::test]
+async fn a_key_rotation_finishes_although_google_never_resends_its_refresh_token() {
+    use crate::helpers::{TestDatabase, random_key, shared_redis_vars, tokens_all_open_under};
+    let database = TestDatabase::new();
+    let (old_key, new_key) = (random_key(32), random_key(32));
+    let mut shared = vec![
+        ("DATABASE_URL", database.url.clone()),
+        ("SESSION_KEY", random_key(64)),
+    ];
+    shared.extend(shared_redis_vars());
+    let with = |more: &[(&'static str, &String)]| {
+        let mut vars = shared.clone();
+        vars.extend(more.iter().map(|(name, value)| (*name, (*value).clone())));
+        vars
+    };
+    let google = FakeGoogle::start_with(&with(&[("TOKEN_KEY", &old_key)])).await;
+    // Google sent the refresh token once, at this first consent.
+    google.sign_in_needing_a_refresh().await;
+
+    // Step 1 of the rotation: the new key, the old one as previous. At
+    // start-up the instance seals every token again under the new key.
+    let rotating = google
+        .another_instance(&with(&[
+            ("TOKEN_KEY", &new_key),
+            ("TOKEN_KEY_PREVIOUS", &old_key),
+        ]))
+        .await;
+    tokens_all_open_under(&rotating, &new_key).await;
+
+    // Step 2: the old key removed. The refresh token, never sent again by
+    // Google, still opens; the refresh works and the person is still in.
+    let after = google
+        .another_instance(&with(&[("TOKEN_KEY", &new_key)]))
+        .await;
+    google.expect_refreshes(1).await;
+    let (status, page) = after.get_html(&google.browser, "/profile").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+}
+
+#[tokio::test]
 async fn a_last_session_that_goes_idle_has_its_tokens_revoked_at_google() {
     // SESSION_IDLE_TIMEOUT=2: swept every second (`sweeper::period`).
     let google = FakeGoogle::start_with(&[("SESSION_IDLE_TIMEOUT", "2".to_owned())]).await;

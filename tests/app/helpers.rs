@@ -338,6 +338,38 @@ pub fn redis_key_prefix() -> String {
 }
 
 /// `len` random bytes in standard base64: a SESSION_KEY (64) or TOKEN_KEY (32).
+/// Waits (up to 15 s) until every stored token opens under `key` (base64)
+/// alone: a TOKEN_KEY rotation has finished (`key_rotation`).
+pub async fn tokens_all_open_under(app: &TestApp, key: &str) {
+    use base64::Engine as _;
+    use diesel::prelude::*;
+    use signin_reference::db::schema::provider_tokens;
+    let bytes: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .expect("base64")
+        .try_into()
+        .expect("32 bytes");
+    let sealer = signin_reference::db::TokenSealer::new(&bytes);
+    let started = std::time::Instant::now();
+    loop {
+        let ids: Vec<i64> = provider_tokens::table
+            .select(provider_tokens::identity_id)
+            .load(&mut app.database())
+            .unwrap();
+        let all_open = ids.iter().all(|id| {
+            signin_reference::db::tokens::load(&mut app.database(), &sealer, *id).is_ok()
+        });
+        if !ids.is_empty() && all_open {
+            return;
+        }
+        assert!(
+            started.elapsed().as_secs() < 15,
+            "tokens still under the old key"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 pub fn random_key(len: usize) -> String {
     base64::engine::general_purpose::STANDARD
         .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
