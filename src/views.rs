@@ -59,6 +59,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "delete_account.html",
         include_str!("../templates/delete_account.html"),
     ),
+    ("sessions.html", include_str!("../templates/sessions.html")),
     (
         "partials/provider_buttons.html",
         include_str!("../templates/partials/provider_buttons.html"),

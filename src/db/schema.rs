@@ -46,6 +46,8 @@ diesel::table! {
         identity_id -> BigInt,
         created_at -> BigInt,
         last_seen_at -> BigInt,
+        handle -> Text,
+        browser -> Nullable<Text>,
     }
 }
 

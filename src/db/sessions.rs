@@ -64,8 +64,8 @@ impl StoredSession {
 pub fn create(
     connection: &mut DbConnection,
     id_hash: &str,
-    user_id: i64,
-    identity_id: i64,
+    (user_id, identity_id): (i64, i64),
+    browser: Option<&str>,
     now: i64,
     limits: SessionLimits,
 ) -> Result<(), DbError> {
@@ -101,9 +101,93 @@ pub fn create(
             sessions::identity_id.eq(identity_id),
             sessions::created_at.eq(now),
             sessions::last_seen_at.eq(now),
+            // What `/account/sessions` names the row by: not the id, nor its hash.
+            sessions::handle.eq(crate::crypto::random_url_safe(16)),
+            sessions::browser.eq(browser),
         ))
         .execute(connection)?;
     Ok(())
+}
+
+/// One of a person's sessions, as `/account/sessions` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ListedSession {
+    /// Names the row in the page's "End" form; opens nothing.
+    pub handle: String,
+    /// "Firefox on Linux", when the browser said.
+    pub browser: Option<String>,
+    /// The account it signed in with: its provider id and name there.
+    pub provider: String,
+    pub account: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    /// The session of the browser asking.
+    pub this_one: bool,
+}
+
+/// The user's live sessions at `now`, the most recently used first;
+/// `current` is the asking browser's session (its id hash).
+pub fn list(
+    connection: &mut DbConnection,
+    user_id: i64,
+    current: &str,
+    now: i64,
+    limits: SessionLimits,
+) -> Result<Vec<ListedSession>, DbError> {
+    use super::schema::identities;
+    type Row = (String, String, Option<String>, String, String, i64, i64);
+    let rows: Vec<Row> = sessions::table
+        .inner_join(identities::table)
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::last_seen_at.ge(now - limits.idle_timeout_secs))
+        .filter(sessions::created_at.ge(now - limits.max_age_secs))
+        .order(sessions::last_seen_at.desc())
+        .select((
+            sessions::id_hash,
+            sessions::handle,
+            sessions::browser,
+            identities::provider,
+            identities::display_name,
+            sessions::created_at,
+            sessions::last_seen_at,
+        ))
+        .load(connection)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id_hash, handle, browser, provider, account, created_at, last_seen_at)| {
+                ListedSession {
+                    this_one: crate::crypto::constant_time_eq(&id_hash, current),
+                    handle,
+                    browser,
+                    provider,
+                    account,
+                    created_at,
+                    last_seen_at,
+                }
+            },
+        )
+        .collect())
+}
+
+/// Ends the user's session named `handle` (from `/account/sessions`), as
+/// `end` does: every copy of its cookie stops working, on every instance,
+/// and with the user's last session their tokens go. `None` when the user
+/// has no session by that name (another user's handle included).
+pub fn end_by_handle(
+    connection: &mut DbConnection,
+    user_id: i64,
+    handle: &str,
+) -> Result<Option<Ended>, DbError> {
+    let id_hash: Option<String> = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::handle.eq(handle))
+        .select(sessions::id_hash)
+        .first(connection)
+        .optional()?;
+    id_hash
+        .map(|id_hash| end(connection, &id_hash, user_id))
+        .transpose()
 }
 
 /// The session with this id hash, if it exists (live or not: see
@@ -338,8 +422,8 @@ mod tests {
             create(
                 &mut connection,
                 name,
-                ids.user_id,
-                ids.identity_id,
+                (ids.user_id, ids.identity_id),
+                None,
                 last_seen,
                 LIMITS,
             )
@@ -350,8 +434,8 @@ mod tests {
         create(
             &mut connection,
             "bob",
-            other.user_id,
-            other.identity_id,
+            (other.user_id, other.identity_id),
+            None,
             now,
             LIMITS,
         )
@@ -373,8 +457,8 @@ mod tests {
         create(
             &mut connection,
             "laptop",
-            ids.user_id,
-            ids.identity_id,
+            (ids.user_id, ids.identity_id),
+            None,
             10,
             LIMITS,
         )
@@ -382,8 +466,8 @@ mod tests {
         create(
             &mut connection,
             "phone",
-            ids.user_id,
-            ids.identity_id,
+            (ids.user_id, ids.identity_id),
+            None,
             10,
             LIMITS,
         )
@@ -419,8 +503,8 @@ mod tests {
         create(
             &mut connection,
             "laptop",
-            ids.user_id,
-            ids.identity_id,
+            (ids.user_id, ids.identity_id),
+            None,
             10,
             LIMITS,
         )
@@ -447,8 +531,8 @@ mod tests {
         create(
             &mut connection,
             "laptop",
-            ids.user_id,
-            ids.identity_id,
+            (ids.user_id, ids.identity_id),
+            None,
             10,
             LIMITS,
         )
@@ -468,8 +552,8 @@ mod tests {
             create(
                 &mut connection,
                 id,
-                ids.user_id,
-                ids.identity_id,
+                (ids.user_id, ids.identity_id),
+                None,
                 10,
                 LIMITS,
             )
@@ -489,8 +573,8 @@ mod tests {
         create(
             &mut connection,
             "d",
-            ids.user_id,
-            ids.identity_id,
+            (ids.user_id, ids.identity_id),
+            None,
             10,
             LIMITS,
         )
@@ -520,8 +604,8 @@ mod tests {
         create(
             &mut connection,
             "old",
-            ids.user_id,
-            ids.identity_id,
+            (ids.user_id, ids.identity_id),
+            None,
             0,
             LIMITS,
         )
@@ -532,8 +616,8 @@ mod tests {
             create(
                 &mut connection,
                 &format!("s{n}"),
-                ids.user_id,
-                ids.identity_id,
+                (ids.user_id, ids.identity_id),
+                None,
                 at,
                 LIMITS,
             )

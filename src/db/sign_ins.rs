@@ -154,6 +154,8 @@ pub struct Completed<'a> {
     /// any: it ends here, so a copy of the old cookie stops working.
     pub replaced_session_hash: Option<&'a str>,
     pub session_limits: SessionLimits,
+    /// What the browser that signed in is ("Firefox on Linux"), if it said.
+    pub browser: Option<&'a str>,
 }
 
 /// Steps 5 and 6 done: in one transaction, the user and identity (found or
@@ -183,8 +185,8 @@ pub fn complete(
             sessions::create(
                 connection,
                 completed.session_id_hash,
-                ids.user_id,
-                ids.identity_id,
+                (ids.user_id, ids.identity_id),
+                completed.browser,
                 unix_now(),
                 completed.session_limits,
             )?;

@@ -28,13 +28,13 @@ use url::Url;
 use super::callback::CallbackParams;
 use super::discovery::DiscoveryCache;
 use super::oidc::{self, CodeGrant};
-use super::outcome::{Finished, Intent, NewSession, SignInFailure, requested};
+use super::outcome::{Browser, Finished, Intent, NewSession, SignInFailure, requested};
 use super::return_to::{DEFAULT_RETURN_TO, return_path_or_default, safe_return_path};
 use super::token::{TokenExchange, TokenTrace};
 use super::{SignInError, admin_consent, issuer, plain};
 use crate::api::ApiClient;
 use crate::crypto::{constant_time_eq, random_url_safe, sha256_url_safe};
-use crate::db::accounts::{AccountIds, SignInRecord};
+use crate::db::accounts::SignInRecord;
 use crate::db::attempts;
 use crate::db::pending_sign_ins::{self, NewPendingSignIn, PendingLimits, PendingSignIn, Purpose};
 use crate::db::sessions::SessionLimits;
@@ -155,14 +155,13 @@ impl SignInFlow {
     /// Steps 4 to 6: check the provider's answer, exchange the code, validate the
     /// ID token, and record the sign-in with its (sealed) tokens. Each step is
     /// reported to the observer, failed or not.
-    /// `signed_in` is who is signed in in this browser now, if anyone, with
-    /// the hash of their session id: a sign-in replaces that session, and an
-    /// answer to a request for more scopes must come back to that user.
+    /// `browser` is where the answer came back: its key binds `state`, a
+    /// sign-in replaces its session, and a signed-in person's request must
+    /// come back to the same person.
     pub async fn finish(
         &self,
         provider: &Provider,
-        browser_key: Option<&str>,
-        signed_in: Option<(AccountIds, String)>,
+        browser: Browser,
         params: CallbackParams,
     ) -> Result<Finished, SignInFailure> {
         // Step 4: the browser is back with `state` and a `code` (or an error).
@@ -191,7 +190,7 @@ impl SignInFlow {
         let pending = pending
             .filter(|pending| pending.provider == provider.id)
             .ok_or(SignInError::UnknownState)?;
-        let same_browser = browser_key
+        let same_browser = (browser.key.as_deref())
             .is_some_and(|key| constant_time_eq(&sha256_url_safe(key), &pending.browser_hash));
         if !same_browser {
             // Not recorded: the attempt belongs to the browser that started it.
@@ -208,14 +207,14 @@ impl SignInFlow {
                     params,
                     &mut log,
                     &state_hash,
-                    signed_in.map(|(_, session_hash)| session_hash),
+                    browser.replaced(),
                 )
                 .await
                 .map(Finished::SignedIn),
             // A signed-in person's request: `step_up`.
             Some(ref purpose) => {
                 let purpose = purpose.clone();
-                let current = signed_in.map(|(ids, _)| ids);
+                let current = browser.signed_in.map(|(ids, _)| ids);
                 let answer = (pending, params, state_hash.as_str());
                 self.step_up(provider, purpose, current, answer, &mut log)
                     .await
@@ -244,7 +243,7 @@ impl SignInFlow {
         params: CallbackParams,
         log: &mut Log,
         state_hash: &str,
-        replaced_session: Option<String>,
+        (replaced_session, described): (Option<String>, Option<String>),
     ) -> Result<NewSession, SignInFailure> {
         let return_to = safe_return_path(&pending.return_to, &self.base_url);
         let fail = |error: SignInError| SignInFailure::new(error, return_to.clone());
@@ -292,6 +291,7 @@ impl SignInFlow {
                         journal: journal.as_deref(),
                         session_id_hash: &session_id_hash,
                         replaced_session_hash: replaced_session.as_deref(),
+                        browser: described.as_deref(),
                         session_limits,
                     },
                 )

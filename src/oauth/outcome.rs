@@ -29,6 +29,28 @@ pub struct NewSession {
     pub authenticated_at: i64,
 }
 
+/// The browser an answer came back to, as the callback route knows it.
+#[derive(Debug, Default)]
+pub struct Browser {
+    /// The random key in its session cookie, which `state` is bound to.
+    pub key: Option<String>,
+    /// Who is signed in there now, with the hash of their session id.
+    pub signed_in: Option<(AccountIds, String)>,
+    /// What it is ("Firefox on Linux"), for the list of sessions.
+    pub description: Option<String>,
+}
+
+impl Browser {
+    /// The session a sign-in here replaces (its id hash), and what the
+    /// browser is: for the new session.
+    pub fn replaced(self) -> (Option<String>, Option<String>) {
+        (
+            self.signed_in.map(|(_, session_hash)| session_hash),
+            self.description,
+        )
+    }
+}
+
 /// What an authorization request is for, as `start` is asked for it.
 #[derive(Debug, Clone)]
 pub struct Intent {

@@ -10,6 +10,7 @@ mod assets;
 mod health;
 mod home;
 mod mail;
+mod sessions;
 mod setup;
 mod sign_in;
 mod sign_out;
@@ -43,6 +44,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::get().to(sign_out::confirm_account_deletion),
         )
         .route("/account/delete", web::post().to(sign_out::delete_account))
+        .route("/account/sessions", web::get().to(sessions::show_sessions))
+        .route(
+            "/account/sessions/{handle}/end",
+            web::post().to(sessions::end_session),
+        )
         .route(
             "/account/identities/{id}/unlink",
             web::post().to(account::unlink_identity),

@@ -12,7 +12,7 @@ use crate::db::pending_sign_ins::Then;
 use crate::error::AppError;
 use crate::oauth::admin_consent;
 use crate::oauth::callback::CallbackParams;
-use crate::oauth::outcome::{Finished, Intent};
+use crate::oauth::outcome::{Browser, Finished, Intent};
 use crate::oauth::return_to::return_path_or_default;
 use crate::session::{self, SessionUser};
 use crate::tokens::SignInAgain;
@@ -22,7 +22,7 @@ use crate::views::provider_buttons;
 use crate::views::see_other;
 use crate::web::Visitor;
 use crate::web::authorization_request;
-use crate::web::irreversible;
+use crate::web::{irreversible, user_agent};
 
 #[derive(Deserialize)]
 pub struct ReturnToQuery {
@@ -135,20 +135,20 @@ pub async fn finish_sign_in(
         };
         return visitor.render(&state, "admin_consent.html", &page);
     }
-    let browser_key = session::existing_browser_key(&visitor.session);
-    // Who is signed in here: a sign-in replaces their session, and an answer
-    // to a request for more scopes must come back to them.
-    let signed_in_here = visitor.user.as_ref().map(|user| {
-        let ids = AccountIds {
-            user_id: user.user_id,
-            identity_id: user.identity_id,
-        };
-        (ids, sha256_url_safe(&user.session_id))
-    });
-    let finished = state
-        .flow
-        .finish(provider, browser_key.as_deref(), signed_in_here, params)
-        .await?;
+    let browser = Browser {
+        key: session::existing_browser_key(&visitor.session),
+        // Who is signed in here: a sign-in replaces their session, and an
+        // answer to a request for more scopes must come back to them.
+        signed_in: visitor.user.as_ref().map(|user| {
+            let ids = AccountIds {
+                user_id: user.user_id,
+                identity_id: user.identity_id,
+            };
+            (ids, sha256_url_safe(&user.session_id))
+        }),
+        description: user_agent::describe(&request),
+    };
+    let finished = state.flow.finish(provider, browser, params).await?;
     let signed_in = match finished {
         Finished::SignedIn(signed_in) => signed_in,
         Finished::MailPermission(answer) => {

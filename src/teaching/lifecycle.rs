@@ -151,7 +151,7 @@ pub const STATES: [State; 8] = [
 ];
 
 /// Every transition of the diagram.
-pub const TRANSITIONS: [Transition; 17] = [
+pub const TRANSITIONS: [Transition; 18] = [
     Transition {
         from: "SignedOut",
         to: "Pending",
@@ -223,6 +223,12 @@ pub const TRANSITIONS: [Transition; 17] = [
         to: "SignedOut",
         when: "Sign out: this browser's session ends on the server too. The tokens are deleted with the person's last session.",
         code: "routes::sign_out::sign_out, db::sessions::end",
+    },
+    Transition {
+        from: "Session",
+        to: "SignedOut",
+        when: "Ended from another browser: /account/sessions lists where the person is signed in, and \"End\" deletes that session's row, so the browser and every copy of its cookie are signed out at once. With the last session, the tokens go too.",
+        code: "routes::sessions::end_session, db::sessions::end_by_handle",
     },
     Transition {
         from: "Session",

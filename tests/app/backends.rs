@@ -291,6 +291,7 @@ mod postgres {
                         idle_timeout_secs: 1800,
                         max_age_secs: 28_800,
                     },
+                    browser: None,
                 },
             )
         });

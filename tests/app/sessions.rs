@@ -262,3 +262,119 @@ async fn a_session_at_its_maximum_age_takes_its_tokens_with_it_however_active() 
     );
     assert_eq!(app.stored_session_rows(), 0);
 }
+
+/// A browser that says what it is, as a real one does.
+fn browser_saying(user_agent: &str) -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .user_agent(user_agent)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    (client, jar)
+}
+
+#[tokio::test]
+async fn the_sessions_page_lists_each_browser_and_ends_another_at_once() {
+    use crate::helpers::{attribute_values, input_value};
+    let (app, provider) = provider::spawn().await;
+    let (laptop, _) =
+        browser_saying("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0");
+    let (phone, phone_jar) = browser_saying(
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    );
+    provider.sign_in(&app, &laptop, "/", "alice").await;
+    provider.sign_in(&app, &phone, "/", "alice").await;
+    let phone_copy = copied_cookie(&phone_jar, &app);
+
+    let (status, page) = app.get_html(&laptop, "/account/sessions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Firefox on Linux"), "{page}");
+    assert!(page.contains("Safari on iPhone"), "{page}");
+    assert!(page.contains("Alice Adams"), "{page}");
+    assert_eq!(page.matches("This browser").count(), 1, "{page}");
+    // One "End" form, for the other browser; it names the row by a handle
+    // that is neither the session id nor its hash.
+    let forms = attribute_values(&page, "form[action^='/account/sessions/']", "action");
+    assert_eq!(forms.len(), 1, "{page}");
+    let handle = forms[0]
+        .trim_start_matches("/account/sessions/")
+        .trim_end_matches("/end")
+        .to_owned();
+    let hashes: Vec<String> = sessions::table
+        .select(sessions::id_hash)
+        .load(&mut app.database())
+        .unwrap();
+    assert!(handle.len() >= 20 && !hashes.contains(&handle), "{handle}");
+
+    // Without the CSRF token: refused, nothing ends.
+    let forged = laptop
+        .post(app.url(&forms[0]))
+        .form(&[("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(profile_status(&app, &phone).await, StatusCode::OK);
+
+    let ended = laptop
+        .post(app.url(&forms[0]))
+        .form(&[("csrf_token", input_value(&page, "csrf_token"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&ended), "/account/sessions");
+
+    // The phone, and any copy of its cookie, is signed out at once; the
+    // laptop is not, and keeps the tokens (its session still needs them).
+    assert_eq!(profile_status(&app, &phone).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        profile_status(&app, &phone_copy).await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(profile_status(&app, &laptop).await, StatusCode::OK);
+    assert_eq!(app.stored_token_rows(), 1);
+    let (_, page) = app.get_html(&laptop, "/account/sessions").await;
+    assert!(!page.contains("Safari on iPhone"), "{page}");
+
+    // The same handle again, or another person's: not found.
+    let again = laptop
+        .post(app.url(&forms[0]))
+        .form(&[("csrf_token", input_value(&page, "csrf_token"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn another_persons_session_cannot_be_ended_by_its_handle() {
+    use crate::helpers::input_value;
+    let (app, provider) = provider::spawn().await;
+    let (alice, bob) = (browser(), browser());
+    provider.sign_in(&app, &alice, "/", "alice").await;
+    provider.sign_in(&app, &bob, "/", "bob").await;
+    use signin_reference::db::schema::identities;
+    let alices: String = sessions::table
+        .inner_join(identities::table)
+        .filter(identities::display_name.eq("Alice Adams"))
+        .select(sessions::handle)
+        .first(&mut app.database())
+        .unwrap();
+    let (_, page) = app.get_html(&bob, "/account/sessions").await;
+    assert!(!page.contains(&alices), "Bob's list shows only his own");
+    let response = bob
+        .post(app.url(&format!("/account/sessions/{alices}/end")))
+        .form(&[("csrf_token", input_value(&page, "csrf_token"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        profile_status(&app, &alice).await,
+        StatusCode::OK,
+        "Alice is still in"
+    );
+}

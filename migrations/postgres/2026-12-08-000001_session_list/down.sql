@@ -1,0 +1,2 @@
+ALTER TABLE sessions DROP COLUMN browser;
+ALTER TABLE sessions DROP COLUMN handle;
