@@ -63,7 +63,10 @@ diesel::define_sql_function! {
 /// or ID token keeps the stored one: Google sends a refresh token only at the
 /// first consent, and refresh responses often carry no ID token (RFC 6749 §6,
 /// OIDC Core §12.2). Each store counts one more `generation` and ends any
-/// refresh lease (`take_refresh_lease`).
+/// refresh lease (`take_refresh_lease`). A new row starts at a random
+/// generation, not 0: a refresh still under way for a row deleted since (a
+/// sign-out, then a sign-in) must never find its generation again and
+/// overwrite the newer sign-in's tokens.
 pub fn store(
     connection: &mut DbConnection,
     sealer: &TokenSealer,
@@ -84,6 +87,8 @@ pub fn store(
         .as_ref()
         .map(|token| seal(id_token_context(identity_id), token));
     let now = unix_now();
+    // 62 random bits: room to count up, and no repeat of a deleted row's.
+    let first_generation = i64::try_from(rand::random::<u64>() >> 2).unwrap_or(0);
     // The same upsert on both backends (`ON CONFLICT … DO UPDATE`, SQLite
     // 3.24+ and PostgreSQL 9.5+), written once.
     db::each_backend!(connection => {
@@ -96,6 +101,7 @@ pub fn store(
                 provider_tokens::access_token_expires_at.eq(tokens.access_token_expires_at),
                 provider_tokens::scopes.eq(tokens.scopes.join(" ")),
                 provider_tokens::updated_at.eq(now),
+                provider_tokens::generation.eq(first_generation),
             ))
             .on_conflict(provider_tokens::identity_id)
             .do_update()
@@ -409,74 +415,86 @@ mod tests {
         ids.identity_id
     }
 
+    /// The generation the identity's tokens are at now.
+    fn generation_of(connection: &mut DbConnection, identity: i64) -> i64 {
+        lease_state(connection, identity)
+            .expect("read")
+            .expect("tokens")
+            .0
+    }
+
     #[test]
     fn only_one_caller_gets_the_lease_until_it_stores_or_releases() {
         let mut connection = connection();
         let identity = identity_with_tokens(&mut connection);
+        let g0 = generation_of(&mut connection, identity);
         assert_eq!(
             lease_state(&mut connection, identity).expect("read"),
-            Some((0, None)),
+            Some((g0, None)),
             "no lease yet"
         );
         let now = unix_now();
-        assert!(take_refresh_lease(&mut connection, identity, 0, 30).expect("take"));
+        assert!(take_refresh_lease(&mut connection, identity, g0, 30).expect("take"));
         // Held for exactly `lease_secs` from now (a second may pass meanwhile).
         let (generation, until) = lease_state(&mut connection, identity)
             .expect("read")
             .expect("tokens");
-        assert_eq!(generation, 0);
+        assert_eq!(generation, g0);
         let until = until.expect("held");
         assert!((now + 30..=now + 31).contains(&until), "{until} - {now}");
         assert!(
-            !take_refresh_lease(&mut connection, identity, 0, 30).expect("again"),
+            !take_refresh_lease(&mut connection, identity, g0, 30).expect("again"),
             "a second caller must wait"
         );
-        release_refresh_lease(&mut connection, identity, 0).expect("release");
+        release_refresh_lease(&mut connection, identity, g0).expect("release");
         assert_eq!(
             lease_state(&mut connection, identity).expect("read"),
-            Some((0, None)),
+            Some((g0, None)),
             "given back"
         );
-        assert!(take_refresh_lease(&mut connection, identity, 0, 30).expect("after release"));
+        assert!(take_refresh_lease(&mut connection, identity, g0, 30).expect("after release"));
     }
 
     #[test]
     fn an_expired_lease_can_be_taken_over() {
         let mut connection = connection();
         let identity = identity_with_tokens(&mut connection);
-        assert!(take_refresh_lease(&mut connection, identity, 0, -5).expect("take"));
-        assert!(take_refresh_lease(&mut connection, identity, 0, 30).expect("take over"));
+        let g0 = generation_of(&mut connection, identity);
+        assert!(take_refresh_lease(&mut connection, identity, g0, -5).expect("take"));
+        assert!(take_refresh_lease(&mut connection, identity, g0, 30).expect("take over"));
     }
 
     #[test]
     fn a_stored_refresh_ends_the_lease_rotates_and_moves_the_generation() {
         let (mut connection, sealer) = (connection(), sealer());
         let identity = identity_with_tokens(&mut connection);
-        assert!(take_refresh_lease(&mut connection, identity, 0, 30).expect("take"));
+        let g0 = generation_of(&mut connection, identity);
+        assert!(take_refresh_lease(&mut connection, identity, g0, 30).expect("take"));
         let stored = store_refreshed(
             &mut connection,
             &sealer,
             identity,
-            0,
+            g0,
             &tokens("a2", Some("r2")),
         )
         .expect("store");
         let now = stored.expect("stored");
-        assert_eq!(now.generation, 1);
+        assert_eq!(now.generation, g0 + 1);
         assert_eq!(now.tokens.access_token.expose_secret(), "a2");
         let refresh = now.tokens.refresh_token.expect("rotated");
         assert_eq!(refresh.expose_secret(), "r2");
         assert!(
-            !take_refresh_lease(&mut connection, identity, 0, 30).expect("stale"),
+            !take_refresh_lease(&mut connection, identity, g0, 30).expect("stale"),
             "the old generation cannot be refreshed again"
         );
-        assert!(take_refresh_lease(&mut connection, identity, 1, 30).expect("new lease"));
+        assert!(take_refresh_lease(&mut connection, identity, g0 + 1, 30).expect("new lease"));
     }
 
     #[test]
     fn a_refresh_result_older_than_the_stored_tokens_is_dropped() {
         let (mut connection, sealer) = (connection(), sealer());
         let identity = identity_with_tokens(&mut connection);
+        let g0 = generation_of(&mut connection, identity);
         // A sign-in stores generation 1 while a refresh from 0 is under way.
         super::store(
             &mut connection,
@@ -485,13 +503,42 @@ mod tests {
             &tokens("signed-in", None),
         )
         .expect("sign-in");
-        let stored = store_refreshed(&mut connection, &sealer, identity, 0, &tokens("late", None))
-            .expect("store");
+        let stored = store_refreshed(
+            &mut connection,
+            &sealer,
+            identity,
+            g0,
+            &tokens("late", None),
+        )
+        .expect("store");
         let now = stored.expect("tokens");
         assert_eq!(
-            now.generation, 1,
+            now.generation,
+            g0 + 1,
             "the sign-in's generation, not a second store"
         );
         assert_eq!(now.tokens.access_token.expose_secret(), "signed-in");
+    }
+
+    #[test]
+    fn a_refresh_under_way_never_overwrites_tokens_stored_after_a_sign_out() {
+        let (mut connection, sealer) = (connection(), sealer());
+        let identity = identity_with_tokens(&mut connection);
+        // A refresh starts from the sign-in's tokens...
+        let started_from = generation_of(&mut connection, identity);
+        // ...meanwhile the person signs out (the row goes) and in again.
+        delete(&mut connection, identity).expect("sign-out");
+        super::store(&mut connection, &sealer, identity, &tokens("newer", None)).expect("sign-in");
+        assert_ne!(generation_of(&mut connection, identity), started_from);
+        let now = store_refreshed(
+            &mut connection,
+            &sealer,
+            identity,
+            started_from,
+            &tokens("late", None),
+        )
+        .expect("store")
+        .expect("tokens");
+        assert_eq!(now.tokens.access_token.expose_secret(), "newer");
     }
 }
