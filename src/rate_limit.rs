@@ -98,11 +98,13 @@ impl SignInLimit {
     }
 }
 
-/// One minute's window per client in Redis: `INCR` the client's counter and,
-/// on its first start, give it a 60 s lifetime, in one atomic round trip
-/// (`MULTI`/`EXEC`). Simpler than a shared token bucket, which would need a
-/// script; the price is that a client can spend two minutes' starts across
-/// the edge of a window, which still bounds a flood.
+/// One minute's window per client in Redis: create the client's counter
+/// with a 60 s lifetime if it does not exist (`SET … EX 60 NX`), then `INCR`
+/// it (which keeps the lifetime), in one atomic round trip (`MULTI`/`EXEC`).
+/// Every command here exists since Redis 2.6.12 (`EXPIRE … NX` would need
+/// Redis 7). Simpler than a shared token bucket, which would need a script;
+/// the price is that a client can spend two minutes' starts across the edge
+/// of a window, which still bounds a flood.
 async fn check_shared(
     redis: &crate::shared_store::Redis,
     per_minute: u32,
@@ -116,12 +118,14 @@ async fn check_shared(
         .query(
             redis::pipe()
                 .atomic()
-                .incr(&key, 1)
-                .cmd("EXPIRE")
+                .cmd("SET")
                 .arg(&key)
+                .arg(0)
+                .arg("EX")
                 .arg(60)
                 .arg("NX")
                 .ignore()
+                .incr(&key, 1)
                 .ttl(&key),
         )
         .await

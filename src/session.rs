@@ -21,6 +21,13 @@ const SIGN_OUT_NOTE: &str = "sign_out_note";
 /// until the first API call is noted as the sign-in's step 7.
 const FIRST_API_CALL_PENDING: &str = "first_api_call_pending";
 
+/// Whether a session's state (as a session store holds it) has someone
+/// signed in: a state without is a visitor's, which needs keeping only as
+/// long as a pending sign-in (`shared_store`).
+pub fn state_has_user(state: &std::collections::HashMap<String, String>) -> bool {
+    state.contains_key(USER)
+}
+
 /// The signed-in person, as the cookie remembers them between requests.
 ///
 /// The cookie is not the proof of a sign-in: `session_id` must name a live

@@ -153,6 +153,22 @@ impl SessionBackend {
     }
 }
 
+/// How long Redis keeps a session's state: `ttl` (SESSION_MAX_AGE) when
+/// someone is signed in; otherwise only as long as a pending sign-in lives
+/// (10 minutes), so each anonymous start of a sign-in does not hold a key
+/// for eight hours.
+fn kept_for(
+    state: &std::collections::HashMap<String, String>,
+    ttl: &CookieDuration,
+) -> CookieDuration {
+    let pending = CookieDuration::seconds(crate::db::pending_sign_ins::PENDING_SIGN_IN_TTL_SECS);
+    if crate::session::state_has_user(state) {
+        *ttl
+    } else {
+        (*ttl).min(pending)
+    }
+}
+
 /// Bounds one call to actix-session's Redis store by [`REDIS_TIMEOUT`]: the
 /// pool bounds getting a connection, not the command's answer.
 async fn bounded<T, E>(
@@ -188,7 +204,8 @@ impl SessionStore for SessionBackend {
         match self {
             SessionBackend::Cookie(store) => store.save(session_state, ttl).await,
             SessionBackend::Redis(store) => {
-                bounded(store.save(session_state, ttl), SaveError::Other).await
+                let ttl = kept_for(&session_state, ttl);
+                bounded(store.save(session_state, &ttl), SaveError::Other).await
             }
         }
     }
@@ -202,8 +219,9 @@ impl SessionStore for SessionBackend {
         match self {
             SessionBackend::Cookie(store) => store.update(session_key, session_state, ttl).await,
             SessionBackend::Redis(store) => {
+                let ttl = kept_for(&session_state, ttl);
                 bounded(
-                    store.update(session_key, session_state, ttl),
+                    store.update(session_key, session_state, &ttl),
                     UpdateError::Other,
                 )
                 .await

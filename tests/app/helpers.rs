@@ -337,7 +337,6 @@ pub fn redis_key_prefix() -> String {
     format!("signin-test:{:016x}:", rand::random::<u64>())
 }
 
-/// `len` random bytes in standard base64: a SESSION_KEY (64) or TOKEN_KEY (32).
 /// Waits (up to 15 s) until every stored token opens under `key` (base64)
 /// alone: a TOKEN_KEY rotation has finished (`key_rotation`).
 pub async fn tokens_all_open_under(app: &TestApp, key: &str) {
@@ -370,6 +369,7 @@ pub async fn tokens_all_open_under(app: &TestApp, key: &str) {
     }
 }
 
+/// `len` random bytes in standard base64: a SESSION_KEY (64) or TOKEN_KEY (32).
 pub fn random_key(len: usize) -> String {
     base64::engine::general_purpose::STANDARD
         .encode((0..len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())

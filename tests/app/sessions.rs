@@ -378,3 +378,49 @@ async fn another_persons_session_cannot_be_ended_by_its_handle() {
         "Alice is still in"
     );
 }
+
+#[tokio::test]
+async fn with_redis_a_visitors_session_lives_as_long_as_a_pending_sign_in() {
+    let Some(url) = crate::helpers::test_redis_url() else {
+        eprintln!("skipped: TEST_REDIS_URL is not set (.ci/run sets it)");
+        return;
+    };
+    let prefix = crate::helpers::redis_key_prefix();
+    let (app, provider) = provider::spawn_with(&[
+        ("REDIS_URL", url.clone()),
+        ("SESSION_STORE", "redis".to_owned()),
+        ("REDIS_KEY_PREFIX", prefix.clone()),
+    ])
+    .await;
+    let mut redis = redis::Client::open(url)
+        .unwrap()
+        .get_connection()
+        .expect("Redis");
+    let ttls = |redis: &mut redis::Connection| -> Vec<i64> {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}session:*"))
+            .query(redis)
+            .unwrap();
+        keys.iter()
+            .map(|key| redis::cmd("TTL").arg(key).query(redis).unwrap())
+            .collect()
+    };
+
+    // A visitor starts a sign-in and never comes back: their session state
+    // is kept ten minutes (the pending sign-in's life), not eight hours.
+    let visitor = browser();
+    let start = visitor
+        .get(app.url(&format!("/auth/{}/login", provider.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let anonymous = ttls(&mut redis);
+    assert_eq!(anonymous.len(), 1, "{anonymous:?}");
+    assert!((1..=600).contains(&anonymous[0]), "{anonymous:?}");
+
+    // Signed in, the state lives SESSION_MAX_AGE (8 hours by default).
+    provider.sign_in(&app, &visitor, "/", "alice").await;
+    let signed_in = ttls(&mut redis);
+    assert!(signed_in.iter().any(|ttl| *ttl > 600), "{signed_in:?}");
+}
