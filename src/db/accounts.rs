@@ -653,6 +653,11 @@ mod tests {
         let (mut connection, sealer) = (connection(), sealer());
         let ids = record_sign_in(&mut connection, &alice()).expect("sign in");
         tokens::store(&mut connection, &sealer, ids.identity_id, &tokens("first")).expect("store");
+        let first = load_account(&mut connection, &sealer, ids.identity_id)
+            .expect("load")
+            .and_then(|account| account.tokens)
+            .expect("tokens")
+            .generation;
         let without = ProviderTokens {
             refresh_token: None,
             ..tokens("second")
@@ -665,7 +670,11 @@ mod tests {
         assert_eq!(stored.tokens.access_token.expose_secret(), "second");
         let kept = stored.tokens.refresh_token.expect("refresh token kept");
         assert_eq!(kept.expose_secret(), "refresh-value");
-        assert_eq!(stored.generation, 1, "the second store is generation 1");
+        assert_eq!(
+            stored.generation,
+            first + 1,
+            "the second store counts one more"
+        );
 
         let rotated = ProviderTokens {
             refresh_token: Some(SecretString::from("rotated")),

@@ -68,6 +68,10 @@ pub enum Purpose {
         identity_id: i64,
         then: Then,
     },
+    /// An administrator approving the app for their organisation (admin
+    /// consent): the answer reports what they chose, in the browser that
+    /// asked, and signs nobody in.
+    AdminConsent,
 }
 
 /// What a fresh sign-in ([`Purpose::Reauthenticate`]) was asked for, and
@@ -85,6 +89,7 @@ pub enum Then {
 const SIGN_IN: &str = "sign_in";
 const ADD_MAIL: &str = "add_mail";
 const LINK: &str = "link";
+const ADMIN_CONSENT: &str = "admin_consent";
 /// `reauth:` and what goes on after it: `link:{provider}`, `unlink:{id}` or
 /// `delete` (in the `purpose` column: no column of its own for a value that
 /// lives ten minutes).
@@ -100,6 +105,7 @@ impl Purpose {
                 identity_id,
             } => (ADD_MAIL.to_owned(), Some(*user_id), Some(*identity_id)),
             Purpose::Link { user_id } => (LINK.to_owned(), Some(*user_id), None),
+            Purpose::AdminConsent => (ADMIN_CONSENT.to_owned(), None, None),
             Purpose::Reauthenticate {
                 user_id,
                 identity_id,
@@ -146,6 +152,7 @@ impl Purpose {
                 identity_id,
             }),
             (LINK, Some(user_id), None) => Some(Purpose::Link { user_id }),
+            (ADMIN_CONSENT, None, None) => Some(Purpose::AdminConsent),
             _ => None,
         }
     }

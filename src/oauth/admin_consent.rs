@@ -9,16 +9,23 @@
 //! `redirect_uri` with `admin_consent=True`, `tenant`, `scope` and `state`,
 //! or with `error` and `error_description` (and `state`).
 //!
-//! Where it comes back: to the provider's ordinary callback, the one redirect
-//! URI already registered (the endpoint requires an exact registered match),
-//! marked by `state=admin-consent` or `admin_consent`. That answer belongs to
-//! the administrator's browser, not to the person who asked (often someone
-//! else, elsewhere), so no pending sign-in or session can vouch for it: the
-//! page it leads to only reports what Microsoft said and changes nothing on
-//! the server. The person then asks for the permission again themselves.
+//! The person who met the refusal is often not an administrator, so the
+//! error page gives them an address of *this app* to send to one
+//! (`/auth/{provider}/admin-consent`, [`start`]). The administrator opens it
+//! in their own browser, which starts the request like any other: a random
+//! `state` bound to that browser, stored as a pending request
+//! (`Purpose::AdminConsent`), then a redirect to the endpoint ([`url`]).
+//! The answer comes back to the provider's ordinary callback (the one
+//! redirect URI already registered: the endpoint requires an exact match)
+//! and is taken like any callback's: single-use `state`, the same browser,
+//! ten minutes. Only then is it reported ([`outcome`]); an answer nobody
+//! here asked for is refused (400) without showing a word of it, so no one
+//! can make this origin display a sentence of their choosing. Nothing is
+//! changed on the server either way: the person then asks for the
+//! permission again themselves.
 //!
-//! This module builds the address and reads the answer; it knows no provider
-//! by name (a provider has an `AdminConsent` endpoint or not).
+//! This module builds the addresses and reads the answer; it knows no
+//! provider by name (a provider has an `AdminConsent` endpoint or not).
 
 use url::Url;
 
@@ -26,10 +33,6 @@ use super::SignInError;
 use super::callback::CallbackParams;
 use super::plain_words::aadsts_code;
 use crate::providers::{GRAPH_RESOURCE, MailApi, Provider};
-
-/// The `state` of an admin-consent request: a marker, not a secret (see the
-/// module documentation: nothing is decided by it).
-pub const STATE: &str = "admin-consent";
 
 /// OpenID Connect scopes, written without a resource in any request.
 const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
@@ -51,10 +54,22 @@ pub fn needed(error: &SignInError) -> bool {
     )
 }
 
-/// The address to give an administrator: every scope the app may ask for
-/// (sign-in and mail), Graph permissions with their resource as Microsoft's
-/// example writes them, our registered callback, and the `state` marker.
-pub fn url(provider: &Provider) -> Option<Url> {
+/// This app's address that starts an admin-consent request, for the error
+/// page to give to an administrator; `None` when the provider has no
+/// admin-consent endpoint.
+pub fn start(provider: &Provider, base_url: &Url) -> Option<Box<Url>> {
+    provider.admin_consent.as_ref()?;
+    base_url
+        .join(&format!("/auth/{}/admin-consent", provider.id))
+        .ok()
+        .map(Box::new)
+}
+
+/// The provider's admin-consent address for a request with `state`: every
+/// scope the app may ask for (sign-in and mail), Graph permissions with
+/// their resource as Microsoft's example writes them, and our registered
+/// callback.
+pub fn url(provider: &Provider, state: &str) -> Option<Url> {
     let admin_consent = provider.admin_consent.as_ref()?;
     let graph = matches!(provider.mail_api, Some(MailApi::MicrosoftGraph { .. }));
     let scope: Vec<String> = provider
@@ -74,7 +89,7 @@ pub fn url(provider: &Provider) -> Option<Url> {
         .append_pair("client_id", &provider.client_id)
         .append_pair("scope", &scope.join(" "))
         .append_pair("redirect_uri", provider.redirect_uri.as_str())
-        .append_pair("state", STATE);
+        .append_pair("state", state);
     Some(url)
 }
 
@@ -91,20 +106,14 @@ pub enum Outcome {
     },
 }
 
-/// The administrator's answer, if this callback is one (`state=admin-consent`
-/// or an `admin_consent` parameter) and the provider has an admin-consent
-/// endpoint; `None` for an ordinary callback.
-pub fn outcome(provider: &Provider, params: &CallbackParams) -> Option<Outcome> {
-    provider.admin_consent.as_ref()?;
-    let marked = params.state.as_deref() == Some(STATE) || params.admin_consent.is_some();
-    if !marked {
-        return None;
-    }
+/// What the administrator answered, read from the callback of a request
+/// this browser started (checked by `flow::finish` before this is called).
+pub fn outcome(params: &CallbackParams) -> Outcome {
     let approved = params
         .admin_consent
         .as_deref()
         .is_some_and(|value| value.eq_ignore_ascii_case("true"));
-    Some(match (&params.error, approved) {
+    match (&params.error, approved) {
         (None, true) => Outcome::Approved {
             tenant: params.tenant.clone(),
         },
@@ -112,7 +121,7 @@ pub fn outcome(provider: &Provider, params: &CallbackParams) -> Option<Outcome> 
             error: error.clone().unwrap_or_else(|| "not approved".to_owned()),
             description: params.error_description.clone(),
         },
-    })
+    }
 }
 
 #[cfg(test)]
@@ -142,7 +151,7 @@ mod tests {
     #[test]
     fn the_address_names_our_client_our_callback_and_every_permission() {
         let provider = crate::providers::tests_support::microsoft();
-        let url = url(&provider).expect("Microsoft has one");
+        let url = url(&provider, "the-state").expect("Microsoft has one");
         assert!(
             url.as_str()
                 .starts_with("https://login.microsoftonline.com/organizations/v2.0/adminconsent?"),
@@ -151,7 +160,7 @@ mod tests {
         let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(query["client_id"], "ms-id");
         assert_eq!(query["redirect_uri"], provider.redirect_uri.as_str());
-        assert_eq!(query["state"], STATE);
+        assert_eq!(query["state"], "the-state");
         let scopes: Vec<&str> = query["scope"].split(' ').collect();
         assert!(
             scopes.contains(&"https://graph.microsoft.com/Mail.Read"),
@@ -170,23 +179,19 @@ mod tests {
 
     #[test]
     fn the_administrators_answer_is_read_from_the_documented_parameters() {
-        let provider = crate::providers::tests_support::microsoft();
         assert_eq!(
-            outcome(
-                &provider,
-                &params("admin_consent=True&tenant=t1&scope=x&state=admin-consent")
-            ),
-            Some(Outcome::Approved {
+            outcome(&params("admin_consent=True&tenant=t1&scope=x&state=s")),
+            Outcome::Approved {
                 tenant: Some("t1".into())
-            })
+            }
         );
         assert!(matches!(
-            outcome(
-                &provider,
-                &params("error=access_denied&error_description=no&state=admin-consent")
-            ),
-            Some(Outcome::NotApproved { .. })
+            outcome(&params("error=access_denied&error_description=no&state=s")),
+            Outcome::NotApproved { .. }
         ));
-        assert_eq!(outcome(&provider, &params("code=c&state=s")), None);
+        assert!(matches!(
+            outcome(&params("admin_consent=False&state=s")),
+            Outcome::NotApproved { .. }
+        ));
     }
 }

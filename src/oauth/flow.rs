@@ -101,6 +101,10 @@ impl SignInFlow {
         let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
 
         let url = match &provider.protocol {
+            // The route offers it only where the provider has the endpoint.
+            _ if intent.purpose == Purpose::AdminConsent => {
+                admin_consent::url(provider, &state).ok_or(SignInError::UnknownState)?
+            }
             Protocol::OpenIdConnect { .. } => {
                 let discovered = self.discovery.metadata(provider, &self.http, false).await?;
                 oidc::authorization_url(
@@ -229,7 +233,7 @@ impl SignInFlow {
         result.map_err(|mut failure| {
             // Someone else (an administrator) must approve: say where.
             if admin_consent::needed(&failure.error) {
-                failure.admin_consent_url = admin_consent::url(provider).map(Box::new);
+                failure.admin_consent_url = admin_consent::start(provider, &self.base_url);
             }
             failure
         })

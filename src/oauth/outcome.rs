@@ -100,6 +100,16 @@ impl Intent {
         }
     }
 
+    /// An administrator's approval for their whole organisation, at the
+    /// provider's admin-consent endpoint (`admin_consent`).
+    pub fn admin_consent() -> Intent {
+        Intent {
+            purpose: Purpose::AdminConsent,
+            prompt: None,
+            max_age: None,
+        }
+    }
+
     /// A fresh sign-in by the session's own account (`ids`) before `then`,
     /// which cannot be undone: authenticated at most `max_age` ago.
     pub fn reauthenticate(ids: AccountIds, then: Then, max_age: Duration) -> Intent {
@@ -129,6 +139,9 @@ pub enum Finished {
     /// The signed-in person signed in again with the session's own account:
     /// what they asked for may go on.
     Reauthenticated(Reauthenticated),
+    /// An administrator answered the request for admin consent that this
+    /// browser started: what they chose, to report. Nothing changed here.
+    AdminConsent(super::admin_consent::Outcome),
 }
 
 /// The answer to a request for a fresh sign-in.
@@ -206,8 +219,12 @@ impl SignInFailure {
 pub fn requested(provider: &Provider, purpose: Option<&Purpose>) -> Provider {
     match purpose {
         Some(Purpose::AddMail { .. }) => provider.asking_for_mail(),
-        Some(Purpose::SignIn | Purpose::Link { .. } | Purpose::Reauthenticate { .. }) | None => {
-            provider.clone()
-        }
+        Some(
+            Purpose::SignIn
+            | Purpose::Link { .. }
+            | Purpose::Reauthenticate { .. }
+            | Purpose::AdminConsent,
+        )
+        | None => provider.clone(),
     }
 }

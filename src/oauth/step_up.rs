@@ -7,13 +7,13 @@
 //! answer must come back to the user who asked, and none signs anyone in or
 //! out. `flow` runs steps 3 and 4 and hands the answer here.
 
-use super::SignInError;
 use super::callback::CallbackParams;
 use super::flow::{SignInFlow, authenticated_at};
 use super::id_token::MAX_CLOCK_SKEW;
 use super::outcome::{Finished, Linked, MailPermission, Reauthenticated, SignInFailure, requested};
 use super::return_to::{DEFAULT_RETURN_TO, safe_return_path};
 use super::token::TokenExchange;
+use super::{SignInError, admin_consent};
 use crate::db::accounts::{self, AccountIds, SignInRecord};
 use crate::db::attempts;
 use crate::db::pending_sign_ins::{PendingSignIn, Purpose, Then};
@@ -66,6 +66,11 @@ impl SignInFlow {
                     .await
                     .map(Finished::Reauthenticated)
             }
+            // The administrator's answer is only reported (`admin_consent`).
+            Purpose::AdminConsent if pending.is_expired(unix_now()) => {
+                Err(SignInError::ExpiredState.into())
+            }
+            Purpose::AdminConsent => Ok(Finished::AdminConsent(admin_consent::outcome(&params))),
             // `flow::finish` completes sign-ins itself.
             Purpose::SignIn => Err(SignInError::UnknownState.into()),
         }

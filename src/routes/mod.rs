@@ -32,6 +32,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::get().to(sign_in::finish_sign_in),
         )
         .route("/auth/{provider}/link", web::post().to(account::start_link))
+        .route(
+            "/auth/{provider}/admin-consent",
+            web::get().to(sign_in::start_admin_consent),
+        )
         .route("/logout", web::post().to(sign_out::sign_out))
         .route("/logout/all", web::post().to(sign_out::sign_out_everywhere))
         .route(

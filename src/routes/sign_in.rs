@@ -88,6 +88,35 @@ pub async fn start_sign_in(
     Ok(see_other(authorization_url.as_str()))
 }
 
+/// `GET /auth/{provider}/admin-consent`: the address the error page gives
+/// to an administrator when only one can approve the app's permissions. In
+/// the administrator's browser it starts the request like any other (state
+/// bound to this browser, single use) and sends it to the provider's
+/// admin-consent endpoint (`oauth::admin_consent`). 404 for a provider
+/// without one.
+pub async fn start_admin_consent(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    visitor: Visitor,
+    provider_id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let provider = state
+        .providers
+        .get(&provider_id)
+        .filter(|provider| provider.admin_consent.is_some())
+        .ok_or(AppError::NotFound)?;
+    let url = authorization_request(
+        &state,
+        &request,
+        &visitor,
+        provider,
+        "/",
+        Intent::admin_consent(),
+    )
+    .await?;
+    Ok(see_other(url.as_str()))
+}
+
 #[derive(Serialize)]
 struct AdminConsentPage<'a> {
     provider_name: &'a str,
@@ -126,15 +155,6 @@ pub async fn finish_sign_in(
         .get(&provider_id)
         .ok_or(AppError::NotFound)?;
     let params = query.into_inner();
-    // An administrator's answer from the admin-consent endpoint comes back
-    // here too (our one registered redirect URI): reported, nothing changed.
-    if let Some(outcome) = admin_consent::outcome(provider, &params) {
-        let page = AdminConsentPage {
-            provider_name: &provider.display_name,
-            outcome,
-        };
-        return visitor.render(&state, "admin_consent.html", &page);
-    }
     let browser = Browser {
         key: session::existing_browser_key(&visitor.session),
         // Who is signed in here: a sign-in replaces their session, and an
@@ -185,6 +205,15 @@ pub async fn finish_sign_in(
                 return_to: &linked.return_to,
             };
             return visitor.render(&state, "linked.html", &page);
+        }
+        // An administrator's answer to the admin-consent request this
+        // browser started: reported, nothing changed.
+        Finished::AdminConsent(outcome) => {
+            let page = AdminConsentPage {
+                provider_name: &provider.display_name,
+                outcome,
+            };
+            return visitor.render(&state, "admin_consent.html", &page);
         }
         Finished::Reauthenticated(done) => {
             // The session's own account signed in again: this cookie (and

@@ -204,6 +204,10 @@ fn purpose_of(purpose: &Purpose) -> Option<String> {
             "Linking an account: another account at a provider, attached to the person already signed in"
                 .to_owned(),
         ),
+        Purpose::AdminConsent => Some(
+            "Admin consent: an administrator approving the app's permissions for their whole organisation"
+                .to_owned(),
+        ),
         Purpose::Reauthenticate { then, .. } => Some(format!(
             "A fresh sign-in with the account already signed in, before {}, which cannot be undone (REAUTH_MAX_AGE)",
             match then {

@@ -836,27 +836,37 @@ async fn a_tenant_that_lets_only_administrators_allow_mail_gets_the_admin_consen
         "{html}"
     );
     assert!(!html.contains("You chose"), "{html}");
+    // An address of this app, to send to an administrator.
     let address = attribute_values(&html, "a.admin-consent-url", "href")
         .pop()
         .expect("the admin-consent address");
+    assert_eq!(address, microsoft.app.url("/auth/microsoft/admin-consent"));
+
+    // The administrator opens it in their own browser: a request bound to
+    // that browser, sent to Microsoft's admin-consent endpoint.
+    let administrator = crate::helpers::browser();
+    let start = administrator.get(&address).send().await.unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let endpoint_url = crate::helpers::location(&start);
     let endpoint = format!(
         "{}/organizations/v2.0/adminconsent?",
         microsoft.fake.issuer()
     );
-    assert!(address.starts_with(&endpoint), "{address}");
+    assert!(endpoint_url.starts_with(&endpoint), "{endpoint_url}");
     assert_eq!(
-        crate::helpers::query_value(&address, "client_id"),
+        crate::helpers::query_value(&endpoint_url, "client_id"),
         CLIENT_ID
     );
     assert_eq!(
-        crate::helpers::query_value(&address, "redirect_uri"),
+        crate::helpers::query_value(&endpoint_url, "redirect_uri"),
         microsoft.app.url("/auth/microsoft/callback")
     );
     assert_eq!(
-        crate::helpers::query_value(&address, "state"),
-        "admin-consent"
+        crate::helpers::query_value(&endpoint_url, "state").len(),
+        43,
+        "a random state, as for a sign-in"
     );
-    let scope = crate::helpers::query_value(&address, "scope");
+    let scope = crate::helpers::query_value(&endpoint_url, "scope");
     assert!(
         scope
             .split(' ')
@@ -869,44 +879,93 @@ async fn a_tenant_that_lets_only_administrators_allow_mail_gets_the_admin_consen
 }
 
 #[tokio::test]
-async fn the_administrators_answer_is_reported_and_changes_nothing() {
+async fn the_administrators_answer_is_reported_only_in_the_browser_that_asked() {
     let microsoft = FakeMicrosoft::start("common", "microsoft/oidc_discovery_common_v2.json").await;
-    let answer = |query: &'static [(&'static str, &'static str)]| {
-        microsoft
-            .browser
+    let administrator = &microsoft.browser;
+    let ask = async || {
+        let start = administrator
+            .get(microsoft.app.url("/auth/microsoft/admin-consent"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(start.status(), StatusCode::SEE_OTHER);
+        crate::helpers::query_value(&crate::helpers::location(&start), "state")
+    };
+    let answer = |browser: &reqwest::Client, query: Vec<(&'static str, String)>| {
+        browser
             .get(microsoft.app.url("/auth/microsoft/callback"))
-            .query(query)
+            .query(&query)
             .send()
     };
 
     // The documented success: admin_consent=True, tenant, scope, state.
-    let approved = answer(&[
-        ("admin_consent", "True"),
-        ("tenant", TENANT),
-        ("scope", "https://graph.microsoft.com/Mail.Read"),
-        ("state", "admin-consent"),
-    ])
+    let state = ask().await;
+    let approved = answer(
+        administrator,
+        vec![
+            ("admin_consent", "True".into()),
+            ("tenant", TENANT.into()),
+            ("scope", "https://graph.microsoft.com/Mail.Read".into()),
+            ("state", state.clone()),
+        ],
+    )
     .await
     .unwrap();
     assert_eq!(approved.status(), StatusCode::OK);
     let html = approved.text().await.unwrap();
     assert!(html.contains("an administrator approved"), "{html}");
     assert!(html.contains(TENANT), "{html}");
+    // Single use, like any state.
+    let again = answer(
+        administrator,
+        vec![("admin_consent", "True".into()), ("state", state)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
 
-    let declined = answer(&[
-        ("error", "access_denied"),
-        (
-            "error_description",
-            "AADSTS65004: User declined to consent.",
-        ),
-        ("state", "admin-consent"),
-    ])
+    let state = ask().await;
+    let declined = answer(
+        administrator,
+        vec![
+            ("error", "access_denied".into()),
+            (
+                "error_description",
+                "AADSTS65004: User declined to consent.".into(),
+            ),
+            ("state", state),
+        ],
+    )
     .await
     .unwrap();
     assert_eq!(declined.status(), StatusCode::OK);
     let html = declined.text().await.unwrap();
     assert!(html.contains("were not approved"), "{html}");
     assert!(html.contains("AADSTS65004"), "{html}");
+
+    // An answer nobody here asked for (no state, a made-up one, or another
+    // browser's) is refused, and its words are not shown on our origin.
+    let state = ask().await;
+    let elsewhere = crate::helpers::browser();
+    for (browser, state) in [
+        (administrator, None),
+        (administrator, Some("made-up".to_owned())),
+        (&elsewhere, Some(state)),
+    ] {
+        let mut query = vec![
+            ("error", "access_denied".to_owned()),
+            (
+                "error_description",
+                "Call +1 555 0100 to restore your account".to_owned(),
+            ),
+            ("admin_consent", "False".to_owned()),
+        ];
+        query.extend(state.map(|state| ("state", state)));
+        let refused = answer(browser, query).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        let html = refused.text().await.unwrap();
+        assert!(!html.contains("555 0100"), "{html}");
+    }
 
     // Nobody signed in, nothing stored.
     assert_eq!(microsoft.app.stored_session_rows(), 0);
