@@ -409,6 +409,9 @@ pub fn unlink_identity(
     identity_id: i64,
 ) -> Result<bool, DbError> {
     super::write_transaction(connection, |connection| {
+        // Two sessions unlinking each other's identity at once must not
+        // both see "another one is left" and leave the user with none.
+        lock_user(connection, user_id)?;
         let others: i64 = identities::table
             .filter(identities::user_id.eq(user_id))
             .filter(identities::id.ne(identity_id))
@@ -426,6 +429,28 @@ pub fn unlink_identity(
         .execute(connection)?;
         Ok(deleted == 1)
     })
+}
+
+/// Within a transaction, makes every other transaction that locks the same
+/// user wait until this one ends: what counts a user's identities or
+/// sessions and then deletes one of them must not race another doing the
+/// same (PostgreSQL's READ COMMITTED would let each count the other's row
+/// as still there). On PostgreSQL, a row lock on the user (`SELECT … FOR
+/// UPDATE`); SQLite writes one transaction at a time already.
+pub(crate) fn lock_user(connection: &mut DbConnection, user_id: i64) -> Result<(), DbError> {
+    match connection {
+        DbConnection::Sqlite(_) => Ok(()),
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgres(connection) => {
+            users::table
+                .find(user_id)
+                .select(users::id)
+                .for_update()
+                .get_result::<i64>(connection)
+                .optional()?;
+            Ok(())
+        }
+    }
 }
 
 /// The provider of identity `identity_id` if it belongs to `user_id`

@@ -235,6 +235,9 @@ pub struct Ended {
 /// browsers still signed in keep theirs working.
 pub fn end(connection: &mut DbConnection, id_hash: &str, user_id: i64) -> Result<Ended, DbError> {
     connection.transaction(|connection| {
+        // Two last sessions ending at once must not each count the other
+        // as still there and both keep the tokens.
+        super::accounts::lock_user(connection, user_id)?;
         let sessions = diesel::delete(sessions::table.find(id_hash)).execute(connection)?;
         let remaining: i64 = sessions::table
             .filter(sessions::user_id.eq(user_id))
@@ -307,16 +310,27 @@ pub fn sweep(
                 .lt(now - limits.idle_timeout_secs)
                 .or(sessions::created_at.lt(now - limits.max_age_secs))
         )?;
-        let unused: Vec<(i64, String)> = provider_tokens::table
+        let unused: Vec<(i64, i64, String)> = provider_tokens::table
             .inner_join(identities::table)
             .filter(not(exists(
                 sessions::table.filter(sessions::user_id.eq(identities::user_id)),
             )))
-            .select((identities::id, identities::provider))
+            .select((identities::id, identities::user_id, identities::provider))
             .limit(batch)
             .load(connection)?;
         let mut orphaned = Vec::with_capacity(unused.len());
-        for (identity_id, provider) in unused {
+        for (identity_id, user_id, provider) in unused {
+            // A sign-in of this person may be committing its session and
+            // tokens right now: wait for it (it holds a key lock on the
+            // user), then look again, so its new tokens are never taken.
+            super::accounts::lock_user(connection, user_id)?;
+            let in_use: bool = diesel::select(exists(
+                sessions::table.filter(sessions::user_id.eq(user_id)),
+            ))
+            .get_result(connection)?;
+            if in_use {
+                continue;
+            }
             let tokens = match tokens::load(connection, sealer, identity_id) {
                 Ok(stored) => stored.map(|stored| stored.tokens),
                 Err(DbError::Unseal) => None,

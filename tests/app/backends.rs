@@ -311,6 +311,120 @@ mod postgres {
         assert_eq!(ids.user_id, a_user, "B signed in as the user A created");
     }
 
+    /// One person signed in twice (sessions `s1`, `s2`) with two
+    /// identities (`a`, `b`) and tokens for `a`: (user, a, b).
+    fn person_with_two_sessions_and_identities(connection: &mut DbConnection) -> (i64, i64, i64) {
+        use signin_reference::db::TokenSealer;
+        use signin_reference::db::accounts::{self, SignInRecord};
+        use signin_reference::db::sessions::{self, SessionLimits};
+        use signin_reference::db::tokens::{self, ProviderTokens};
+        let record = |subject: &str| SignInRecord {
+            provider: "demo".into(),
+            issuer: "http://127.0.0.1:9000/demo".into(),
+            subject: subject.into(),
+            email: None,
+            display_name: subject.into(),
+        };
+        let a = accounts::record_sign_in(connection, &record("a")).expect("a");
+        let b = accounts::attach_identity(connection, a.user_id, &record("b")).expect("b");
+        let b = match b {
+            accounts::Attached::Linked { identity_id } => identity_id,
+            other => panic!("{other:?}"),
+        };
+        let tokens = ProviderTokens {
+            access_token: "access".to_owned().into(),
+            refresh_token: None,
+            id_token: None,
+            access_token_expires_at: None,
+            scopes: vec!["openid".into()],
+        };
+        tokens::store(
+            connection,
+            &TokenSealer::new(&[7; 32]),
+            a.identity_id,
+            &tokens,
+        )
+        .expect("tokens");
+        let limits = SessionLimits {
+            idle_timeout_secs: 1800,
+            max_age_secs: 28_800,
+        };
+        let now = signin_reference::db::unix_now();
+        for session in ["s1", "s2"] {
+            sessions::create(
+                connection,
+                session,
+                (a.user_id, a.identity_id),
+                None,
+                now,
+                limits,
+            )
+            .expect("session");
+        }
+        (a.user_id, a.identity_id, b)
+    }
+
+    #[test]
+    fn two_sessions_unlinking_each_others_identity_at_once_leave_one() {
+        use diesel::connection::SimpleConnection as _;
+        use signin_reference::db::accounts;
+        if !postgres_or_skip("concurrent unlinking") {
+            return;
+        }
+        let database = TestDatabase::new();
+        let mut first = migrated(&database.url);
+        let mut second = migrated(&database.url);
+        let (user, a, b) = person_with_two_sessions_and_identities(&mut first);
+        // Instance A is halfway through unlinking `b` as `unlink_identity`
+        // does (the person locked, `b` deleted), not committed yet.
+        first
+            .batch_execute(&format!(
+                "BEGIN; SELECT id FROM users WHERE id = {user} FOR UPDATE; \
+                 DELETE FROM identities WHERE id = {b};"
+            ))
+            .expect("A's transaction so far");
+        // Instance B unlinks `a` meanwhile: it must wait, then find `a` the
+        // last one left, not count `b` as still there.
+        let other = std::thread::spawn(move || accounts::unlink_identity(&mut second, user, a));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        first.batch_execute("COMMIT").expect("A commits");
+        let unlinked = other.join().expect("no panic").expect("B's query");
+        assert!(!unlinked, "the last identity is never unlinked");
+        assert_eq!(count(&mut first, "identities"), 1);
+    }
+
+    #[test]
+    fn two_last_sessions_ending_at_once_take_the_tokens_with_them() {
+        use diesel::connection::SimpleConnection as _;
+        use signin_reference::db::sessions;
+        if !postgres_or_skip("concurrent sign-outs") {
+            return;
+        }
+        let database = TestDatabase::new();
+        let mut first = migrated(&database.url);
+        let mut second = migrated(&database.url);
+        let (user, _, _) = person_with_two_sessions_and_identities(&mut first);
+        // Instance A is halfway through ending `s1` as `sessions::end` does
+        // (the person locked, the row deleted; `s2` is left, so it keeps
+        // the tokens), not committed yet.
+        first
+            .batch_execute(&format!(
+                "BEGIN; SELECT id FROM users WHERE id = {user} FOR UPDATE; \
+                 DELETE FROM sessions WHERE id_hash = 's1';"
+            ))
+            .expect("A's transaction so far");
+        let other = std::thread::spawn(move || sessions::end(&mut second, "s2", user));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        first.batch_execute("COMMIT").expect("A commits");
+        let ended = other.join().expect("no panic").expect("B's sign-out");
+        assert!(
+            ended.tokens_deleted,
+            "the last session ends with the tokens"
+        );
+        assert_eq!(count(&mut first, "sessions"), 0);
+        assert_eq!(count(&mut first, "provider_tokens"), 0);
+    }
+
     #[test]
     fn two_sign_in_starts_pruning_the_same_rows_do_not_deadlock() {
         use diesel::connection::SimpleConnection as _;
