@@ -439,7 +439,10 @@ pub fn unlink_identity(
 /// UPDATE`); SQLite writes one transaction at a time already.
 pub(crate) fn lock_user(connection: &mut DbConnection, user_id: i64) -> Result<(), DbError> {
     match connection {
-        DbConnection::Sqlite(_) => Ok(()),
+        DbConnection::Sqlite(_) => {
+            let _ = user_id;
+            Ok(())
+        }
         #[cfg(feature = "postgres")]
         DbConnection::Postgres(connection) => {
             users::table
