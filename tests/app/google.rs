@@ -849,21 +849,24 @@ async fn a_key_rotation_finishes_although_google_never_resends_its_refresh_token
     assert_eq!(status, StatusCode::OK, "{page}");
 }
 
+/// Google answers the revocation of the sign-in's refresh token and access
+/// token, and must be asked once for each (checked when the fake is dropped).
+async fn expect_both_revoked(google: &FakeGoogle) {
+    for token in ["fake-refresh-token", "fake-access-token"] {
+        revocation_of(token)
+            .respond_with(ResponseTemplate::new(200))
+            .expect(1)
+            .mount(&google.fake.server)
+            .await;
+    }
+}
+
 #[tokio::test]
 async fn a_last_session_that_goes_idle_has_its_tokens_revoked_at_google() {
     // SESSION_IDLE_TIMEOUT=2: swept every second (`sweeper::period`).
     let google = FakeGoogle::start_with(&[("SESSION_IDLE_TIMEOUT", "2".to_owned())]).await;
     google.sign_in("/profile").await;
-    revocation_of("fake-refresh-token")
-        .respond_with(ResponseTemplate::new(200))
-        .expect(1)
-        .mount(&google.fake.server)
-        .await;
-    revocation_of("fake-access-token")
-        .respond_with(ResponseTemplate::new(200))
-        .expect(1)
-        .mount(&google.fake.server)
-        .await;
+    expect_both_revoked(&google).await;
 
     // Nobody comes back: the refresh token is revoked at Google and
     // deleted here all the same (the mocks check one request each).
@@ -880,16 +883,7 @@ async fn a_last_session_that_goes_idle_has_its_tokens_revoked_at_google() {
 async fn signing_out_of_google_too_revokes_the_refresh_token_then_the_access_token() {
     let google = FakeGoogle::start().await;
     google.sign_in("/profile").await;
-    revocation_of("fake-refresh-token")
-        .respond_with(ResponseTemplate::new(200))
-        .expect(1)
-        .mount(&google.fake.server)
-        .await;
-    revocation_of("fake-access-token")
-        .respond_with(ResponseTemplate::new(200))
-        .expect(1)
-        .mount(&google.fake.server)
-        .await;
+    expect_both_revoked(&google).await;
 
     let response = google
         .app
