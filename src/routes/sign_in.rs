@@ -141,8 +141,8 @@ struct LinkedPage<'a> {
 /// and back to `/mail`; or, for a request to link an account, the same
 /// session and a page saying it was linked; or, for a fresh sign-in before
 /// what cannot be undone, what the person asked for (`web::irreversible`);
-/// or, for `state=admin-consent`, a page reporting an administrator's
-/// answer (`oauth::admin_consent`).
+/// or, for an admin-consent request this browser started, a page reporting
+/// the administrator's answer (`oauth::admin_consent`).
 pub async fn finish_sign_in(
     state: web::Data<AppState>,
     request: HttpRequest,
