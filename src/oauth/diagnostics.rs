@@ -148,6 +148,7 @@ impl SignInFlow {
             Protocol::OAuth2 {
                 authorization_endpoint,
                 token_endpoint,
+                ..
             } => {
                 check.protocol = "OAuth 2.0 (no OpenID Connect)";
                 check.endpoints = vec![

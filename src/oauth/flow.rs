@@ -119,6 +119,7 @@ impl SignInFlow {
             Protocol::OAuth2 {
                 authorization_endpoint: authorization,
                 token_endpoint: token,
+                ..
             } => {
                 let endpoints = plain::Endpoints {
                     authorization,
@@ -327,25 +328,20 @@ impl SignInFlow {
         }
 
         // RFC 9207 §2.4: if the provider says who it is, it must be who we
-        // asked; and a provider that advertises `iss` must send it.
-        if let Protocol::OpenIdConnect {
-            issuer,
-            issuer_check,
-        } = &provider.protocol
-        {
-            match &params.iss {
-                Some(iss) if !issuer::callback_issuer_matches(*issuer_check, issuer, iss) => {
-                    return Err(SignInError::IssuerMismatch);
-                }
-                Some(_) => {}
-                None => {
-                    // From the cached discovery document: no request here.
-                    let discovered = self.discovery.metadata(provider, &self.http, false).await?;
-                    if discovered.facts.iss_parameter_supported {
-                        return Err(SignInError::MissingIssuer);
-                    }
+        // asked (`issuer`: GitHub's too); and one that advertises `iss` must
+        // send it.
+        match &params.iss {
+            Some(iss) if !issuer::callback_issuer_accepted(&provider.protocol, iss) => {
+                return Err(SignInError::IssuerMismatch);
+            }
+            None if matches!(provider.protocol, Protocol::OpenIdConnect { .. }) => {
+                // From the cached discovery document: no request here.
+                let discovered = self.discovery.metadata(provider, &self.http, false).await?;
+                if discovered.facts.iss_parameter_supported {
+                    return Err(SignInError::MissingIssuer);
                 }
             }
+            _ => {}
         }
 
         // RFC 6749 §4.1.2.1: the provider reports errors on the redirect.
@@ -394,6 +390,7 @@ impl SignInFlow {
             Protocol::OAuth2 {
                 authorization_endpoint: authorization,
                 token_endpoint: token,
+                ..
             } => {
                 let endpoints = plain::Endpoints {
                     authorization,

@@ -9,7 +9,7 @@
 
 use url::Url;
 
-use crate::providers::IssuerCheck;
+use crate::providers::{IssuerCheck, Protocol};
 
 /// The placeholder in Microsoft's multi-tenant discovery documents.
 const TENANT_PLACEHOLDER: &str = "{tenantid}";
@@ -50,6 +50,20 @@ pub fn token_issuer_matches(
         IssuerCheck::MicrosoftTenant => tid.is_some_and(|tid| {
             is_tenant_id(tid) && iss == document_issuer.replace(TENANT_PLACEHOLDER, tid)
         }),
+    }
+}
+
+/// Does the callback's `iss` (RFC 9207 §2.4) name the provider we sent the
+/// visitor to? For OpenID Connect, [`callback_issuer_matches`]; for OAuth 2.0
+/// without discovery (GitHub), the issuer it is known to send, when we know
+/// one.
+pub fn callback_issuer_accepted(protocol: &Protocol, iss: &str) -> bool {
+    match protocol {
+        Protocol::OpenIdConnect {
+            issuer,
+            issuer_check,
+        } => callback_issuer_matches(*issuer_check, issuer, iss),
+        Protocol::OAuth2 { issuer, .. } => issuer.as_deref().is_none_or(|issuer| issuer == iss),
     }
 }
 

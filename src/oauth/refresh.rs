@@ -108,6 +108,7 @@ pub async fn renew(
         Protocol::OAuth2 {
             authorization_endpoint: authorization,
             token_endpoint: token,
+            ..
         } => {
             let endpoints = plain::Endpoints {
                 authorization,

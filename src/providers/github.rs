@@ -16,6 +16,15 @@ pub fn provider(github: &GitHubConfig, config: &Config) -> Provider {
     let protocol = Protocol::OAuth2 {
         authorization_endpoint: join_path(&github.url, &["login", "oauth", "authorize"]),
         token_endpoint: join_path(&github.url, &["login", "oauth", "access_token"]),
+        // GitHub's callbacks carry RFC 9207's `iss` since 2026
+        // (`https://github.com/login/oauth`): the mix-up defence applies to it
+        // too. Not promised on every callback, so checked when present.
+        issuer: Some(
+            join_path(&github.url, &["login", "oauth"])
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+        ),
     };
     Provider {
         scopes: super::scopes(&SCOPES),

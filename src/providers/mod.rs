@@ -144,6 +144,9 @@ pub enum Protocol {
     OAuth2 {
         authorization_endpoint: Url,
         token_endpoint: Url,
+        /// What the provider names itself in the callback's `iss` (RFC 9207),
+        /// if it sends one: checked when present (`oauth::flow::exchange`).
+        issuer: Option<String>,
     },
 }
 

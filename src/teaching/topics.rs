@@ -65,6 +65,9 @@ pub const TOPICS: [Topic; 9] = [
             text(
                 "Two defences, and this app uses both. Each provider answers at its own redirect URI (here /auth/{provider}/callback), so the URL an answer arrives at says whom it is from. And a provider that supports RFC 9207 names itself in the iss parameter of its answer, which the app compares with the issuer of the provider it sent the visitor to, before it spends the code (RFC 9700 §4.4.2). A provider whose discovery document says it always sends iss must send it, so an answer from it without iss is refused too (RFC 9207 §2.4).",
             ),
+            text(
+                "Which defence applies to which provider here: the demo provider, and any OpenID Connect issuer whose discovery document sets authorization_response_iss_parameter_supported, must send iss, and it must match; Microsoft's and Google's discovery documents do not advertise it, so their iss is checked when present. GitHub has no discovery document but has sent iss (https://github.com/login/oauth) on its callbacks since 2026: it is checked when present, and a GitHub callback naming another issuer is refused before its code is used. The separate redirect URIs protect every provider, with or without iss.",
+            ),
         ],
     },
     Topic {

@@ -469,3 +469,47 @@ async fn a_fresh_sign_in_at_github_is_a_new_round_trip_then_the_link_offers_the_
         "select_account"
     );
 }
+
+#[tokio::test]
+async fn a_github_callback_naming_another_issuer_is_refused_before_the_code_is_used() {
+    let github = FakeGitHub::start().await;
+    github.mount_documented_user().await;
+    let token = github.fake.fixture(
+        "github/oauth_access_token_success_json_200.json",
+        REAL_HOSTS,
+    );
+    github.fake.mount_json("POST", TOKEN_PATH, 200, token).await;
+    let callback = |started: &StartedSignIn, iss: String| {
+        github
+            .browser
+            .get(github.app.url("/auth/github/callback"))
+            .query(&[
+                ("code", "the-code"),
+                ("state", started.state.as_str()),
+                ("iss", iss.as_str()),
+            ])
+            .send()
+    };
+
+    // RFC 9207: GitHub names itself `{GITHUB_URL}/login/oauth` on its
+    // callbacks. An answer naming another authorization server (a mix-up:
+    // another provider's response sent to our GitHub callback) is refused,
+    // and its code never goes to GitHub's token endpoint.
+    let started = github.start_sign_in("/profile").await;
+    let refused = callback(&started, "https://evil.example/login/oauth".to_owned())
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("different provider"), "{html}");
+    assert_eq!(github.fake.requests_to(TOKEN_PATH).await, 0);
+    assert_eq!(github.app.stored_session_rows(), 0);
+
+    // GitHub's own `iss`: signed in.
+    let started = github.start_sign_in("/profile").await;
+    let signed_in = callback(&started, format!("{}/login/oauth", github.fake.issuer()))
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&signed_in), "/profile");
+}
