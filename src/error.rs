@@ -321,9 +321,14 @@ impl ResponseError for AppError {
         {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
-        if let AppError::DatabaseUnavailable { .. } | AppError::SessionStoreUnavailable { .. } =
-            self
-        {
+        let storage_away = match self {
+            AppError::DatabaseUnavailable { .. } | AppError::SessionStoreUnavailable { .. } => true,
+            AppError::SignIn(failure) => {
+                matches!(&failure.error, SignInError::Storage(error) if error.is_unavailable())
+            }
+            _ => false,
+        };
+        if storage_away {
             response.insert_header((header::RETRY_AFTER, DATABASE_RETRY_AFTER_SECS.to_string()));
         }
         // The body is rendered by `render_error_page`.

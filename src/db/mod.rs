@@ -132,19 +132,24 @@ pub enum DbError {
 
 impl DbError {
     /// The database cannot be reached right now (no connection within the
-    /// pool's 5 s, or the connection dropped mid-query), as opposed to a
-    /// query that failed: pages say so with a 503, and the pool reconnects
-    /// by itself when the database is back.
+    /// pool's 5 s, the connection dropped mid-query, or SQLite's write lock
+    /// still held by another process when its 5 s busy timeout ran out), as
+    /// opposed to a query that failed: pages say so with a 503, and the next
+    /// request tries again by itself.
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
-        matches!(
-            self,
+        match self {
             DbError::Pool(_)
-                | DbError::Query(
-                    Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
-                        | Error::BrokenTransactionManager
-                )
-        )
+            | DbError::Query(
+                Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+                | Error::BrokenTransactionManager,
+            ) => true,
+            // SQLITE_BUSY, as SQLite words it (sqlite3_errstr).
+            DbError::Query(Error::DatabaseError(_, info)) => {
+                info.message().starts_with("database is locked")
+            }
+            _ => false,
+        }
     }
 
     /// A unique key was already taken: another transaction (on another

@@ -199,3 +199,31 @@ async fn a_callback_with_a_state_never_issued_is_refused_without_a_write() {
     );
     diesel::sql_query("ROLLBACK").execute(&mut writer).unwrap();
 }
+
+#[tokio::test]
+async fn a_sign_in_start_that_cannot_get_sqlites_write_lock_is_a_503_with_retry_after() {
+    let (app, provider) = provider::spawn().await;
+    if app.database_url.starts_with("postgres") {
+        eprintln!("skipped on PostgreSQL: it has row locks, not one writer");
+        return;
+    }
+    // Another process (a backup, a migration by hand) holds the write lock
+    // longer than SQLite's busy timeout (5 s).
+    use diesel::prelude::*;
+    let mut writer = app.database();
+    diesel::sql_query("BEGIN IMMEDIATE")
+        .execute(&mut writer)
+        .expect("the write lock");
+
+    let start = cookieless()
+        .get(app.url(&format!("/auth/{}/login", provider.id)))
+        .send()
+        .await
+        .unwrap();
+
+    // The database is busy, not broken: the page says "try again" (503,
+    // Retry-After), as for a database that cannot be reached; not a 500.
+    assert_eq!(start.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(start.headers().contains_key("retry-after"));
+    diesel::sql_query("ROLLBACK").execute(&mut writer).unwrap();
+}
