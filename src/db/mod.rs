@@ -12,7 +12,7 @@
 //! code: [`DbConnection`] is diesel's `MultiConnection` over both, so a query
 //! written once runs on either. The few statements that differ by backend
 //! (the upsert, the immediate transaction, the migration lock) are here and
-//! in `tokens.rs` only, through [`each_backend!`]. Every transaction is
+//! in `tokens.rs` only, through `each_backend!`. Every transaction is
 //! opened in this module's submodules, never by a caller.
 //!
 //! This module owns sealing tokens at rest (`seal`): nothing outside it sees a

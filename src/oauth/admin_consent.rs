@@ -14,7 +14,7 @@
 //! (`/auth/{provider}/admin-consent`, [`start`]). The administrator opens it
 //! in their own browser, which starts the request like any other: a random
 //! `state` bound to that browser, stored as a pending request
-//! (`Purpose::AdminConsent`), then a redirect to the endpoint ([`url`]).
+//! (`Purpose::AdminConsent`), then a redirect to the endpoint ([`url()`]).
 //! The answer comes back to the provider's ordinary callback (the one
 //! redirect URI already registered: the endpoint requires an exact match)
 //! and is taken like any callback's: single-use `state`, the same browser,
